@@ -1,0 +1,150 @@
+"""Lowerings: what a rule file cannot say in data, as small registered functions.
+
+A lowering receives a `LayerCtx` (the rule, the call's arguments normalised to keywords,
+and the symbolic input tensors already in the rule's layout) and returns a `Lowering`:
+the torch module constructor (if the layer is a module), the forward expression
+template, the output tensor and, when it differs from the rule's, the weight mapping.
+Registration is by decorator; a duplicate name is an error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..layout import TensorInfo
+from ..static_eval import UNKNOWN
+
+LOWERINGS: dict[str, Callable[[LayerCtx], Lowering]] = {}
+TRANSFORMS: dict[str, Callable[..., Any]] = {}
+
+
+class Untranslatable(Exception):
+    """The rule cannot express this use of the layer; the reason becomes a TODO."""
+
+
+def lowering(name: str):
+    def register(fn):
+        if name in LOWERINGS:
+            raise RuntimeError(f"lowering '{name}' registered twice")
+        LOWERINGS[name] = fn
+        return fn
+
+    return register
+
+
+def transform(name: str):
+    def register(fn):
+        if name in TRANSFORMS:
+            raise RuntimeError(f"weight transform '{name}' registered twice")
+        TRANSFORMS[name] = fn
+        return fn
+
+    return register
+
+
+@dataclass(frozen=True)
+class Arg:
+    value: Any  # static value, or UNKNOWN
+    code: str  # source text, kept in the port where possible
+
+
+@dataclass
+class Lowering:
+    module: str | None  # nn.Module constructor source, None when inlined in forward
+    call: str  # forward template: {m} module, {x} first input, {x0}.., {xs} all inputs
+    output: TensorInfo
+    weights: tuple | None = None  # None: the rule's mapping
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class LayerCtx:
+    rule: Any  # LayerRule
+    kwargs: dict[str, Arg]
+    inputs: list[TensorInfo]
+    activations: dict  # name -> Activation
+    rules: Any = None  # the whole RuleSet, for wrappers such as Bidirectional
+
+    @property
+    def x(self) -> TensorInfo:
+        return self.inputs[0]
+
+    def has(self, name: str) -> bool:
+        return name in self.kwargs
+
+    def get(self, name: str, default: Any = None, *, required: bool = True) -> Any:
+        """Static value of an argument (or `default`); Untranslatable if it is not constant."""
+        if name not in self.kwargs:
+            return default
+        value = self.kwargs[name].value
+        if value is UNKNOWN and required:
+            raise Untranslatable(f"argument '{name}' is not a constant the translator can read")
+        return value
+
+    def code(self, name: str, default: str | None = None) -> str | None:
+        arg = self.kwargs.get(name)
+        return arg.code if arg is not None else default
+
+    def ints(self, name: str, n: int, default) -> tuple[int, ...]:
+        value = self.get(name, default)
+        if isinstance(value, int):
+            return (value,) * n
+        value = tuple(value)
+        if len(value) != n:
+            raise Untranslatable(f"argument '{name}' should have {n} values, got {value!r}")
+        return value
+
+    def need_channels(self) -> int:
+        c = self.x.channels
+        if c is None:
+            raise Untranslatable("the input's channel count is unknown; pass --input-shape")
+        return c
+
+    def check_channels_last(self) -> None:
+        if self.get("data_format", "channels_last") not in (None, "channels_last"):
+            raise Untranslatable("data_format='channels_first' is not supported yet")
+
+    def ctor(self, positional: list[str], extra: dict[str, str] | None = None, name: str | None = None) -> str:
+        """`nn.X(pos..., renamed args..., defaults written out..., extra...)`; `name` overrides nn.X."""
+        kw: dict[str, str] = {}
+        for keras_name, torch_name in self.rule.args.items():
+            if keras_name in self.kwargs:
+                kw[torch_name] = self.kwargs[keras_name].code
+        for d in self.rule.defaults_differ:
+            value = self.get(d.keras, d.keras_default)
+            if d.convert == "one_minus":
+                value = round(1 - value, 12)
+            kw[d.torch] = repr(value)
+        kw.update(extra or {})
+        parts = positional + [f"{k}={v}" for k, v in kw.items()]
+        return f"{name or self.rule.torch}({', '.join(parts)})"
+
+
+def snippet(call_template: str, **names: str) -> str:
+    """Fill a template, leaving the {m}/{x} slots for the writer."""
+    return call_template.format_map(_Keep(names))
+
+
+class _Keep(dict):
+    def __missing__(self, key):
+        return "{" + key + "}"
+
+
+def activation_call(name: Any, activations: dict, out: TensorInfo, inner: str) -> str:
+    """Wrap `inner` in the torch form of Keras activation `name` (None/'linear': no-op)."""
+    from ..layout import torch_dim
+
+    if name is None:
+        return inner
+    if not isinstance(name, str):
+        raise Untranslatable(f"activation {name!r} is not a name the rules know")
+    act = activations.get(name)
+    if act is None:
+        raise Untranslatable(f"activation '{name}' has no PyTorch equivalent in the rules")
+    dim = torch_dim(-1, out) if act.axis else None
+    return act.torch.format(x=inner, dim=dim)
+
+
+from . import conv, core, merge, norm, pooling, rnn, weights  # noqa: F401  (registration)

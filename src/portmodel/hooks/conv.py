@@ -1,0 +1,168 @@
+"""Convolutions: Conv1D/2D/3D, DepthwiseConv2D, SeparableConv2D, Conv2DTranspose.
+
+TensorFlow's 'same' padding puts the odd extra pixel at the end (bottom/right); torch's
+`padding=` is symmetric, so uneven padding becomes an explicit `F.pad` before the module.
+"""
+
+from __future__ import annotations
+
+import math
+
+from . import LayerCtx, Lowering, Untranslatable, lowering
+
+
+def same_pads(size, k: int, s: int, d: int = 1) -> tuple[int, int]:
+    """(before, after) padding TensorFlow uses for 'same' on an axis of length `size`."""
+    eff = (k - 1) * d + 1
+    if s == 1:
+        total = eff - 1
+    elif size is None:
+        raise Untranslatable("'same' padding with stride > 1 needs the input size; pass --input-shape")
+    else:
+        total = max((math.ceil(size / s) - 1) * s + eff - size, 0)
+    return total // 2, total - total // 2
+
+
+def out_size(size, k: int, s: int, d: int, before: int, after: int):
+    if size is None:
+        return None
+    return (size + before + after - (k - 1) * d - 1) // s + 1
+
+
+def pad_arg(pads: list[tuple[int, int]]) -> str | None:
+    """Torch `padding=` value for symmetric pads, or None when there is none."""
+    if all(b == 0 and a == 0 for b, a in pads):
+        return None
+    vals = [b for b, _ in pads]
+    return str(vals[0]) if len(set(vals)) == 1 else f"({', '.join(map(str, vals))})"
+
+
+def fpad(pads: list[tuple[int, int]]) -> str:
+    """F.pad's argument: last dim first, (before, after) per dim."""
+    flat = [v for b, a in reversed(pads) for v in (b, a)]
+    return f"({', '.join(map(str, flat))})"
+
+
+def conv_padding(ctx: LayerCtx, k, s, d) -> tuple[list[tuple[int, int]], bool]:
+    """Per-spatial-axis pads and whether they are symmetric."""
+    mode = str(ctx.get("padding", "valid")).lower()
+    spatial = ctx.x.shape[:-1]
+    if mode == "valid":
+        pads = [(0, 0)] * len(k)
+    elif mode == "same":
+        pads = [same_pads(n, ki, si, di) for n, ki, si, di in zip(spatial, k, s, d)]
+    elif mode == "causal":
+        if len(k) != 1:
+            raise Untranslatable("'causal' padding exists only for 1-D convolutions")
+        pads = [((k[0] - 1) * d[0], 0)]
+    else:
+        raise Untranslatable(f"padding={mode!r} is not supported")
+    return pads, all(b == a for b, a in pads)
+
+
+def _geometry(ctx: LayerCtx):
+    ctx.check_channels_last()
+    nd = ctx.x.rank - 2
+    if nd < 1:
+        raise Untranslatable("a convolution needs an input with spatial axes")
+    k = ctx.ints("kernel_size", nd, None)
+    s = ctx.ints("strides", nd, 1)
+    d = ctx.ints("dilation_rate", nd, 1)
+    if any(si > 1 for si in s) and any(di > 1 for di in d):
+        raise Untranslatable("strides > 1 together with dilation_rate > 1")
+    pads, symmetric = conv_padding(ctx, k, s, d)
+    out = tuple(
+        out_size(n, ki, si, di, b, a) for n, ki, si, di, (b, a) in zip(ctx.x.shape[:-1], k, s, d, pads)
+    )
+    return k, s, d, pads, symmetric, out
+
+
+def _call(pads, symmetric: bool) -> str:
+    return "{m}({x})" if symmetric else "{m}(F.pad({x}, " + fpad(pads) + "))"
+
+
+def _finish(ctx: LayerCtx, module: str, call: str, out_shape) -> Lowering:
+    return Lowering(module, call, ctx.x.with_(shape=out_shape))
+
+
+@lowering("conv")
+def conv(ctx: LayerCtx) -> Lowering:
+    k, _, _, pads, symmetric, out = _geometry(ctx)
+    extra = {}
+    if symmetric and pad_arg(pads):
+        extra["padding"] = pad_arg(pads)
+    module = ctx.ctor([str(ctx.need_channels()), ctx.code("filters")], extra, f"nn.Conv{len(k)}d")
+    return _finish(ctx, module, _call(pads, symmetric), (*out, ctx.get("filters")))
+
+
+@lowering("depthwise_conv")
+def depthwise_conv(ctx: LayerCtx) -> Lowering:
+    k, _, _, pads, symmetric, out = _geometry(ctx)
+    c = ctx.need_channels()
+    mult = ctx.get("depth_multiplier", 1)
+    extra = {}
+    if symmetric and pad_arg(pads):
+        extra["padding"] = pad_arg(pads)
+    extra["groups"] = str(c)
+    module = ctx.ctor([str(c), str(c * mult)], extra, f"nn.Conv{len(k)}d")
+    return _finish(ctx, module, _call(pads, symmetric), (*out, c * mult))
+
+
+@lowering("separable_conv")
+def separable_conv(ctx: LayerCtx) -> Lowering:
+    _, _, _, pads, symmetric, out = _geometry(ctx)
+    c = ctx.need_channels()
+    mid = c * ctx.get("depth_multiplier", 1)
+    dw = [str(c), str(mid), f"kernel_size={ctx.code('kernel_size')}"]
+    if ctx.has("strides"):
+        dw.append(f"stride={ctx.code('strides')}")
+    if symmetric and pad_arg(pads):
+        dw.append(f"padding={pad_arg(pads)}")
+    if ctx.has("dilation_rate"):
+        dw.append(f"dilation={ctx.code('dilation_rate')}")
+    dw += [f"groups={c}", "bias=False"]
+    pw = [str(mid), ctx.code("filters"), "kernel_size=1"]
+    if ctx.has("use_bias"):
+        pw.append(f"bias={ctx.code('use_bias')}")
+    module = (
+        f"nn.Sequential(nn.Conv2d({', '.join(dw)}), nn.Conv2d({', '.join(pw)}))"
+    )
+    return _finish(ctx, module, _call(pads, symmetric), (*out, ctx.get("filters")))
+
+
+@lowering("conv_transpose")
+def conv_transpose(ctx: LayerCtx) -> Lowering:
+    ctx.check_channels_last()
+    nd = ctx.x.rank - 2
+    k = ctx.ints("kernel_size", nd, None)
+    s = ctx.ints("strides", nd, 1)
+    if ctx.ints("dilation_rate", nd, 1) != (1,) * nd:
+        raise Untranslatable("dilated transposed convolutions are not supported yet")
+    if ctx.get("output_padding", None) is not None:
+        raise Untranslatable("output_padding is not supported yet")
+    mode = str(ctx.get("padding", "valid")).lower()
+    pad, out_pad, crop, out = [], [], [], []
+    for n, ki, si in zip(ctx.x.shape[:-1], k, s):
+        full = None if n is None else (n - 1) * si + ki
+        excess = ki - si if mode == "same" else 0
+        if excess < 0 or (mode == "valid" and ki < si):
+            # output is n*s: torch adds the missing tail through output_padding
+            pad.append(0), out_pad.append(si - ki), crop.append(0)
+        else:
+            before = excess // 2
+            pad.append(before), out_pad.append(0), crop.append(excess - 2 * before)
+        if full is None:
+            out.append(None)
+        else:
+            out.append(n * si if mode == "same" else max(full, n * si))
+    extra = {}
+    if any(pad):
+        extra["padding"] = str(pad[0]) if len(set(pad)) == 1 else str(tuple(pad))
+    if any(out_pad):
+        extra["output_padding"] = str(out_pad[0]) if len(set(out_pad)) == 1 else str(tuple(out_pad))
+    module = ctx.ctor([str(ctx.need_channels()), ctx.code("filters")], extra, f"nn.ConvTranspose{nd}d")
+    call = "{m}({x})"
+    if any(crop):
+        # TensorFlow crops the odd extra element at the end, torch's padding crops both ends
+        call += "[:, :, " + ", ".join(":-1" if c else ":" for c in crop) + "]"
+    return _finish(ctx, module, call, (*out, ctx.get("filters")))

@@ -1,0 +1,131 @@
+"""Core layers: Dense, Embedding, Dropout, Flatten, Reshape, activations, padding, upsampling."""
+
+from __future__ import annotations
+
+import math
+
+from ..layout import torch_dim
+from . import LayerCtx, Lowering, Untranslatable, activation_call, lowering
+
+
+@lowering("dense")
+def dense(ctx: LayerCtx) -> Lowering:
+    module = ctx.ctor([str(ctx.need_channels()), ctx.code("units")])
+    return Lowering(module, "{m}({x})", ctx.x.with_(shape=(*ctx.x.shape[:-1], ctx.get("units"))))
+
+
+@lowering("embedding")
+def embedding(ctx: LayerCtx) -> Lowering:
+    if ctx.get("mask_zero", False):
+        raise Untranslatable("mask_zero=True: masking is not translated yet")
+    module = ctx.ctor([ctx.code("input_dim"), ctx.code("output_dim")])
+    call = "{m}({x})" if ctx.x.dtype.startswith("int") else "{m}({x}.long())"
+    out = ctx.x.with_(shape=(*ctx.x.shape, ctx.get("output_dim")), dtype="float32")
+    return Lowering(module, call, out)
+
+
+@lowering("dropout")
+def dropout(ctx: LayerCtx) -> Lowering:
+    if ctx.get("noise_shape", None) is not None:
+        raise Untranslatable("Dropout noise_shape is not supported")
+    return Lowering(ctx.ctor([ctx.code("rate")]), "{m}({x})", ctx.x)
+
+
+@lowering("flatten")
+def flatten(ctx: LayerCtx) -> Lowering:
+    ctx.check_channels_last()
+    size = math.prod(ctx.x.shape) if None not in ctx.x.shape else None
+    return Lowering(ctx.ctor([]), "{m}({x})", ctx.x.with_(shape=(size,)))
+
+
+@lowering("reshape")
+def reshape(ctx: LayerCtx) -> Lowering:
+    target = tuple(ctx.get("target_shape"))
+    known = [d for d in target if d != -1]
+    out = target
+    if -1 in target:
+        if None in ctx.x.shape:
+            raise Untranslatable("Reshape with -1 needs the input shape; pass --input-shape")
+        out = tuple(math.prod(ctx.x.shape) // math.prod(known) if d == -1 else d for d in target)
+    if len(target) == 1:
+        return Lowering(None, "{x}.flatten(1)", ctx.x.with_(shape=out))
+    dims = ", ".join(map(str, target))
+    return Lowering(None, "{x}.flatten(1).unflatten(1, (" + dims + "))", ctx.x.with_(shape=out))
+
+
+@lowering("activation")
+def activation(ctx: LayerCtx) -> Lowering:
+    name = ctx.get("activation")
+    act = ctx.activations.get(name) if isinstance(name, str) else None
+    if act is not None and act.module:
+        dim = torch_dim(-1, ctx.x) if act.axis else None
+        return Lowering(act.module.format(dim=dim), "{m}({x})", ctx.x)
+    return Lowering(None, activation_call(name, ctx.activations, ctx.x, "{x}"), ctx.x)
+
+
+@lowering("relu")
+def relu(ctx: LayerCtx) -> Lowering:
+    max_value = ctx.get("max_value", None)
+    if ctx.get("negative_slope", 0.0) != 0.0 or ctx.get("threshold", 0.0) != 0.0:
+        raise Untranslatable("ReLU with negative_slope or threshold is not supported yet")
+    if max_value is None:
+        return Lowering("nn.ReLU()", "{m}({x})", ctx.x)
+    if max_value == 6:
+        return Lowering("nn.ReLU6()", "{m}({x})", ctx.x)
+    return Lowering(f"nn.Hardtanh(0.0, {float(max_value)!r})", "{m}({x})", ctx.x)
+
+
+@lowering("leaky_relu")
+def leaky_relu(ctx: LayerCtx) -> Lowering:
+    if ctx.has("alpha") and not ctx.has("negative_slope"):  # Keras 2 spelling
+        ctx.kwargs["negative_slope"] = ctx.kwargs["alpha"]
+    return Lowering(ctx.ctor([]), "{m}({x})", ctx.x)
+
+
+@lowering("module_same_shape")
+def module_same_shape(ctx: LayerCtx) -> Lowering:
+    """A module whose torch constructor is the rule's renamed arguments (ELU, ...)."""
+    return Lowering(ctx.ctor([]), "{m}({x})", ctx.x)
+
+
+@lowering("softmax")
+def softmax(ctx: LayerCtx) -> Lowering:
+    axis = ctx.get("axis", -1)
+    if not isinstance(axis, int):
+        raise Untranslatable("Softmax over several axes is not supported")
+    return Lowering(f"nn.Softmax(dim={torch_dim(axis, ctx.x)})", "{m}({x})", ctx.x)
+
+
+def _pairs(value, nd: int) -> list[tuple[int, int]]:
+    if isinstance(value, int):
+        return [(value, value)] * nd
+    value = tuple(value)
+    if len(value) != nd:
+        raise Untranslatable(f"padding {value!r} does not have {nd} entries")
+    return [(v, v) if isinstance(v, int) else tuple(v) for v in value]
+
+
+@lowering("zero_padding")
+def zero_padding(ctx: LayerCtx) -> Lowering:
+    ctx.check_channels_last()
+    nd = ctx.x.rank - 2
+    pads = _pairs(ctx.get("padding", 1), nd)
+    flat = [v for b, a in reversed(pads) for v in (b, a)]
+    out = tuple(None if n is None else n + b + a for n, (b, a) in zip(ctx.x.shape[:-1], pads))
+    module = f"nn.ZeroPad{nd}d(({', '.join(map(str, flat))}))"
+    return Lowering(module, "{m}({x})", ctx.x.with_(shape=(*out, ctx.x.channels)))
+
+
+@lowering("upsampling")
+def upsampling(ctx: LayerCtx) -> Lowering:
+    ctx.check_channels_last()
+    nd = ctx.x.rank - 2
+    size = ctx.ints("size", nd, 2)
+    mode = ctx.get("interpolation", "nearest")
+    if mode not in ("nearest", "bilinear"):
+        raise Untranslatable(f"interpolation={mode!r} is not supported yet")
+    scale = str(size[0]) if len(set(size)) == 1 else str(tuple(size))
+    extra = ", align_corners=False" if mode == "bilinear" else ""
+    module = f"nn.Upsample(scale_factor={scale}, mode={mode!r}{extra})"
+    out = tuple(None if n is None else n * s for n, s in zip(ctx.x.shape[:-1], size))
+    return Lowering(module, "{m}({x})", ctx.x.with_(shape=(*out, ctx.x.channels)))

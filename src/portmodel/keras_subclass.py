@@ -1,0 +1,343 @@
+"""Subclassed Keras models and layers (`__init__` / `call`) -> `nn.Module` (`__init__` / `forward`).
+
+Python control flow in `call` is kept; both branches of an `if` are translated. The
+`training` argument becomes `self.training` (torch's train/eval flag).
+"""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from .hooks import Untranslatable
+from .keras_reader import LayerRef, ModelInfo, Scope, Tensor, code, input_info, to_boundary
+from .layout import convert
+from .static_eval import UNKNOWN, static_eval
+
+KERAS_BASES = ("keras.Model", "keras.layers.Layer")
+KERAS_ONLY_METHODS = ("get_config", "from_config", "compute_output_shape", "get_build_config", "build_from_config")
+TODO = "# portmodel: TODO"
+
+
+def is_keras_class(fx, cls: cst.ClassDef) -> bool:
+    return any(fx.names.of(b.value) in KERAS_BASES for b in cls.bases)
+
+
+def _todo(stmt, reason: str):
+    line = cst.EmptyLine(comment=cst.Comment(f"{TODO} {reason}"))
+    return stmt.with_changes(leading_lines=[*stmt.leading_lines, line])
+
+
+class SubclassTranslator:
+    def __init__(self, fx, cls: cst.ClassDef):
+        self.fx = fx
+        self.cls = cls
+        self.scope = Scope()
+        self.replace: dict[int, object] = {}  # id(original statement) -> new statement / None
+        self.attr_sites: dict[str, object] = {}  # attribute -> site or list of sites
+        self.prefix: dict[int, list[str]] = {}  # id(loop) -> statements to insert before it
+        self.dry = False  # a dry run learns layouts without recording anything
+        self.order: list[str] = []
+
+    def method(self, name: str) -> cst.FunctionDef | None:
+        for stmt in self.cls.body.body:
+            if isinstance(stmt, cst.FunctionDef) and stmt.name.value == name:
+                return stmt
+        return None
+
+    # -- translate -------------------------------------------------------------------------
+    def translate(self):
+        init, call = self.method("__init__"), self.method("call")
+        params = list(init.params.params[1:]) + list(init.params.kwonly_params) if init else []
+        env = {p.name.value: static_eval(p.default, self.fx.env) if p.default else UNKNOWN for p in params}
+        self.interp = self.fx.interpreter(env, self.scope, {p.name.value for p in params})
+        self.interp.refs_as_written = True
+        if init is not None:
+            self.read_init(init)
+        if call is None:
+            self.fx.diag(self.cls, f"class {self.cls.name.value} has no call() method")
+        else:
+            self.read_call(call)
+        self.finish_init()
+        text = code(self.cls.visit(_Rewriter(self)))
+        self.fx.keep.add(self.cls.name.value)
+        return text, ModelInfo(self.cls.name.value, self.cls.name.value, "subclassed", self.order)
+
+    def read_init(self, init: cst.FunctionDef) -> None:
+        for stmt in init.body.body:
+            small = stmt.body[0] if isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1 else None
+            if not (isinstance(small, cst.Assign) and len(small.targets) == 1):
+                continue
+            target = small.targets[0].target
+            if not (isinstance(target, cst.Attribute) and code(target.value) == "self"):
+                continue
+            attr = target.attr.value
+            try:
+                self.init_assign(stmt, attr, small.value)
+            except Untranslatable as exc:
+                self.fx.diag(stmt, str(exc))
+                self.replace[id(stmt)] = _todo(stmt, str(exc))
+
+    def init_assign(self, stmt, attr: str, value) -> None:
+        it, names = self.interp, self.fx.names
+        if isinstance(value, cst.Call) and names.layer_class(value.func) is not None:
+            site = it.new_site(value, attr)
+            it.env[f"self.{attr}"] = LayerRef(site)
+            self.attr_sites[attr] = (stmt, site)
+        elif isinstance(value, cst.List) and any(
+            isinstance(e.value, cst.Call) and names.layer_class(e.value.func) for e in value.elements
+        ):
+            sites = [it.new_site(e.value, f"{attr}_{i}") for i, e in enumerate(value.elements)]
+            for s in sites:
+                s.fuse_activation = True
+            it.env[f"self.{attr}"] = [LayerRef(s) for s in sites]
+            self.attr_sites[attr] = (stmt, sites)
+        elif isinstance(value, cst.Call) and names.of(value.func) is not None:
+            raise Untranslatable(f"{names.of(value.func)} is not translated yet")
+        else:
+            it.env[f"self.{attr}"] = it.static(value)
+
+    def finish_init(self) -> None:
+        for attr, (stmt, site) in self.attr_sites.items():
+            sites = site if isinstance(site, list) else [site]
+            missing = [s for s in sites if s.lowered is None]
+            if missing:
+                reason = "layer is never called in call(); its input size is unknown"
+                self.fx.diag(stmt, reason)
+                self.replace[id(stmt)] = _todo(stmt, reason)
+                continue
+            modules = [s.lowered.module for s in sites]
+            if all(m is None for m in modules):
+                self.replace[id(stmt)] = None  # inlined in forward
+                continue
+            if None in modules:
+                raise Untranslatable("a list mixing module and inline layers")
+            if isinstance(site, list):
+                new_value = f"nn.ModuleList([{', '.join(modules)}])"
+                self.order += [f"{attr}.{i}" for i in range(len(sites))]
+            else:
+                new_value = modules[0]
+                self.order.append(attr)
+            small = stmt.body[0].with_changes(value=cst.parse_expression(new_value))
+            self.replace[id(stmt)] = stmt.with_changes(body=[small])
+
+    def read_call(self, call: cst.FunctionDef) -> None:
+        params = [p for p in call.params.params[1:] if p.name.value not in ("training", "mask")]
+        if len(params) != 1:
+            self.fx.diag(call, "call() with several tensor arguments is not translated yet")
+            return
+        if not self.fx.input_shape:
+            self.fx.diag(call, "the model's input shape is unknown; pass --input-shape")
+            return
+        first = _first_layer(self, call)
+        info = input_info(tuple(self.fx.input_shape), first.rule.id if first else None)
+        env = dict(self.interp.env)
+        env[params[0].name.value] = Tensor(params[0].name.value, info)
+        env["training"] = UNKNOWN
+        self.walk(call.body.body, env)
+
+    # -- statements of call() ---------------------------------------------------------------------
+    def walk(self, stmts, env: dict) -> dict:
+        for stmt in stmts:
+            try:
+                env = self.statement(stmt, env)
+            except Untranslatable as exc:
+                if self.dry:
+                    continue
+                self.fx.diag(stmt, str(exc))
+                self.replace[id(stmt)] = _todo(stmt, str(exc))
+        return env
+
+    def statement(self, stmt, env: dict) -> dict:
+        self.interp.env = env
+        if isinstance(stmt, cst.If):
+            return self.branch(stmt, env)
+        if isinstance(stmt, cst.For):
+            return self.loop(stmt, env)
+        if not isinstance(stmt, cst.SimpleStatementLine) or len(stmt.body) != 1:
+            raise Untranslatable("this statement is not translated yet")
+        small = stmt.body[0]
+        if isinstance(small, cst.Assign) and len(small.targets) == 1 and isinstance(small.targets[0].target, cst.Name):
+            name = small.targets[0].target.value
+            v = self.interp.eval(small.value)
+            if isinstance(v, Tensor):
+                self.set(stmt, small.with_changes(value=cst.parse_expression(v.expr)))
+                env = {**env, name: v.named(name)}
+            elif v is UNKNOWN:
+                raise Untranslatable(f"cannot follow the value of '{name}'")
+            else:
+                env = {**env, name: v}
+        elif isinstance(small, cst.AugAssign) and isinstance(small.target, cst.Name):
+            left, right = env.get(small.target.value), self.interp.eval(small.value)
+            if isinstance(left, Tensor) and isinstance(right, Tensor):
+                expr, _ = convert(right.expr, right.info, left.info.layout)
+                self.set(stmt, small.with_changes(value=cst.parse_expression(expr)))
+        elif isinstance(small, cst.Return) and small.value is not None:
+            v = self.interp.eval(small.value)
+            outs = v if isinstance(v, list) else [v]
+            if not all(isinstance(t, Tensor) for t in outs):
+                raise Untranslatable("call() returns something the translator cannot follow")
+            exprs = [to_boundary(t) for t in outs]
+            text = exprs[0] if not isinstance(v, list) else ", ".join(exprs)
+            self.set(stmt, small.with_changes(value=cst.parse_expression(text)))
+        return env
+
+    def set(self, stmt, small) -> None:
+        if self.dry:
+            return
+        new = stmt.with_changes(body=[small])
+        old = self.replace.get(id(stmt))
+        if old is not None and code(old) != code(new):
+            raise Untranslatable("this statement needs different code on different loop iterations")
+        self.replace[id(stmt)] = new
+
+    def branch(self, stmt: cst.If, env: dict) -> dict:
+        a = self.walk(stmt.body.body, dict(env))
+        if stmt.orelse is None:
+            b = env
+        elif isinstance(stmt.orelse, cst.If):
+            b = self.branch(stmt.orelse, dict(env))
+        else:
+            b = self.walk(stmt.orelse.body.body, dict(env))
+        merged = dict(env)
+        for key in set(a) | set(b):
+            va, vb = a.get(key, UNKNOWN), b.get(key, UNKNOWN)
+            if isinstance(va, Tensor) and isinstance(vb, Tensor):
+                if va.info != vb.info:
+                    raise Untranslatable(f"'{key}' has different shapes in the two branches")
+                merged[key] = va
+            elif va is vb:
+                merged[key] = va
+            else:
+                merged[key] = UNKNOWN
+        return merged
+
+    def loop(self, stmt: cst.For, env: dict) -> dict:
+        items = self.interp.eval(stmt.iter)
+        if not isinstance(stmt.target, cst.Name) or not isinstance(items, list):
+            raise Untranslatable("only loops over a list of layers are translated")
+        env = self.loop_entry_layouts(stmt, env, items)
+        for item in items:
+            env = self.walk(stmt.body.body, {**env, stmt.target.value: item})
+        return env
+
+
+    def loop_entry_layouts(self, stmt: cst.For, env: dict, items: list) -> dict:
+        """Bring loop-carried tensors into the layout the loop body leaves them in."""
+        if not items or self.dry:
+            return env
+        self.dry = True
+        try:
+            after = self.walk(stmt.body.body, {**env, stmt.target.value: items[0]})
+        finally:
+            self.dry = False
+        self.interp.env = env
+        lines, env = [], dict(env)
+        for name, before in env.items():
+            now = after.get(name)
+            if isinstance(before, Tensor) and isinstance(now, Tensor) and now.info.layout != before.info.layout:
+                expr, info = convert(name, before.info, now.info.layout)
+                lines.append(f"{name} = {expr}")
+                env[name] = Tensor(name, info, before.producer)
+        if lines:
+            self.prefix[id(stmt)] = lines
+        return env
+
+
+def _first_layer(tr: SubclassTranslator, call: cst.FunctionDef):
+    """The layer applied first to the input (decides integer inputs for Embedding)."""
+    for stmt in call.body.body:
+        for node in _calls(stmt):
+            ref = tr.interp.env.get(code(node.func)) if isinstance(node.func, cst.Attribute) else None
+            if isinstance(ref, LayerRef):
+                return ref.site
+    return None
+
+
+def _calls(stmt) -> list[cst.Call]:
+    found: list[cst.Call] = []
+
+    class V(cst.CSTVisitor):
+        def visit_Call(self, node: cst.Call) -> None:
+            found.append(node)
+
+    stmt.visit(V())
+    return list(reversed(found))
+
+
+class _Rewriter(cst.CSTTransformer):
+    """Applies the recorded statement replacements and the Keras -> torch class surface."""
+
+    def __init__(self, tr: SubclassTranslator):
+        self.tr = tr
+        self.depth = 0
+        self.in_forward = False
+
+    def on_leave(self, original, updated):
+        if id(original) in self.tr.replace and isinstance(original, cst.BaseStatement):
+            new = self.tr.replace[id(original)]
+            if new is None:
+                return cst.RemoveFromParent()
+            if isinstance(updated, cst.If | cst.For):
+                return updated.with_changes(leading_lines=new.leading_lines)
+            return new
+        if isinstance(original, cst.For) and id(original) in self.tr.prefix:
+            before = [cst.parse_statement(line) for line in self.tr.prefix[id(original)]]
+            return cst.FlattenSentinel([*before, updated])
+        return super().on_leave(original, updated)
+
+    def leave_ClassDef(self, original, updated):
+        if original is not self.tr.cls:
+            return updated
+        return updated.with_changes(
+            bases=[cst.Arg(cst.parse_expression("nn.Module"))],
+            decorators=[d for d in updated.decorators if self.tr.fx.names.of(_deco(d)) is None],
+        )
+
+    def visit_FunctionDef(self, node) -> bool:
+        self.in_forward = node.name.value == "call"
+        return True
+
+    def leave_FunctionDef(self, original, updated):
+        name = original.name.value
+        if name in KERAS_ONLY_METHODS:
+            self.tr.fx.diag(original, f"Keras-only method {name}() dropped", "PM002", "note")
+            return cst.RemoveFromParent()
+        if name == "call":
+            params = [
+                new
+                for old, new in zip(original.params.params, updated.params.params)
+                if old.name.value not in ("training", "mask")
+            ]
+            self.in_forward = False
+            params = _no_trailing_comma(params)
+            return updated.with_changes(name=cst.Name("forward"), params=updated.params.with_changes(params=params))
+        if name == "__init__" and updated.params.star_kwarg is not None:
+            params = updated.params
+            new = params.with_changes(
+                star_kwarg=None,
+                params=_no_trailing_comma(list(params.params)),
+                kwonly_params=_no_trailing_comma(list(params.kwonly_params)),
+            )
+            return updated.with_changes(params=new)
+        return updated
+
+    def leave_Name(self, original, updated):
+        if self.in_forward and original.value == "training":
+            return cst.parse_expression("self.training")
+        return updated
+
+    def leave_Call(self, original, updated):
+        func = code(original.func)
+        if func.startswith("super(") and func.endswith(".__init__"):
+            return updated.with_changes(func=cst.parse_expression("super().__init__"), args=[])
+        return updated
+
+
+def _no_trailing_comma(params: list) -> list:
+    if params:
+        params[-1] = params[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
+    return params
+
+
+def _deco(d: cst.Decorator):
+    return d.decorator.func if isinstance(d.decorator, cst.Call) else d.decorator

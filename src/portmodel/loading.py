@@ -1,0 +1,165 @@
+"""Load models for the steps that run them (weights, verify, port).
+
+Importing a user's Python file executes it: only these explicit steps do that, never
+`translate`. Checkpoints load safely: Keras with `safe_mode=True`, torch with
+`weights_only=True`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import sys
+import zipfile
+from pathlib import Path
+
+from .errors import PortmodelError
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+def import_file(path: str):
+    """Import a Python file as a fresh module (its folder goes first on sys.path)."""
+    p = Path(path)
+    if not p.is_file():
+        raise PortmodelError("file not found", path)
+    name = "portmodel_user_" + hashlib.sha1(str(p.resolve()).encode()).hexdigest()[:12]
+    spec = importlib.util.spec_from_file_location(name, p)
+    module = importlib.util.module_from_spec(spec)
+    sys.path.insert(0, str(p.parent.resolve()))
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:  # noqa: BLE001 - report any failure of user code as one line
+        raise PortmodelError(f"importing it failed: {type(exc).__name__}: {exc}", path) from None
+    finally:
+        sys.path.remove(str(p.parent.resolve()))
+    return module
+
+
+def split_spec(spec: str, framework: str | None = None) -> tuple[str, str | None]:
+    """'keras:path.py:name' / 'path.py:name' / 'model.keras' -> (path, name)."""
+    if framework and spec.startswith(framework + ":"):
+        spec = spec[len(framework) + 1 :]
+    path, sep, name = spec.rpartition(":")
+    if not sep or not path or "/" in name or name.endswith((".py", ".keras", ".h5")):
+        return spec, None
+    return path, name
+
+
+def _build_subclassed(model, input_shape, keras):
+    if not model.built:
+        if not input_shape:
+            raise PortmodelError("a subclassed model needs --input-shape to be built")
+        import numpy as np
+
+        model(np.zeros((1, *input_shape), dtype="float32"), training=False)
+    return model
+
+
+def keras_custom_objects(module) -> dict:
+    import keras
+
+    return {
+        k: v
+        for k, v in vars(module).items()
+        if isinstance(v, type) and issubclass(v, keras.layers.Layer) and v.__module__ == module.__name__
+    }
+
+
+def load_keras(spec: str, weights: str | None = None, input_shape=None, source: str | None = None):
+    """A Keras model from `.keras`, or `PATH.py:builder_or_class` (+ weights file)."""
+    import keras
+
+    path, name = split_spec(spec, "keras")
+    if path.endswith(".keras") and name is None:
+        custom = keras_custom_objects(import_file(source)) if source else {}
+        return load_keras_file(path, custom)
+    if name is None:
+        raise PortmodelError("expected PATH.py:builder_or_class or a .keras file", spec)
+    module = import_file(path)
+    obj = getattr(module, name, None)
+    if obj is None:
+        raise PortmodelError(f"no '{name}' in the file", path)
+    try:
+        if isinstance(obj, keras.Model):
+            model = obj
+        else:
+            model = obj()
+    except Exception as exc:  # noqa: BLE001
+        raise PortmodelError(f"calling {name}() failed: {type(exc).__name__}: {exc}", path) from None
+    if not isinstance(model, keras.Model):
+        raise PortmodelError(f"{name} did not give a keras.Model", path)
+    _build_subclassed(model, input_shape, keras)
+    if weights:
+        if weights.endswith(".keras"):
+            model.set_weights(load_keras_file(weights, keras_custom_objects(module)).get_weights())
+        else:
+            check_file(weights, (".h5",))
+            try:
+                model.load_weights(weights)
+            except Exception as exc:  # noqa: BLE001
+                raise PortmodelError(f"cannot load these weights into {name}: {exc}", weights) from None
+    return model
+
+
+def check_file(path: str, suffixes: tuple[str, ...]) -> None:
+    p = Path(path)
+    if not p.exists():
+        raise PortmodelError("file not found", path)
+    if not p.is_file():
+        raise PortmodelError("not a file", path)
+    if not p.name.endswith(suffixes):
+        raise PortmodelError(f"unsupported checkpoint type; expected one of {', '.join(suffixes)}", path)
+
+
+def load_keras_file(path: str, custom_objects: dict | None = None):
+    import keras
+
+    check_file(path, (".keras",))
+    if not zipfile.is_zipfile(path):
+        raise PortmodelError("not a valid .keras file (corrupt or truncated zip archive)", path)
+    try:
+        return keras.saving.load_model(path, custom_objects=custom_objects, compile=False, safe_mode=True)
+    except Exception as exc:  # noqa: BLE001
+        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise PortmodelError(f"cannot load the Keras model: {msg}", path) from None
+
+
+def load_torch_module(spec: str):
+    """An `nn.Module` instance from 'torch:PATH.py:Class' (constructed with no arguments)."""
+    import torch
+
+    path, name = split_spec(spec, "torch")
+    if name is None:
+        raise PortmodelError("expected PATH.py:ClassName", spec)
+    module = import_file(path)
+    cls = getattr(module, name, None)
+    if cls is None:
+        raise PortmodelError(f"no '{name}' in the file", path)
+    try:
+        model = cls()
+    except Exception as exc:  # noqa: BLE001
+        raise PortmodelError(f"{name}() failed: {type(exc).__name__}: {exc}", path) from None
+    if not isinstance(model, torch.nn.Module):
+        raise PortmodelError(f"{name} is not a torch.nn.Module", path)
+    return model.eval()
+
+
+def load_state_dict(path: str) -> dict:
+    """A torch state_dict from .safetensors or .pt/.pth (weights_only)."""
+    import torch
+
+    check_file(path, (".safetensors", ".pt", ".pth"))
+    try:
+        if path.endswith(".safetensors"):
+            from safetensors.torch import load_file
+
+            return load_file(path)
+        sd = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001
+        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise PortmodelError(f"cannot read the checkpoint (corrupt or unsafe?): {msg}", path) from None
+    if not isinstance(sd, dict):
+        raise PortmodelError("the file does not hold a state_dict", path)
+    return sd

@@ -1,0 +1,112 @@
+"""`port`: translate + weights + verify in one step, with a report.
+
+All outputs are produced in a temporary folder and moved into place only when every
+step has run, so a failure leaves nothing half-written.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from dataclasses import asdict
+from pathlib import Path
+
+from .errors import PortmodelError
+from .fsutil import write_text
+from .loading import load_keras, load_torch_module
+from .report import write_reports
+from .translate import TranslationResult, translate_source
+from .verify import load_inputs, make_inputs, verify
+from .weights import save_state_dict, transfer
+
+OUTPUTS = ("model.py", "model.safetensors", "report.json", "report.md")
+
+
+def read_source(path: str) -> str:
+    p = Path(path)
+    if not p.is_file():
+        raise PortmodelError("file not found" if not p.exists() else "not a file", path)
+    try:
+        return p.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise PortmodelError(f"not UTF-8 text (byte {exc.start}); re-encode it as UTF-8", path) from None
+
+
+def pick_model(result: TranslationResult, name: str | None):
+    if not result.models:
+        raise PortmodelError("no Keras model found to port", result.path)
+    if name is None:
+        if len(result.models) > 1:
+            names = ", ".join(m.source for m in result.models)
+            raise PortmodelError(f"several models ({names}); choose one with --model", result.path)
+        return result.models[0]
+    for m in result.models:
+        if name in (m.source, m.target):
+            return m
+    raise PortmodelError(f"no model named '{name}' (found: {', '.join(m.source for m in result.models)})", result.path)
+
+
+def port(
+    src: str,
+    out_dir: str,
+    *,
+    weights: str | None = None,
+    model: str | None = None,
+    input_shape=None,
+    devices=("cpu",),
+    atol: float = 1e-5,
+    rtol: float = 0.0,
+    force: bool = False,
+    strict: bool = False,
+    per_layer: bool = True,
+    inputs_path: str | None = None,
+) -> dict:
+    """Port a Keras source file (and checkpoint) to PyTorch; returns the report dict."""
+    out = Path(out_dir)
+    existing = [str(out / n) for n in OUTPUTS if (out / n).exists()]
+    if existing and not force:
+        raise PortmodelError("output exists; pass --force to overwrite it", existing[0])
+    result = translate_source(read_source(src), src, input_shape=input_shape)
+    info = pick_model(result, model)
+    if strict and result.todos:
+        raise PortmodelError(f"{len(result.todos)} construct(s) left as TODO (--strict)", src)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".portmodel-", dir=out.parent) as tmp:
+        model_py = os.path.join(tmp, "model.py")
+        write_text(model_py, result.code)
+        keras_model = load_keras(f"{src}:{info.source}", weights, input_shape)
+        torch_model = load_torch_module(f"{model_py}:{info.target}")
+        state = transfer(keras_model, torch_model)
+        torch_model.load_state_dict(state, strict=True)
+        save_state_dict(state, os.path.join(tmp, "model.safetensors"))
+        if inputs_path:
+            inputs = load_inputs(inputs_path, keras_model, input_shape)
+        else:
+            inputs = make_inputs(keras_model, input_shape)
+        results = verify(keras_model, torch_model, inputs, devices=devices, atol=atol, rtol=rtol, layers=per_layer)
+        report = {
+            "source": src,
+            "model": asdict(info),
+            "atol": atol,
+            "rtol": rtol,
+            "passed": all(r.passed for r in results),
+            "translation": {
+                "source": src,
+                "output": str(out / "model.py"),
+                "models": [asdict(m) for m in result.models],
+                "todos": [d.format() for d in result.todos],
+            },
+            "weights": {"output": str(out / "model.safetensors"), "tensors": len(state), "from": weights},
+            "verify": [r.to_dict() for r in results],
+            "inputs": {
+                "from": inputs_path or "seeded standard normal / token ids (seed 0)",
+                "arrays": [{"shape": list(a.shape), "dtype": str(a.dtype)} for a in inputs],
+            },
+        }
+        write_reports(report, os.path.join(tmp, "report.json"), os.path.join(tmp, "report.md"))
+        out.mkdir(parents=True, exist_ok=True)
+        for name in OUTPUTS:
+            os.replace(os.path.join(tmp, name), out / name)
+    shutil.rmtree(out / "__pycache__", ignore_errors=True)
+    return report

@@ -1,0 +1,565 @@
+"""Translate one Keras source file to PyTorch (static: the input is never imported or run).
+
+Per file: parse with libcst, find the models (builder functions with Sequential or
+functional code, module-level Sequential models, keras.Model/Layer subclasses), rewrite
+each through `keras_reader` + `torch_writer`, keep everything else byte-for-byte, and tidy
+the imports once. Whatever the rules cannot translate stays in place under a
+`# portmodel: TODO <reason>` comment and is reported as a diagnostic.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, field
+
+import libcst as cst
+from libcst.metadata import MetadataWrapper, PositionProvider, QualifiedNameProvider
+
+from .errors import Diagnostic, PortmodelError
+from .hooks import Untranslatable
+from .imports import sort_block
+from .keras_names import KERAS_ROOTS, KerasNames
+from .keras_reader import (
+    Interpreter,
+    KerasModelValue,
+    LayerRef,
+    ModelInfo,
+    Scope,
+    Tensor,
+    canonical_order,
+    code,
+    input_info,
+    to_boundary,
+)
+from .rules import RuleSet, load_rules
+from .static_eval import UNKNOWN, static_eval
+from .torch_writer import class_name, import_block, module_class, statement_text
+
+TODO = "# portmodel: TODO"
+
+
+@dataclass
+class TranslationResult:
+    path: str
+    status: str  # converted | failed | unchanged
+    code: str | None
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    models: list[ModelInfo] = field(default_factory=list)
+
+    @property
+    def todos(self) -> list[Diagnostic]:
+        return [d for d in self.diagnostics if d.severity == "todo"]
+
+
+class _FileContext:
+    def __init__(self, path: str, wrapper: MetadataWrapper, rules: RuleSet, input_shape):
+        self.path = path
+        self.module = wrapper.module
+        self.names = KerasNames(wrapper.resolve(QualifiedNameProvider))
+        self.pos = wrapper.resolve(PositionProvider)
+        self.rules = rules
+        self.input_shape = input_shape
+        self.diagnostics: list[Diagnostic] = []
+        self.env: dict = {}
+        self.keep: set[str] = set()
+        self.uses_f = False
+
+    def diag(self, node: cst.CSTNode, message: str, code_: str = "PM001", severity: str = "todo"):
+        p = self.pos.get(node)
+        line, col = (p.start.line, p.start.column + 1) if p else (1, 1)
+        self.diagnostics.append(Diagnostic(self.path, line, col, code_, message, severity))
+
+    def todo_text(self, stmt: cst.CSTNode, reason: str) -> str:
+        self.diag(stmt, reason)
+        return f"{TODO} {reason}\n{statement_text(stmt)}"
+
+    def interpreter(self, env: dict, scope: Scope, keep: set[str]) -> Interpreter:
+        return Interpreter(self.names, self.rules, {**self.env, **env}, scope, self.keep | keep)
+
+
+def _docstring(body) -> tuple[str | None, list]:
+    stmts = list(body)
+    if stmts and isinstance(stmts[0], cst.SimpleStatementLine):
+        first = stmts[0].body[0]
+        if isinstance(first, cst.Expr) and isinstance(first.value, cst.SimpleString | cst.ConcatenatedString):
+            return code(first.value), stmts[1:]
+    return None, stmts
+
+
+def _single(stmt) -> cst.BaseSmallStatement | None:
+    if isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1:
+        return stmt.body[0]
+    return None
+
+
+class BuilderTranslator:
+    """A function (or module-level block) that builds a Sequential or functional model."""
+
+    def __init__(self, fx: _FileContext, source_name: str, params: list[cst.Param]):
+        self.fx = fx
+        self.source_name = source_name
+        self.params = params
+        env = {}
+        for p in params:
+            env[p.name.value] = static_eval(p.default, fx.env) if p.default else UNKNOWN
+        self.scope = Scope()
+        self.interp = fx.interpreter(env, self.scope, {p.name.value for p in params})
+        self.forward: list[str] = []
+        self.post: list[str] = []
+        self.inputs: list[str] = []
+        self.outputs: list[Tensor] = []
+        self.seq: list | None = None
+        self.seq_input = None
+        self.model_var: str | None = None
+        self.model_name: str | None = None
+        self.style = "functional"
+
+    # -- statements ------------------------------------------------------------------------
+    def run(self, stmts: list) -> None:
+        for stmt in stmts:
+            try:
+                self.statement(stmt)
+            except Untranslatable as exc:
+                self.forward.append(self.fx.todo_text(stmt, str(exc)))
+
+    def statement(self, stmt) -> None:
+        small = _single(stmt)
+        if small is None:
+            raise Untranslatable("control flow in a model builder is not translated yet")
+        if isinstance(small, cst.Assign) and len(small.targets) == 1 and isinstance(small.targets[0].target, cst.Name):
+            self.assign(stmt, small.targets[0].target.value, small.value)
+        elif isinstance(small, cst.Expr) and isinstance(small.value, cst.Call):
+            self.expr(stmt, small.value)
+        elif isinstance(small, cst.Return):
+            self.ret(small.value)
+        elif isinstance(small, cst.Pass):
+            return
+        else:
+            raise Untranslatable("statement is not translated yet")
+
+    def assign(self, stmt, target: str, value) -> None:
+        names, it = self.fx.names, self.interp
+        if isinstance(value, cst.Call) and names.of(value.func) == "keras.Sequential":
+            self.sequential(value, target)
+            return
+        if isinstance(value, cst.Call) and names.layer_class(value.func) is not None:
+            it.env[target] = LayerRef(it.new_site(value, target))
+            return
+        v = it.eval(value)
+        if isinstance(v, KerasModelValue):
+            self.model_var, self.model_name = target, v.name
+            self.outputs = self._tensors(v.outputs)
+        elif isinstance(v, Tensor) and v.producer is None and v.expr == "":
+            it.env[target] = v.named(target)
+            self.inputs.append(target)
+        elif isinstance(v, Tensor):
+            new = stmt.with_changes(body=[stmt.body[0].with_changes(value=cst.parse_expression(v.expr))])
+            self.forward.append(statement_text(new))
+            it.env[target] = v.named(target)
+        elif isinstance(v, list) and v and all(isinstance(t, Tensor) for t in v):
+            self.forward.append(f"{target} = [{', '.join(t.expr for t in v)}]")
+            it.env[target] = [t.named(t.expr) if t.expr.isidentifier() else t for t in v]
+        elif v is UNKNOWN or isinstance(v, LayerRef):
+            raise Untranslatable(f"cannot follow the value of '{target}'")
+        else:
+            it.env[target] = v
+
+    def expr(self, stmt, call: cst.Call) -> None:
+        func = call.func
+        if (
+            self.seq is not None
+            and isinstance(func, cst.Attribute)
+            and isinstance(func.value, cst.Name)
+            and func.value.value == self.model_var
+            and func.attr.value == "add"
+        ):
+            self.seq_element(call.args[0].value)
+            return
+        self.post.append(self.fx.todo_text(stmt, "training/utility code around the model is left as is"))
+
+    def ret(self, value) -> None:
+        if value is None:
+            raise Untranslatable("the builder returns nothing")
+        if isinstance(value, cst.Name) and value.value == self.model_var:
+            return
+        if isinstance(value, cst.Call) and self.fx.names.of(value.func) == "keras.Sequential":
+            self.sequential(value, "model")
+            return
+        v = self.interp.eval(value)
+        if isinstance(v, KerasModelValue):
+            self.model_name = v.name
+            self.outputs = self._tensors(v.outputs)
+        else:
+            raise Untranslatable("the builder does not return a Keras model")
+
+    def _tensors(self, value) -> list[Tensor]:
+        vals = value if isinstance(value, list) else [value]
+        if not vals or not all(isinstance(t, Tensor) for t in vals):
+            raise Untranslatable("the model's outputs are not tensors the translator can follow")
+        return vals
+
+    # -- Sequential ----------------------------------------------------------------------
+    def sequential(self, call: cst.Call, target: str) -> None:
+        self.style, self.seq, self.model_var = "sequential", [], target
+        for i, arg in enumerate(call.args):
+            key = arg.keyword.value if arg.keyword else ("layers", "trainable", "name")[i]
+            if key == "name":
+                name = self.interp.static(arg.value)
+                self.model_name = name if isinstance(name, str) else None
+            elif key == "layers":
+                if not isinstance(arg.value, cst.List | cst.Tuple):
+                    raise Untranslatable("Sequential's layers must be a literal list")
+                for el in arg.value.elements:
+                    self.seq_element(el.value)
+
+    def seq_element(self, node) -> None:
+        names = self.fx.names
+        if isinstance(node, cst.Call) and names.of(node.func) == "keras.Input":
+            self.seq_input = self.interp.eval(node).info
+            return
+        if isinstance(node, cst.Call) and names.layer_class(node.func) == "InputLayer":
+            for i, a in enumerate(node.args):
+                key = a.keyword.value if a.keyword else ("shape" if i == 0 else "")
+                if key in ("shape", "input_shape"):
+                    self.seq_input = input_info(tuple(self.interp.static(a.value)), None)
+            return
+        try:
+            site = self.interp.new_site(node)
+            self.seq.append(site)
+        except Untranslatable as exc:
+            self.fx.diag(node, str(exc))
+            self.seq.append(("todo", node, str(exc)))
+
+    def finish_sequential(self) -> None:
+        info = self.seq_input
+        sites = [s for s in self.seq if not isinstance(s, tuple)]
+        first = sites[0] if sites else None
+        if info is None and first is not None and "input_shape" in first.kwargs:
+            shape = first.kwargs["input_shape"].value
+            if shape is not UNKNOWN:
+                info = input_info(tuple(shape), first.rule.id)
+        if info is None and self.fx.input_shape:
+            info = input_info(tuple(self.fx.input_shape), first.rule.id if first else None)
+        if info is None:
+            raise Untranslatable("the model's input shape is unknown; pass --input-shape")
+        if first is not None and first.rule.id == "embedding" and not info.dtype.startswith("int"):
+            info = info.with_(dtype="int64")
+        x = Tensor("x", info)
+        self.inputs = ["x"]
+        for element in self.seq:
+            if isinstance(element, tuple):
+                _, node, reason = element
+                self.forward.append(f"{TODO} {reason}\nx = {code(node)}(x)")
+                continue
+            try:
+                t = self.interp.apply_tensors(element, [x])
+            except Untranslatable as exc:
+                self.fx.diag(element.node, str(exc))
+                self.forward.append(f"{TODO} {exc}\nx = {code(element.node)}(x)")
+                continue
+            self.forward.append(f"x = {t.expr}")
+            x = t.named("x")
+        self.outputs = [x]
+
+    # -- output --------------------------------------------------------------------------
+    def build(self, doc: str | None, leading: str = "") -> tuple[str, ModelInfo]:
+        if self.seq is not None:
+            self.finish_sequential()
+        if not self.outputs:
+            raise Untranslatable("no model output found")
+        order = canonical_order(self.outputs, self.scope.sites)
+        name = class_name(self.model_name or self.source_name)
+        params = ", ".join(code(p).rstrip(", ") for p in self.params)
+        text = module_class(
+            name,
+            doc,
+            params,
+            order,
+            self.inputs,
+            self.forward,
+            [to_boundary(t) for t in self.outputs],
+            leading,
+        )
+        attrs = [s.attr for s in order if s.lowered is not None and s.lowered.module]
+        return text, ModelInfo(self.source_name, name, self.style, attrs)
+
+
+def translate_source(
+    source: str, path: str = "<string>", *, input_shape=None, rules: RuleSet | None = None
+) -> TranslationResult:
+    """Translate Keras source text to PyTorch source text."""
+    rules = rules or load_rules()
+    try:
+        module = cst.parse_module(source)
+    except cst.ParserSyntaxError as exc:
+        line, message = exc.raw_line, exc.message
+        try:  # Python's own parser names the line a person would look at
+            ast.parse(source)
+        except SyntaxError as err:
+            line, message = err.lineno or line, err.msg
+        raise PortmodelError(f"syntax error: {message}; fix the file or exclude it", path, line) from None
+    fx = _FileContext(path, MetadataWrapper(module), rules, input_shape)
+    from .keras_subclass import SubclassTranslator
+
+    pieces: list[str] = []
+    models: list[ModelInfo] = []
+    changed = False
+    import_slot: int | None = None
+    body = list(fx.module.body)
+    i = 0
+    while i < len(body):
+        stmt = body[i]
+        kind = _classify(fx, stmt)
+        leading = "".join(code(line) for line in getattr(stmt, "leading_lines", ()))
+        if kind == "keras_import":
+            import_slot = len(pieces) if import_slot is None else import_slot
+            pieces.append(_strip_keras_import(stmt, fx))
+            changed = True
+        elif kind == "builder":
+            text, info = _translate_builder(fx, stmt, leading)
+            pieces.append(text)
+            models += [info] if info else []
+            changed = True
+        elif kind == "class":
+            text, info = SubclassTranslator(fx, stmt).translate()
+            pieces.append(text)
+            models += [info] if info else []
+            changed = True
+        elif kind == "script":
+            j = i + 1
+            var = _single(stmt).targets[0].target.value
+            while j < len(body) and _is_add(body[j], var):
+                j += 1
+            text, info = _translate_script(fx, stmt, body[i + 1 : j], var, leading)
+            pieces.append(text)
+            models += [info] if info else []
+            changed = True
+            i = j
+            continue
+        else:
+            _collect_constants(fx, stmt)
+            pieces.append(code(stmt))
+        i += 1
+
+    if not changed:
+        return TranslationResult(path, "unchanged", source, fx.diagnostics, models)
+    header = code(fx.module.with_changes(body=[])).rstrip("\n")
+    out = _assemble(header, pieces, import_slot, fx, fx.module.default_newline)
+    status = "converted"
+    return TranslationResult(path, status, out, fx.diagnostics, models)
+
+
+def _classify(fx: _FileContext, stmt) -> str:
+    from .keras_subclass import is_keras_class
+
+    if isinstance(stmt, cst.SimpleStatementLine) and all(
+        isinstance(s, cst.Import | cst.ImportFrom) for s in stmt.body
+    ):
+        return "keras_import" if any(_is_keras_import(s) for s in stmt.body) else "other"
+    if isinstance(stmt, cst.FunctionDef) and _builds_model(fx, stmt):
+        return "builder"
+    if isinstance(stmt, cst.ClassDef) and is_keras_class(fx, stmt):
+        return "class"
+    small = _single(stmt)
+    if (
+        isinstance(small, cst.Assign)
+        and len(small.targets) == 1
+        and isinstance(small.targets[0].target, cst.Name)
+        and isinstance(small.value, cst.Call)
+        and fx.names.of(small.value.func) == "keras.Sequential"
+    ):
+        return "script"
+    return "other"
+
+
+def _is_keras_import(node) -> bool:
+    if isinstance(node, cst.Import):
+        return any(code(a.name).split(".")[0] in KERAS_ROOTS for a in node.names)
+    if node.module is None:
+        return False
+    return code(node.module).split(".")[0] in KERAS_ROOTS
+
+
+def _strip_keras_import(stmt, fx: _FileContext) -> str:
+    """Keras imports are kept for now and pruned in `_assemble` if nothing uses them."""
+    return code(stmt)
+
+
+def _builds_model(fx: _FileContext, fn: cst.FunctionDef) -> bool:
+    found = False
+
+    class V(cst.CSTVisitor):
+        def visit_Call(self, node: cst.Call) -> None:
+            nonlocal found
+            if fx.names.of(node.func) in ("keras.Sequential", "keras.Model", "keras.Input"):
+                found = True
+
+        def visit_FunctionDef(self, node) -> bool:
+            return node is fn
+
+        def visit_ClassDef(self, node) -> bool:
+            return False
+
+    fn.visit(V())
+    return found
+
+
+def _is_add(stmt, var: str) -> bool:
+    small = _single(stmt)
+    return (
+        isinstance(small, cst.Expr)
+        and isinstance(small.value, cst.Call)
+        and isinstance(small.value.func, cst.Attribute)
+        and code(small.value.func) == f"{var}.add"
+    )
+
+
+def _collect_constants(fx: _FileContext, stmt) -> None:
+    """Module-level NAME = constant: usable for shape inference, kept by name."""
+    small = _single(stmt)
+    if isinstance(small, cst.Assign):
+        for t in small.targets:
+            if isinstance(t.target, cst.Name):
+                value = static_eval(small.value, fx.env)
+                fx.keep.add(t.target.value)
+                if value is not UNKNOWN:
+                    fx.env[t.target.value] = value
+    elif isinstance(stmt, cst.FunctionDef | cst.ClassDef):
+        fx.keep.add(stmt.name.value)
+
+
+def _translate_builder(fx: _FileContext, fn: cst.FunctionDef, leading: str):
+    doc, stmts = _docstring(fn.body.body)
+    params = list(fn.params.params) + list(fn.params.kwonly_params)
+    tr = BuilderTranslator(fx, fn.name.value, params)
+    tr.run(stmts)
+    try:
+        text, info = tr.build(doc or f'"""Ported from Keras `{fn.name.value}` by portmodel."""', leading)
+    except Untranslatable as exc:
+        return fx.todo_text(fn, str(exc)) + "\n", None
+    call_args = ", ".join(f"{p.name.value}={p.name.value}" for p in params)
+    shim = [f"def {fn.name.value}({code(fn.params)}):"]
+    if doc:
+        shim.append(f"    {doc}")
+    if tr.post:
+        shim.append(f"    model = {info.target}({call_args})")
+        shim += [_indent(p, 4) for p in tr.post]
+        shim.append("    return model")
+    else:
+        shim.append(f"    return {info.target}({call_args})")
+    fx.keep.add(fn.name.value)
+    fx.keep.add(info.target)
+    return text + "\n\n" + "\n".join(shim) + "\n", info
+
+
+def _translate_script(fx: _FileContext, stmt, adds: list, var: str, leading: str):
+    tr = BuilderTranslator(fx, var, [])
+    tr.run([stmt, *adds])
+    try:
+        text, info = tr.build(f'"""Ported from the Keras model `{var}` by portmodel."""', leading)
+    except Untranslatable as exc:
+        return fx.todo_text(stmt, str(exc)) + "\n" + "".join(code(a) for a in adds), None
+    fx.keep.add(var)
+    return text + f"\n\n{var} = {info.target}()\n", info
+
+
+def _indent(text: str, n: int) -> str:
+    return "\n".join((" " * n + line) if line.strip() else line for line in text.splitlines())
+
+
+def _assemble(header: str, pieces: list[str], import_slot, fx: _FileContext, newline: str) -> str:
+    """Join the pieces, prune unused Keras imports, add the torch imports once."""
+    draft = "".join(p if p.endswith("\n") else p + "\n" for p in pieces)
+    used = _used_names(draft)
+    kept: list[str] = []
+    for idx, piece in enumerate(pieces):
+        stmt = cst.parse_statement(piece) if idx == import_slot or _looks_import(piece) else None
+        if stmt is not None and isinstance(stmt, cst.SimpleStatementLine) and any(
+            isinstance(s, cst.Import | cst.ImportFrom) and _is_keras_import(s) for s in stmt.body
+        ):
+            piece = _prune_import(stmt, used)
+        kept.append(piece)
+    if import_slot is None:
+        import_slot = _first_code_index(pieces)
+    kept[import_slot:import_slot] = [line + "\n" for line in import_block(used)]
+    kept = _sort_import_run(kept, import_slot)
+    text = "".join(p if p.endswith("\n") or p == "" else p + "\n" for p in kept)
+    return (header + "\n" if header else "") + text
+
+
+def _sort_import_run(pieces: list[str], slot: int) -> list[str]:
+    """isort the contiguous import statements around `slot` (a no-op when any is unusual)."""
+    def is_import(p: str) -> bool:
+        return p.strip() == "" or _looks_import(p) and len(p.strip().splitlines()) == 1
+
+    start = slot
+    while start > 0 and is_import(pieces[start - 1]):
+        start -= 1
+    end = slot
+    while end < len(pieces) and is_import(pieces[end]):
+        end += 1
+    run = [p for p in pieces[start:end] if p.strip()]
+    if not run:
+        return pieces
+    first = next(p for p in pieces[start:end] if p.strip())
+    leading = first[: len(first) - len(first.lstrip("\n"))]
+    ordered = sort_block(run)
+    if ordered is None:
+        return pieces
+    tail = pieces[end:]
+    if tail and tail[0].strip() and not tail[0].startswith("\n"):
+        tail = ["\n" + tail[0]] + tail[1:]
+    return pieces[:start] + [leading + "\n".join(ordered) + "\n"] + tail
+
+
+def _looks_import(piece: str) -> bool:
+    first = piece.lstrip().split("\n", 1)[0]
+    return first.startswith(("import ", "from "))
+
+
+def _first_code_index(pieces: list[str]) -> int:
+    for i, p in enumerate(pieces):
+        s = p.strip()
+        if s.startswith(("from __future__",)) or (s.startswith(('"""', "'''", '"', "'")) and i == 0):
+            continue
+        return i
+    return len(pieces)
+
+
+def _used_names(text: str) -> set[str]:
+    used: set[str] = set()
+
+    class V(cst.CSTVisitor):
+        def visit_Import(self, node) -> bool:
+            return False
+
+        def visit_ImportFrom(self, node) -> bool:
+            return False
+
+        def visit_Name(self, node: cst.Name) -> None:
+            used.add(node.value)
+
+    cst.parse_module(text).visit(V())
+    return used
+
+
+def _prune_import(stmt: cst.SimpleStatementLine, used: set[str]) -> str:
+    keep_small = []
+    for small in stmt.body:
+        if not (isinstance(small, cst.Import | cst.ImportFrom) and _is_keras_import(small)):
+            keep_small.append(small)
+            continue
+        if isinstance(small.names, cst.ImportStar):
+            continue
+        aliases = [
+            a
+            for a in small.names
+            if (code(a.asname.name) if a.asname else code(a.name).split(".")[0]) in used
+        ]
+        if aliases:
+            aliases[-1] = aliases[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
+            keep_small.append(small.with_changes(names=aliases))
+    if not keep_small:
+        # keep comments that sat above the import
+        return "".join(code(line) for line in stmt.leading_lines)
+    return code(stmt.with_changes(body=keep_small))

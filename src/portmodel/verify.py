@@ -1,0 +1,254 @@
+"""Run a Keras model and its PyTorch port on the same seeded inputs and compare them.
+
+Layout-aware: rank-4/5 inputs go to the port channels-first and its rank-4/5 outputs come
+back channels-last (docs/layout.md). Both models run in inference mode. Error is reported
+as max abs and max rel, where rel is relative to the output's largest magnitude (element-
+wise relative error explodes near zero). PASS means max_abs <= atol + rtol * scale.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from .errors import PortmodelError
+from .rules import RuleSet, load_rules
+from .weights import keras_units, torch_leaves
+
+
+@dataclass
+class OutputError:
+    name: str
+    shape: list
+    max_abs: float
+    max_rel: float
+    passed: bool
+
+
+@dataclass
+class VerifyResult:
+    device: str
+    atol: float
+    rtol: float
+    outputs: list[OutputError]
+    first_divergence: dict | None = None
+    layers: list[dict] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return all(o.passed for o in self.outputs)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["passed"] = self.passed
+        return d
+
+
+def input_specs(keras_model, input_shape=None) -> list[tuple[tuple, str]]:
+    """(shape without batch, dtype) of each model input."""
+    try:
+        inputs = keras_model.inputs
+    except (AttributeError, ValueError):
+        inputs = None
+    if inputs:
+        specs = [(tuple(t.shape[1:]), str(t.dtype)) for t in inputs]
+        if all(None not in s for s, _ in specs):
+            return specs
+    if not input_shape:
+        raise PortmodelError("the model's input shape is unknown; pass --input-shape")
+    return [(tuple(input_shape), "float32")]
+
+
+def make_inputs(keras_model, input_shape=None, *, seed: int = 0, batch: int = 4, rules: RuleSet | None = None):
+    """Seeded inputs the model accepts: integer tokens below the vocabulary for Embedding."""
+    rules = rules or load_rules()
+    rng = np.random.default_rng(seed)
+    units = keras_units(keras_model, rules)
+    vocab = min((u.layer.input_dim for u in units if u.rule.id == "embedding"), default=None)
+    first_is_embedding = bool(units) and units[0].rule.id == "embedding"
+    arrays = []
+    for shape, dtype in input_specs(keras_model, input_shape):
+        if vocab is not None and ("int" in dtype or first_is_embedding):
+            arrays.append(rng.integers(0, vocab, size=(batch, *shape)).astype("int64"))
+        else:
+            arrays.append(rng.standard_normal((batch, *shape)).astype("float32"))
+    return arrays
+
+
+def load_inputs(path: str, keras_model, input_shape=None) -> list[np.ndarray]:
+    """User-given inputs: one array in .npy, or .npz arrays in input order (batch first)."""
+    from pathlib import Path
+
+    if not Path(path).is_file():
+        raise PortmodelError("file not found", path)
+    try:
+        data = np.load(path, allow_pickle=False)
+    except Exception as exc:  # noqa: BLE001
+        raise PortmodelError(f"cannot read the inputs: {exc}", path) from None
+    arrays = [data] if isinstance(data, np.ndarray) else [data[k] for k in data.files]
+    specs = input_specs(keras_model, input_shape)
+    if len(arrays) != len(specs):
+        raise PortmodelError(f"the model takes {len(specs)} input(s), the file has {len(arrays)}", path)
+    for arr, (shape, _) in zip(arrays, specs):
+        if tuple(arr.shape[1:]) != tuple(shape):
+            raise PortmodelError(f"input of shape {arr.shape} does not fit (batch, {', '.join(map(str, shape))})", path)
+    return [a.astype("float32") if a.dtype.kind == "f" else a.astype("int64") for a in arrays]
+
+
+def _to_port(arr: np.ndarray):
+    import torch
+
+    t = torch.from_numpy(arr)
+    if arr.ndim in (4, 5):
+        t = t.permute(0, arr.ndim - 1, *range(1, arr.ndim - 1)).contiguous()
+    return t
+
+
+def _from_port(t) -> np.ndarray:
+    arr = t.detach().cpu().numpy()
+    if arr.ndim in (4, 5):
+        arr = arr.transpose(0, *range(2, arr.ndim), 1)
+    return arr
+
+
+def _flat(x) -> list:
+    if isinstance(x, dict):
+        return [v for _, v in sorted(x.items())]
+    if isinstance(x, list | tuple):
+        return list(x)
+    return [x]
+
+
+def run_keras(keras_model, inputs: list[np.ndarray]) -> list[np.ndarray]:
+    out = keras_model(inputs if len(inputs) > 1 else inputs[0], training=False)
+    return [np.asarray(o) for o in _flat(out)]
+
+
+def run_torch(torch_model, inputs: list[np.ndarray], device: str = "cpu") -> list[np.ndarray]:
+    import torch
+
+    torch_model.eval().to(device)
+    with torch.no_grad():
+        out = torch_model(*[_to_port(a).to(device) for a in inputs])
+    return [_from_port(o) for o in _flat(out)]
+
+
+def errors(ref: np.ndarray, got: np.ndarray) -> tuple[float, float]:
+    if ref.shape != got.shape:
+        raise PortmodelError(f"output shapes differ: Keras {ref.shape} vs port {got.shape}")
+    diff = np.abs(ref.astype("float64") - got.astype("float64"))
+    scale = float(np.abs(ref).max()) if ref.size else 0.0
+    max_abs = float(diff.max()) if diff.size else 0.0
+    return max_abs, max_abs / scale if scale > 0 else max_abs
+
+
+def compare(keras_model, torch_model, inputs, *, device="cpu", atol=1e-5, rtol=0.0, ref=None) -> VerifyResult:
+    """Max abs/rel error per output of the port against the Keras model."""
+    ref = ref if ref is not None else run_keras(keras_model, inputs)
+    got = run_torch(torch_model, inputs, device)
+    if len(ref) != len(got):
+        raise PortmodelError(f"Keras gives {len(ref)} outputs, the port {len(got)}")
+    outs = []
+    for i, (r, g) in enumerate(zip(ref, got)):
+        max_abs, max_rel = errors(r, g)
+        scale = float(np.abs(r).max()) if r.size else 0.0
+        outs.append(OutputError(f"output_{i}", list(r.shape), max_abs, max_rel, max_abs <= atol + rtol * scale))
+    return VerifyResult(device, atol, rtol, outs)
+
+
+def per_layer(keras_model, torch_model, inputs, *, atol=1e-5, rtol=0.0, rules=None) -> list[dict]:
+    """Compare each paired layer's output; the first failing row is the divergence."""
+
+    rules = rules or load_rules()
+    units = keras_units(keras_model, rules)
+    leaves = torch_leaves(torch_model)
+    captured_k: dict[int, np.ndarray] = {}
+    captured_t: dict[int, object] = {}
+    restore, handles = [], []
+    li = 0
+    for i, unit in enumerate(units):
+        n = max(unit.rule.torch_units, 1)
+        group = leaves[li : li + n]
+        li += n
+        if not group:
+            break
+        layer = unit.layer
+        act = getattr(layer, "activation", None)
+        if act is not None and getattr(act, "__name__", "") != "linear":
+            def grab(x, _i=i, _act=act):
+                captured_k[_i] = np.asarray(x)
+                return _act(x)
+
+            object.__setattr__(layer, "activation", grab)
+            restore.append((layer, "activation", act))
+        else:
+            orig = layer.call
+
+            def call(*a, _i=i, _orig=orig, **kw):
+                out = _orig(*a, **kw)
+                captured_k[_i] = np.asarray(_flat(out)[0])
+                return out
+
+            object.__setattr__(layer, "call", call)
+            restore.append((layer, "call", None))
+
+        def hook(_m, _inp, out, _i=i):
+            captured_t[_i] = out[0] if isinstance(out, tuple) else out
+
+        handles.append(group[-1][1].register_forward_hook(hook))
+    try:
+        run_keras(keras_model, inputs)
+        run_torch(torch_model, inputs)
+    finally:
+        for layer, attr, value in restore:
+            if value is None:
+                object.__delattr__(layer, attr)
+            else:
+                object.__setattr__(layer, attr, value)
+        for h in handles:
+            h.remove()
+    rows = []
+    for i, unit in enumerate(units):
+        if i not in captured_k or i not in captured_t:
+            continue
+        k = captured_k[i]
+        t = captured_t[i].detach().cpu().numpy()
+        if t.shape != k.shape and t.ndim >= 3:
+            t = t.transpose(0, *range(2, t.ndim), 1)  # channels-first back to Keras order
+        if t.shape != k.shape:
+            rows.append({"layer": unit.name, "compared": False})
+            continue
+        max_abs, max_rel = errors(k, t)
+        scale = float(np.abs(k).max()) if k.size else 0.0
+        rows.append(
+            {"layer": unit.name, "compared": True, "max_abs": max_abs, "max_rel": max_rel,
+             "passed": max_abs <= atol + rtol * scale}
+        )
+    return rows
+
+
+def verify(keras_model, torch_model, inputs, *, devices=("cpu",), atol=1e-5, rtol=0.0, layers=False):
+    """Compare on each device; with `layers`, also name the first diverging layer."""
+    ref = run_keras(keras_model, inputs)
+    results = []
+    for device in devices:
+        res = compare(keras_model, torch_model, inputs, device=device, atol=atol, rtol=rtol, ref=ref)
+        if layers and device == "cpu":
+            res.layers = per_layer(keras_model, torch_model, inputs, atol=atol, rtol=rtol)
+            res.first_divergence = next((r for r in res.layers if r.get("compared") and not r["passed"]), None)
+        results.append(res)
+    torch_model.to("cpu")
+    return results
+
+
+def resolve_devices(choice: str) -> list[str]:
+    import torch
+
+    if choice == "cpu":
+        return ["cpu"]
+    if choice == "cuda":
+        if not torch.cuda.is_available():
+            raise PortmodelError("--device cuda: no CUDA device is available")
+        return ["cuda"]
+    return ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])

@@ -1,0 +1,240 @@
+"""Carry trained Keras weights into the PyTorch port.
+
+Layers are paired without names: Keras layers that own weights are listed in a canonical
+order (Sequential: list order; functional: first visit in a depth-first walk from the
+outputs, inputs in argument order; subclassed: attribute tracking order), and the port's
+modules that own parameters in registration order — the translator registers them in
+that same order. Each pair is converted by its rule's weight mapping (transposes, gate
+reorders, bias splits) and checked: every tensor of the port filled exactly once, with
+the right shape.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import PortmodelError
+from .hooks import TRANSFORMS
+from .hooks.rnn import bidirectional_weights
+from .rules import RuleSet, WeightMap, load_rules
+
+
+@dataclass
+class Unit:
+    name: str  # Keras layer path
+    layer: object
+    rule: object
+
+
+def _is_functional(model) -> bool:
+    import keras
+
+    return isinstance(model, keras.Model) and not isinstance(model, keras.Sequential) and hasattr(
+        model, "_operations"
+    ) and type(model).__name__ == "Functional"
+
+
+def _refs(obj, out: list) -> list:
+    if isinstance(obj, dict):
+        if obj.get("class_name") == "__keras_tensor__":
+            out.append(tuple(obj["config"]["keras_history"][:2]))
+        else:
+            for v in obj.values():
+                _refs(v, out)
+    elif isinstance(obj, list | tuple):
+        for v in obj:
+            _refs(v, out)
+    return out
+
+
+def functional_order(model) -> list:
+    """Layers of a functional model in canonical (depth-first from outputs) order."""
+    config = model.get_config()
+    by_name = {cfg["name"]: cfg for cfg in config["layers"]}
+    seen, order = set(), []
+
+    def visit(name: str, node_index: int) -> None:
+        if (name, node_index) in seen:
+            return
+        seen.add((name, node_index))
+        nodes = by_name[name].get("inbound_nodes", [])
+        if node_index < len(nodes):
+            for ref in _refs(nodes[node_index], []):
+                visit(ref[0], ref[1])
+        if name not in order:
+            order.append(name)
+
+    outputs = config["output_layers"]
+    if outputs and isinstance(outputs[0], str):  # a single output: [name, node, tensor]
+        outputs = [outputs]
+    for out in outputs:
+        visit(out[0], out[1])
+    ops = {op.name: op for op in model.operations}  # layers and ops such as `a - b`
+    return [ops[n] for n in order]
+
+
+def _sublayers(layer) -> list:
+    import keras
+
+    if isinstance(layer, keras.Sequential):
+        return list(layer.layers)
+    if _is_functional(layer):
+        return functional_order(layer)
+    return list(getattr(layer, "_layers", []))
+
+
+def keras_units(model, rules: RuleSet) -> list[Unit]:
+    """Keras layers that own weights, in canonical order (rules decide what is a unit)."""
+    units: list[Unit] = []
+
+    def walk(layer, path: str) -> None:
+        if not hasattr(layer, "weights"):  # a bare operation (x + y) in a functional graph
+            return
+        rule = rules.layer(type(layer).__name__)
+        if rule is not None:
+            if layer.weights:
+                units.append(Unit(path or layer.name, layer, rule))
+            return
+        children = _sublayers(layer)
+        if not children and layer.weights:
+            raise PortmodelError(
+                f"layer '{layer.name}' ({type(layer).__name__}) has weights but no rule translates it"
+            )
+        for child in children:
+            walk(child, f"{path}/{child.name}" if path else child.name)
+
+    walk(model, "")
+    return units
+
+
+def torch_leaves(module) -> list[tuple[str, object]]:
+    """Modules owning parameters or buffers directly, in registration order."""
+    return [
+        (name, m)
+        for name, m in module.named_modules()
+        if any(True for _ in m.parameters(recurse=False)) or any(True for _ in m.buffers(recurse=False))
+    ]
+
+
+def _match(key: str, rel: str) -> bool:
+    parts = rel.split("/")
+    if "/" not in key:
+        return parts[-1] == key and not any(p.startswith(("forward_", "backward_")) for p in parts[:-1])
+    direction, leaf = key.split("/", 1)
+    return parts[-1] == leaf and any(p.startswith(direction + "_") for p in parts[:-1])
+
+
+def _weight_maps(unit: Unit, rules: RuleSet) -> tuple[WeightMap, ...]:
+    if unit.rule.id == "bidirectional":
+        inner = rules.layer(type(unit.layer.forward_layer).__name__)
+        if inner is None:
+            raise PortmodelError(f"no rule for the layer wrapped by '{unit.name}'")
+        return bidirectional_weights(inner)
+    return unit.rule.weights
+
+
+def _convert(w: WeightMap, value: np.ndarray) -> tuple[np.ndarray, ...]:
+    if w.permute:
+        value = value.transpose(w.permute)
+    if w.transform:
+        value = TRANSFORMS[w.transform](value)
+    values = value if isinstance(value, tuple) else (value,)
+    return tuple(np.ascontiguousarray(v) for v in values)
+
+
+def transfer(keras_model, torch_model, rules: RuleSet | None = None) -> dict:
+    """A state_dict for `torch_model` holding `keras_model`'s weights (errors listed together)."""
+    import torch
+
+    rules = rules or load_rules()
+    units = keras_units(keras_model, rules)
+    leaves = torch_leaves(torch_model)
+    expected = torch_model.state_dict()
+    problems: list[str] = []
+    out: dict[str, torch.Tensor] = {}
+    li = 0
+    for unit in units:
+        n = max(unit.rule.torch_units, 1)
+        group = leaves[li : li + n]
+        li += n
+        if len(group) < n:
+            problems.append(f"Keras layer '{unit.name}' has no counterpart module in the port")
+            continue
+        used = set()
+        for w in _weight_maps(unit, rules):
+            found = [v for v in unit.layer.weights if _match(w.keras, v.path.split("/", 1)[-1])]
+            if not found:
+                continue  # optional weight (use_bias=False, center=False)
+            if len(found) > 1:
+                problems.append(f"'{unit.name}': several Keras weights match '{w.keras}'")
+                continue
+            used.add(id(found[0]))
+            for target, value in zip(w.to, _convert(w, np.asarray(found[0].numpy()))):
+                if n > 1:
+                    index, param = target.split(".", 1)
+                    prefix = group[int(index)][0]
+                else:
+                    prefix, param = group[0][0], target
+                key = f"{prefix}.{param}" if prefix else param
+                if key not in expected:
+                    problems.append(f"'{unit.name}': the port has no tensor '{key}'")
+                elif tuple(expected[key].shape) != value.shape:
+                    problems.append(
+                        f"'{unit.name}' -> '{key}': shape {value.shape} does not fit {tuple(expected[key].shape)}"
+                    )
+                else:
+                    out[key] = torch.from_numpy(value)
+        for v in unit.layer.weights:
+            if id(v) not in used:
+                problems.append(f"'{unit.name}': Keras weight '{v.path}' has no place in the port")
+    for name, _ in leaves[li:]:
+        problems.append(f"module '{name}' of the port has no Keras layer to take weights from")
+    for key, value in expected.items():
+        if key.endswith("num_batches_tracked") and key not in out:
+            out[key] = torch.zeros_like(value)
+        elif key not in out and not any(p.startswith("module '") for p in problems):
+            problems.append(f"tensor '{key}' of the port gets no weights")
+    if problems:
+        listing = "; ".join(problems[:20]) + (f"; ... {len(problems) - 20} more" if len(problems) > 20 else "")
+        raise PortmodelError(f"the checkpoint does not fit the port: {listing}")
+    return out
+
+
+def save_state_dict(state: dict, path: str, force: bool = True) -> None:
+    """Write a state_dict atomically as .safetensors or .pt."""
+    import torch
+
+    from .fsutil import atomic_path
+
+    if not path.endswith((".safetensors", ".pt", ".pth")):
+        raise PortmodelError("output must end in .safetensors, .pt or .pth", path)
+    with atomic_path(path, force=force) as tmp:
+        if path.endswith(".safetensors"):
+            from safetensors.torch import save_file
+
+            save_file({k: v.contiguous() for k, v in state.items()}, str(tmp))
+        else:
+            torch.save(state, tmp)
+
+
+def check_fits(torch_model, state: dict, path: str) -> None:
+    """Load `state` strictly, turning torch's error into one line naming the file."""
+    missing = sorted(set(torch_model.state_dict()) - set(state))
+    extra = sorted(set(state) - set(torch_model.state_dict()))
+    shapes = [
+        f"{k}: {tuple(state[k].shape)} vs {tuple(v.shape)}"
+        for k, v in torch_model.state_dict().items()
+        if k in state and tuple(state[k].shape) != tuple(v.shape)
+    ]
+    if missing or extra or shapes:
+        parts = []
+        if missing:
+            parts.append("missing " + ", ".join(missing[:10]))
+        if extra:
+            parts.append("unexpected " + ", ".join(extra[:10]))
+        if shapes:
+            parts.append("mis-shaped " + ", ".join(shapes[:10]))
+        raise PortmodelError("checkpoint does not fit the model: " + "; ".join(parts), path)
+    torch_model.load_state_dict(state, strict=True)

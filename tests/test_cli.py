@@ -1,0 +1,172 @@
+"""The command line, run as users run it (a subprocess), including bad input."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from helpers import FIXTURES, ROOT, run_cli
+
+DIGITS = ROOT / "examples" / "digits"
+
+
+def test_translate_to_file_then_refuse_overwrite(tmp_path):
+    out = tmp_path / "model.py"
+    proc = run_cli("translate", str(FIXTURES / "func_resnet.py"), "--to", "torch", "-o", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert "class TinyResnet(nn.Module):" in out.read_text()
+    again = run_cli("translate", str(FIXTURES / "func_resnet.py"), "--to", "torch", "-o", str(out))
+    assert again.returncode == 2 and "output exists; pass --force" in again.stderr
+
+
+def test_translate_stdin_diff_and_check(tmp_path):
+    src = (FIXTURES / "seq_mlp.py").read_text()
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "portmodel.cli", "translate", "-", "--to", "torch"],
+        input=src, capture_output=True, text=True, cwd=ROOT, check=False,
+    )
+    assert proc.returncode == 0 and "class TabularMlp(nn.Module)" in proc.stdout
+    diff = run_cli("translate", str(FIXTURES / "seq_mlp.py"), "--diff")
+    assert diff.returncode == 0 and "-import keras" in diff.stdout and "+class TabularMlp" in diff.stdout
+    check = run_cli("translate", str(FIXTURES / "seq_mlp.py"), "--check")
+    assert check.returncode == 1
+
+
+def test_syntax_error_names_file_and_line_and_writes_nothing(tmp_path):
+    bad = tmp_path / "bad.py"
+    bad.write_text("import keras\n\ndef build(:\n    pass\n")
+    out = tmp_path / "out.py"
+    proc = run_cli("translate", str(bad), "-o", str(out))
+    assert proc.returncode == 2
+    assert f"{bad}:3: syntax error" in proc.stderr
+    assert not out.exists()
+
+
+def test_unknown_layer_is_a_todo_and_strict_fails(tmp_path):
+    src = tmp_path / "m.py"
+    src.write_text(
+        "import keras\nfrom keras import layers\n\n\ndef build():\n"
+        "    x_in = keras.Input(shape=(4,))\n"
+        "    x = layers.Dense(3)(x_in)\n"
+        "    x = layers.PReLU()(x)\n"
+        "    return keras.Model(x_in, x)\n"
+    )
+    proc = run_cli("translate", str(src))
+    assert proc.returncode == 0
+    assert f"{src}:8:5: PM001 no rule translates keras.layers.PReLU yet" in proc.stderr
+    assert "# portmodel: TODO no rule translates keras.layers.PReLU yet\n        x = layers.PReLU()(x)" in proc.stdout
+    strict = run_cli("translate", str(src), "--strict", "-o", str(tmp_path / "out.py"))
+    assert strict.returncode == 1
+
+
+def test_missing_file():
+    proc = run_cli("translate", "no/such/file.py")
+    assert proc.returncode == 2 and "no/such/file.py: file not found" in proc.stderr
+
+
+def test_keras_to_keras_is_refused_clearly():
+    proc = run_cli("translate", str(FIXTURES / "seq_mlp.py"), "--to", "keras")
+    assert proc.returncode == 2 and "not implemented yet" in proc.stderr
+
+
+def test_port_digits_end_to_end(tmp_path):
+    out = tmp_path / "out"
+    proc = run_cli(
+        "port", str(DIGITS / "keras_model.py"), "--weights", str(DIGITS / "digits.keras"),
+        "--inputs", str(DIGITS / "sample_inputs.npy"), "--to", "torch", "-o", str(out),
+    )
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads((out / "report.json").read_text())
+    assert report["passed"] and report["verify"][0]["outputs"][0]["max_abs"] <= 1e-5
+    assert "**Verdict: PASS**" in (out / "report.md").read_text()
+    assert (out / "model.safetensors").stat().st_size > 0
+    assert "# downsample 8x8 -> 4x4" in (out / "model.py").read_text()  # comments survive
+    again = run_cli("port", str(DIGITS / "keras_model.py"), "--weights", str(DIGITS / "digits.keras"), "-o", str(out))
+    assert again.returncode == 2 and "pass --force" in again.stderr
+
+
+def test_weights_and_verify_steps_alone(tmp_path):
+    model_py = tmp_path / "model.py"
+    assert run_cli("translate", str(DIGITS / "keras_model.py"), "-o", str(model_py)).returncode == 0
+    sd = tmp_path / "model.safetensors"
+    proc = run_cli("weights", str(DIGITS / "digits.keras"), "--to", "torch", "--model", f"{model_py}:DigitsCnn", "-o", str(sd))
+    assert proc.returncode == 0, proc.stderr
+    pt = tmp_path / "model.pt"
+    proc = run_cli("weights", str(DIGITS / "digits.keras"), "--model", f"{model_py}:DigitsCnn", "-o", str(pt))
+    assert proc.returncode == 0, proc.stderr
+    proc = run_cli(
+        "verify", "--source", f"keras:{DIGITS / 'keras_model.py'}:build_model", "--weights", str(DIGITS / "digits.keras"),
+        "--target", f"torch:{model_py}:DigitsCnn", "--target-weights", str(pt),
+        "--inputs", str(DIGITS / "sample_inputs.npy"), "--per-layer",
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "PASS" in proc.stdout and "no layer diverges" in proc.stdout
+
+
+def test_weights_h5_needs_source_and_loads_with_it(tmp_path):
+    import keras
+
+    model = keras.saving.load_model(DIGITS / "digits.keras", compile=False)
+    h5 = tmp_path / "digits.weights.h5"
+    model.save_weights(h5)
+    model_py = tmp_path / "model.py"
+    assert run_cli("translate", str(DIGITS / "keras_model.py"), "-o", str(model_py)).returncode == 0
+    out = tmp_path / "w.safetensors"
+    proc = run_cli("weights", str(h5), "--model", f"{model_py}:DigitsCnn", "-o", str(out))
+    assert proc.returncode == 2 and "needs --source" in proc.stderr and not out.exists()
+    proc = run_cli(
+        "weights", str(h5), "--model", f"{model_py}:DigitsCnn", "-o", str(out),
+        "--source", f"{DIGITS / 'keras_model.py'}:build_model",
+    )
+    assert proc.returncode == 0, proc.stderr and out.exists()
+
+
+def test_corrupt_checkpoint_writes_nothing(tmp_path):
+    bad = tmp_path / "broken.keras"
+    bad.write_bytes((DIGITS / "digits.keras").read_bytes()[:5000])
+    model_py = tmp_path / "model.py"
+    assert run_cli("translate", str(DIGITS / "keras_model.py"), "-o", str(model_py)).returncode == 0
+    out = tmp_path / "w.safetensors"
+    proc = run_cli("weights", str(bad), "--model", f"{model_py}:DigitsCnn", "-o", str(out))
+    assert proc.returncode == 2
+    assert f"{bad}: not a valid .keras file" in proc.stderr
+    assert not out.exists()
+
+
+def test_missing_checkpoint(tmp_path):
+    proc = run_cli("weights", str(tmp_path / "nope.keras"), "--model", "m.py:X", "-o", str(tmp_path / "w.pt"))
+    assert proc.returncode == 2 and "nope.keras: file not found" in proc.stderr
+
+
+def test_checkpoint_that_does_not_fit_lists_every_problem(tmp_path):
+    """A port of a different model: missing, extra and mis-shaped tensors in one error."""
+    other = tmp_path / "other.py"
+    other.write_text(
+        (DIGITS / "keras_model.py").read_text().replace("layers.Conv2D(32,", "layers.Conv2D(24,")
+        .replace('outputs = layers.Dense(num_classes)(x)  # logits', 'x = layers.Dense(7)(x)\n    outputs = layers.Dense(num_classes)(x)')
+    )
+    model_py = tmp_path / "model.py"
+    assert run_cli("translate", str(other), "-o", str(model_py)).returncode == 0
+    out = tmp_path / "w.safetensors"
+    proc = run_cli("weights", str(DIGITS / "digits.keras"), "--model", f"{model_py}:DigitsCnn", "-o", str(out))
+    assert proc.returncode == 2
+    err = proc.stderr
+    assert err.count("\n") == 1 and "the checkpoint does not fit the port" in err
+    assert "shape (32, 16, 3, 3) does not fit (24, 16, 3, 3)" in err
+    assert "module 'dense_1' of the port has no Keras layer" in err
+    assert not out.exists()
+
+
+def test_cuda_request_without_gpu_is_a_clear_error(tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    proc = run_cli(
+        "verify", "--source", f"keras:{DIGITS / 'keras_model.py'}:build_model",
+        "--target", f"torch:{DIGITS / 'keras_model.py'}:X", "--device", "cuda",
+    )
+    assert proc.returncode == 2
