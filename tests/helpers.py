@@ -32,7 +32,7 @@ def translate_fixture(name: str):
 
 
 def port_models(name: str, tmp_path: Path, seed: int = 0):
-    """(keras model with random weights, torch port with transferred weights, inputs)."""
+    """(Keras model loaded from a checkpoint of random weights, its port with them, inputs)."""
     from portmodel.examples import randomize
     from portmodel.loading import load_keras, load_torch_module
     from portmodel.verify import make_inputs
@@ -42,8 +42,11 @@ def port_models(name: str, tmp_path: Path, seed: int = 0):
     result = translate_fixture(name)
     out = tmp_path / f"{name}_torch.py"
     out.write_text(result.code)
-    keras_model = load_keras(f"{path}:{model}", input_shape=shape)
-    randomize(keras_model, seed)
+    trained = load_keras(f"{path}:{model}", input_shape=shape)
+    randomize(trained, seed)
+    checkpoint = tmp_path / f"{name}.weights.h5"
+    trained.save_weights(checkpoint)
+    keras_model = load_keras(f"{path}:{model}", str(checkpoint), input_shape=shape)
     info = next(m for m in result.models if m.source == model)
     torch_model = load_torch_module(f"{out}:{info.target}")
     torch_model.load_state_dict(transfer(keras_model, torch_model), strict=True)

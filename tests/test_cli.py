@@ -59,7 +59,11 @@ def test_unknown_layer_is_a_todo_and_strict_fails(tmp_path):
     assert f"{src}:8:5: PM001 no rule translates keras.layers.PReLU yet" in proc.stderr
     assert "# portmodel: TODO no rule translates keras.layers.PReLU yet\n        x = layers.PReLU()(x)" in proc.stdout
     strict = run_cli("translate", str(src), "--strict", "-o", str(tmp_path / "out.py"))
-    assert strict.returncode == 1
+    assert strict.returncode == 1 and not (tmp_path / "out.py").exists()
+    port = run_cli("port", str(src), "-o", str(tmp_path / "ported"))
+    assert port.returncode == 2
+    assert f"{src}: cannot port: line 8: no rule translates keras.layers.PReLU yet" in port.stderr
+    assert not (tmp_path / "ported").exists()
 
 
 def test_missing_file():

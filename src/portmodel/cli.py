@@ -72,6 +72,10 @@ def cmd_translate(args) -> int:
         results.append((f, source, res))
         for d in res.diagnostics:
             print(d.format(), file=sys.stderr)
+    todos = sum(len(r.todos) for _, _, r in results)
+    if args.strict and todos:
+        print(f"portmodel: {todos} TODO(s) with --strict: nothing written", file=sys.stderr)
+        return EXIT_FINDINGS
     for f, source, res in results:
         changed = res.code != source
         if args.check or args.diff:
@@ -95,10 +99,7 @@ def cmd_translate(args) -> int:
             write_text(target, res.code)
         else:
             sys.stdout.write(res.code)
-    todos = sum(len(r.todos) for _, _, r in results)
     print(f"portmodel: {len(results)} file(s) translated, {todos} TODO(s)", file=sys.stderr)
-    if args.strict and todos:
-        code = max(code, EXIT_FINDINGS)
     return code
 
 
@@ -165,7 +166,7 @@ def cmd_port(args) -> int:
     report = port(
         args.src, args.output, weights=args.weights, model=args.model, input_shape=args.input_shape,
         devices=resolve_devices(args.device), atol=args.atol, rtol=args.rtol, force=args.force,
-        strict=args.strict, inputs_path=args.inputs,
+        inputs_path=args.inputs,
     )
     for res in report["verify"]:
         for o in res["outputs"]:
@@ -221,7 +222,6 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True, help="output folder")
     _tolerances(p)
     p.add_argument("--force", action="store_true")
-    p.add_argument("--strict", action="store_true")
     p.set_defaults(func=cmd_port)
     return ap
 

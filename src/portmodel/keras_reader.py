@@ -16,7 +16,7 @@ import libcst as cst
 
 from .hooks import Untranslatable
 from .keras_names import KerasNames
-from .layout import TensorInfo, boundary_layout, convert
+from .layout import TensorInfo, atom, boundary_layout, convert
 from .lower import Lowered, NestedLayer, lower_layer, normalize_args, render_call
 from .rules import RuleSet
 from .static_eval import UNKNOWN, static_eval
@@ -235,7 +235,7 @@ class Interpreter:
                     info = side.info
                 else:
                     expr, _ = convert(side.expr, side.info, info.layout)
-                parts.append(expr if side.producer is None or expr.isidentifier() else f"({expr})")
+                parts.append(atom(expr))
             elif side is UNKNOWN:
                 raise Untranslatable(f"'{code(raw)}' is not a constant the translator can read")
             else:

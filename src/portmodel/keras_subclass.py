@@ -49,10 +49,12 @@ class SubclassTranslator:
         init, call = self.method("__init__"), self.method("call")
         params = list(init.params.params[1:]) + list(init.params.kwonly_params) if init else []
         env = {p.name.value: static_eval(p.default, self.fx.env) if p.default else UNKNOWN for p in params}
-        self.interp = self.fx.interpreter(env, self.scope, {p.name.value for p in params})
+        self.interp = self.fx.interpreter(env, self.scope, {p.name.value for p in params} | {"self"})
         self.interp.refs_as_written = True
+        self.moved: list = []  # layer assignments moved from build() into __init__
         if init is not None:
             self.read_init(init)
+            self.read_build(self.method("build"))
         if call is None:
             self.fx.diag(self.cls, f"class {self.cls.name.value} has no call() method")
         else:
@@ -76,6 +78,39 @@ class SubclassTranslator:
             except Untranslatable as exc:
                 self.fx.diag(stmt, str(exc))
                 self.replace[id(stmt)] = _todo(stmt, str(exc))
+
+    def read_build(self, build: cst.FunctionDef | None) -> None:
+        """Layers created in build() move to __init__ (the port knows its shapes statically)."""
+        if build is None:
+            return
+        moved = []
+        for stmt in build.body.body:
+            small = stmt.body[0] if isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1 else None
+            if isinstance(small, cst.Pass) or (
+                isinstance(small, cst.Expr) and code(small.value).startswith(("super().build(", '"', "'"))
+            ):
+                continue
+            target = small.targets[0].target if isinstance(small, cst.Assign) and len(small.targets) == 1 else None
+            if (
+                isinstance(target, cst.Attribute)
+                and code(target.value) == "self"
+                and isinstance(small.value, cst.Call)
+                and self.fx.names.layer_class(small.value.func)
+            ):
+                moved.append((stmt, target.attr.value, small.value))
+                continue
+            reason = "build() with weights or code other than sublayers is not translated yet"
+            self.fx.diag(build, reason)
+            self.replace[id(build)] = _todo(build, reason)
+            return
+        for stmt, attr, value in moved:
+            try:
+                self.init_assign(stmt, attr, value)
+            except Untranslatable as exc:
+                self.fx.diag(stmt, str(exc))
+                self.replace[id(stmt)] = _todo(stmt, str(exc))
+            self.moved.append(stmt)
+        self.replace[id(build)] = None
 
     def init_assign(self, stmt, attr: str, value) -> None:
         it, names = self.interp, self.fx.names
@@ -288,10 +323,8 @@ class _Rewriter(cst.CSTTransformer):
     def leave_ClassDef(self, original, updated):
         if original is not self.tr.cls:
             return updated
-        return updated.with_changes(
-            bases=[cst.Arg(cst.parse_expression("nn.Module"))],
-            decorators=[d for d in updated.decorators if self.tr.fx.names.of(_deco(d)) is None],
-        )
+        keep = [new for old, new in zip(original.decorators, updated.decorators) if self.tr.fx.names.of(_deco(old)) is None]
+        return updated.with_changes(bases=[cst.Arg(cst.parse_expression("nn.Module"))], decorators=keep)
 
     def visit_FunctionDef(self, node) -> bool:
         self.in_forward = node.name.value == "call"
@@ -311,6 +344,10 @@ class _Rewriter(cst.CSTTransformer):
             self.in_forward = False
             params = _no_trailing_comma(params)
             return updated.with_changes(name=cst.Name("forward"), params=updated.params.with_changes(params=params))
+        if name == "__init__" and self.tr.moved:
+            extra = [self.tr.replace.get(id(st), st) for st in self.tr.moved]
+            body = [*updated.body.body, *(st for st in extra if st is not None)]
+            updated = updated.with_changes(body=updated.body.with_changes(body=body))
         if name == "__init__" and updated.params.star_kwarg is not None:
             params = updated.params
             new = params.with_changes(

@@ -77,23 +77,17 @@ def load_keras(spec: str, weights: str | None = None, input_shape=None, source: 
         return load_keras_file(path, custom)
     if name is None:
         raise PortmodelError("expected PATH.py:builder_or_class or a .keras file", spec)
-    module = import_file(path)
-    obj = getattr(module, name, None)
-    if obj is None:
-        raise PortmodelError(f"no '{name}' in the file", path)
-    try:
-        if isinstance(obj, keras.Model):
-            model = obj
-        else:
-            model = obj()
-    except Exception as exc:  # noqa: BLE001
-        raise PortmodelError(f"calling {name}() failed: {type(exc).__name__}: {exc}", path) from None
+    module, model = _construct(path, name, keras.Model)
     if not isinstance(model, keras.Model):
         raise PortmodelError(f"{name} did not give a keras.Model", path)
     _build_subclassed(model, input_shape, keras)
     if weights:
         if weights.endswith(".keras"):
-            model.set_weights(load_keras_file(weights, keras_custom_objects(module)).get_weights())
+            saved = load_keras_file(weights, keras_custom_objects(module))
+            try:
+                model.set_weights(saved.get_weights())
+            except ValueError as exc:
+                raise PortmodelError(f"the checkpoint does not fit {name}(): {exc}", weights) from None
         else:
             check_file(weights, (".h5",))
             try:
@@ -101,6 +95,20 @@ def load_keras(spec: str, weights: str | None = None, input_shape=None, source: 
             except Exception as exc:  # noqa: BLE001
                 raise PortmodelError(f"cannot load these weights into {name}: {exc}", weights) from None
     return model
+
+
+def _construct(path: str, name: str, model_type: type):
+    """Import `path` and call `name()` (a model instance already is one): (module, model)."""
+    module = import_file(path)
+    obj = getattr(module, name, None)
+    if obj is None:
+        raise PortmodelError(f"no '{name}' in the file", path)
+    if isinstance(obj, model_type):
+        return module, obj
+    try:
+        return module, obj()
+    except Exception as exc:  # noqa: BLE001 - user code: report any failure as one line
+        raise PortmodelError(f"calling {name}() failed: {type(exc).__name__}: {exc}", path) from None
 
 
 def check_file(path: str, suffixes: tuple[str, ...]) -> None:
@@ -133,14 +141,7 @@ def load_torch_module(spec: str):
     path, name = split_spec(spec, "torch")
     if name is None:
         raise PortmodelError("expected PATH.py:ClassName", spec)
-    module = import_file(path)
-    cls = getattr(module, name, None)
-    if cls is None:
-        raise PortmodelError(f"no '{name}' in the file", path)
-    try:
-        model = cls()
-    except Exception as exc:  # noqa: BLE001
-        raise PortmodelError(f"{name}() failed: {type(exc).__name__}: {exc}", path) from None
+    _, model = _construct(path, name, torch.nn.Module)
     if not isinstance(model, torch.nn.Module):
         raise PortmodelError(f"{name} is not a torch.nn.Module", path)
     return model.eval()

@@ -58,7 +58,6 @@ def port(
     atol: float = 1e-5,
     rtol: float = 0.0,
     force: bool = False,
-    strict: bool = False,
     per_layer: bool = True,
     inputs_path: str | None = None,
 ) -> dict:
@@ -69,8 +68,14 @@ def port(
         raise PortmodelError("output exists; pass --force to overwrite it", existing[0])
     result = translate_source(read_source(src), src, input_shape=input_shape)
     info = pick_model(result, model)
-    if strict and result.todos:
-        raise PortmodelError(f"{len(result.todos)} construct(s) left as TODO (--strict)", src)
+    if result.todos:
+        first = result.todos[0]
+        more = f" (and {len(result.todos) - 1} more)" if len(result.todos) > 1 else ""
+        raise PortmodelError(
+            f"cannot port: line {first.line}: {first.message}{more}; "
+            "run `portmodel translate` to see every TODO",
+            src,
+        )
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".portmodel-", dir=out.parent) as tmp:
         model_py = os.path.join(tmp, "model.py")
