@@ -57,3 +57,31 @@ def test_numeric_equivalence(name, tmp_path):
     result = compare(keras_model, torch_model, inputs, atol=1e-5)
     for out in result.outputs:
         assert out.passed, f"{name} {out.name}: max abs {out.max_abs:.3e}"
+
+
+@pytest.mark.parametrize(
+    "name,kwargs",
+    [("seq_mlp", {"hidden": 7}), ("sub_custom_blocks", {"width": 4, "num_classes": 3}), ("func_text_embed", {"embed_dim": 5})],
+)
+def test_generated_sizes_follow_constructor_arguments(name, kwargs, tmp_path):
+    """Sizes derived from arguments are written as those arguments, not baked-in numbers."""
+    import numpy as np
+
+    from portmodel.examples import randomize
+    from portmodel.loading import import_file
+    from portmodel.verify import make_inputs
+    from portmodel.weights import transfer
+
+    path, model, shape = fixture(name)
+    result = translate_fixture(name)
+    port_file = tmp_path / f"{name}_port.py"
+    port_file.write_text(result.code)
+    info = next(m for m in result.models if m.source == model)
+    keras_model = getattr(import_file(str(path)), model)(**kwargs)
+    if shape:
+        keras_model(np.zeros((1, *shape), "float32"))
+    randomize(keras_model)
+    torch_model = getattr(import_file(str(port_file)), info.target)(**kwargs).eval()
+    torch_model.load_state_dict(transfer(keras_model, torch_model), strict=True)
+    inputs = make_inputs(keras_model, shape)
+    assert compare(keras_model, torch_model, inputs, atol=1e-5).passed

@@ -19,7 +19,7 @@ from .keras_names import KerasNames
 from .layout import TensorInfo, atom, boundary_layout, convert
 from .lower import Lowered, NestedLayer, lower_layer, normalize_args, render_call
 from .rules import RuleSet
-from .static_eval import UNKNOWN, static_eval
+from .static_eval import UNKNOWN, SymInt, static_eval, sym_code
 
 
 def snake(name: str) -> str:
@@ -94,7 +94,7 @@ class Scope:
         self.used: set[str] = set()
 
     def attr(self, site: LayerSite, preferred: str | None) -> str:
-        base = preferred or snake(site.cls or site.rule.keras[0])
+        base = preferred or snake(site.cls)
         base = re.sub(r"\W", "_", base) or "layer"
         if base[0].isdigit() or base in ("forward", "training", "self"):
             base = f"layer_{base}"
@@ -116,6 +116,7 @@ class Interpreter:
         self.scope = scope
         self.keep = keep  # names kept verbatim in generated code (params, module constants)
         self.refs_as_written = False  # subclassed code calls layers by their source expression
+        self.custom = None  # callable(site, tensors, interp) -> Lowered, for Keras classes in the file
         self.inputs: list[tuple[str, Tensor]] = []
 
     # -- static values -------------------------------------------------------------------
@@ -131,7 +132,7 @@ class Interpreter:
         if names - self.keep - {"True", "False", "None"}:
             value = self.static(node)
             if value is not UNKNOWN:
-                return repr(value)
+                return sym_code(value) if isinstance(value, SymInt) else repr(value)
         return code(node)
 
     def value_of(self, node: cst.BaseExpression):
@@ -171,14 +172,36 @@ class Interpreter:
                 raise Untranslatable(f"layer call argument '{kw or code(arg.value)}' is not supported")
         value = self.eval(call.args[0].value)
         ref = code(call.func) if self.refs_as_written else None
-        return self.apply_tensors(site, value if isinstance(value, list) else [value], ref)
+        out = self.apply_tensors(site, value if isinstance(value, list) else [value], ref)
+        if self.refs_as_written and isinstance(call.func, cst.Call) and site.lowered.module:
+            raise Untranslatable("a layer created inside call() is not translated yet; create it in __init__")
+        return out
+
+    def new_custom_site(self, node: cst.Call, preferred: str | None = None) -> LayerSite:
+        """An instance of a Keras Layer/Model class defined in the same file."""
+        site = LayerSite(node, None, {}, cls=node.func.value)
+        site.attr = self.scope.attr(site, preferred)
+        self.scope.sites.append(site)
+        return site
+
+    def is_custom(self, node) -> bool:
+        return (
+            isinstance(node, cst.Call)
+            and isinstance(node.func, cst.Name)
+            and self.custom is not None
+            and node.func.value in self.custom.classes
+        )
 
     def apply_tensors(self, site: LayerSite, tensors: list, ref: str | None = None) -> Tensor:
         if not tensors or not all(isinstance(t, Tensor) for t in tensors):
             raise Untranslatable("the layer's input is not a tensor the translator can follow")
-        lowered, exprs = lower_layer(
-            self.rules, site.rule, site.kwargs, [(t.expr, t.info) for t in tensors], site.fuse_activation
-        )
+        if site.rule is None:
+            lowered = self.custom(site, tensors, self)
+            exprs = [t.expr for t in tensors]
+        else:
+            lowered, exprs = lower_layer(
+                self.rules, site.rule, site.kwargs, [(t.expr, t.info) for t in tensors], site.fuse_activation
+            )
         if site.lowered is None:
             site.lowered = lowered
         elif site.lowered.module != lowered.module:
@@ -210,6 +233,8 @@ class Interpreter:
             return self._model(node, kname)
         if self.names.layer_class(node.func) is not None:
             return LayerRef(self.new_site(node))
+        if self.is_custom(node):
+            return LayerRef(self.new_custom_site(node))
         func = self.eval(node.func)
         if isinstance(func, LayerRef):
             return self.apply(func.site, node)

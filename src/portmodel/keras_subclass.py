@@ -6,12 +6,14 @@ Python control flow in `call` is kept; both branches of an `if` are translated. 
 
 from __future__ import annotations
 
+import re
+
 import libcst as cst
 
 from .hooks import Untranslatable
 from .keras_reader import LayerRef, ModelInfo, Scope, Tensor, code, input_info, to_boundary
 from .layout import convert
-from .static_eval import UNKNOWN, static_eval
+from .static_eval import UNKNOWN, SymInt, plain, static_eval, sym_code, symbolic
 
 KERAS_BASES = ("keras.Model", "keras.layers.Layer")
 KERAS_ONLY_METHODS = ("get_config", "from_config", "compute_output_shape", "get_build_config", "build_from_config")
@@ -27,10 +29,79 @@ def _todo(stmt, reason: str):
     return stmt.with_changes(leading_lines=[*stmt.leading_lines, line])
 
 
+class Components:
+    """Keras Layer/Model classes of this file used inside other models: translated per instance.
+
+    Each use is interpreted with its own arguments and input; every use must give the same
+    class source (sizes that follow the input become an `in_channels` argument).
+    """
+
+    def __init__(self, fx):
+        self.fx = fx
+        self.classes: dict[str, cst.ClassDef] = {}
+        self.used: set[str] = set()
+        self.texts: dict[str, str] = {}
+
+    def scan(self, module: cst.Module) -> None:
+        for stmt in module.body:
+            if isinstance(stmt, cst.ClassDef) and is_keras_class(self.fx, stmt):
+                self.classes[stmt.name.value] = stmt
+        names = set(self.classes)
+        used = self.used
+
+        class V(cst.CSTVisitor):
+            def visit_Call(self, node: cst.Call) -> None:
+                if isinstance(node.func, cst.Name) and node.func.value in names:
+                    used.add(node.func.value)
+
+        for stmt in module.body:
+            if isinstance(stmt, cst.ClassDef | cst.FunctionDef):
+                stmt.visit(V())
+
+    def __call__(self, site, tensors: list, parent):
+        from .lower import Lowered
+
+        name = site.cls
+        if len(tensors) != 1:
+            raise Untranslatable(f"'{name}' with several inputs is not translated yet")
+        tr = SubclassTranslator(self.fx, self.classes[name], instance=(site.node, parent, tensors[0]))
+        text, _ = tr.translate()
+        if tr.output is None:
+            raise Untranslatable(f"could not follow {name}.call(); see the TODOs in {name}")
+        previous = self.texts.setdefault(name, text)
+        if previous != text:
+            raise Untranslatable(
+                f"'{name}' would need different code for this use (input size or arguments change "
+                "its padding or sizes); not translated yet"
+            )
+        in_channels = tensors[0].info.channels
+        args = [sym_code(in_channels)] if tr.needs_in_channels else []
+        names = {"in_channels": in_channels}
+        for arg, param in zip(site.node.args, tr.bound_params):
+            value = parent.code_of(arg.value)
+            args.append(f"{arg.keyword.value}={value}" if arg.keyword else value)
+            names[param] = SymInt(int(v), value) if isinstance(v := tr.bound.get(param), int) else v
+        shape = tuple(_rename(d, names) for d in tr.output.info.shape)
+        return Lowered(None, f"{name}({', '.join(args)})", "{m}({x})", tr.output.info.with_(shape=shape), ())
+
+
+def _rename(dim, names: dict):
+    """A size named in the component's terms, renamed in the caller's (or a plain int)."""
+    if isinstance(dim, SymInt):
+        outer = names.get(dim.code)
+        if isinstance(outer, SymInt):
+            return SymInt(int(dim), outer.code)
+        return int(dim)
+    return dim
+
+
 class SubclassTranslator:
-    def __init__(self, fx, cls: cst.ClassDef):
+    def __init__(self, fx, cls: cst.ClassDef, instance=None):
         self.fx = fx
         self.cls = cls
+        self.instance = instance  # (constructor call, parent interpreter, input tensor) or None
+        self.output: Tensor | None = None
+        self.needs_in_channels = False
         self.scope = Scope()
         self.replace: dict[int, object] = {}  # id(original statement) -> new statement / None
         self.attr_sites: dict[str, object] = {}  # attribute -> site or list of sites
@@ -48,10 +119,16 @@ class SubclassTranslator:
     def translate(self):
         init, call = self.method("__init__"), self.method("call")
         params = list(init.params.params[1:]) + list(init.params.kwonly_params) if init else []
-        env = {p.name.value: static_eval(p.default, self.fx.env) if p.default else UNKNOWN for p in params}
+        env = {
+            p.name.value: symbolic(static_eval(p.default, self.fx.env), p.name.value) if p.default else UNKNOWN
+            for p in params
+        }
+        if self.instance is not None:
+            env.update(self.bind_arguments(params))
         self.interp = self.fx.interpreter(env, self.scope, {p.name.value for p in params} | {"self"})
         self.interp.refs_as_written = True
         self.moved: list = []  # layer assignments moved from build() into __init__
+        self.none_attrs: dict = {}  # attribute -> `self.attr = None` statement in __init__
         if init is not None:
             self.read_init(init)
             self.read_build(self.method("build"))
@@ -64,6 +141,22 @@ class SubclassTranslator:
         self.fx.keep.add(self.cls.name.value)
         return text, ModelInfo(self.cls.name.value, self.cls.name.value, "subclassed", self.order)
 
+    def bind_arguments(self, params: list[cst.Param]) -> dict:
+        """The instance's constructor arguments as this class's parameter values."""
+        call, parent, _ = self.instance
+        bound = {}
+        self.bound_params = []
+        for i, arg in enumerate(call.args):
+            if arg.star:
+                raise Untranslatable("*args/**kwargs in a custom layer call cannot be read statically")
+            name = arg.keyword.value if arg.keyword else (params[i].name.value if i < len(params) else None)
+            if name is None:
+                raise Untranslatable(f"too many arguments for {self.cls.name.value}")
+            bound[name] = symbolic(plain(parent.static(arg.value)), name)
+            self.bound_params.append(name)
+        self.bound = bound
+        return bound
+
     def read_init(self, init: cst.FunctionDef) -> None:
         for stmt in init.body.body:
             small = stmt.body[0] if isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1 else None
@@ -73,6 +166,8 @@ class SubclassTranslator:
             if not (isinstance(target, cst.Attribute) and code(target.value) == "self"):
                 continue
             attr = target.attr.value
+            if isinstance(small.value, cst.Name) and small.value.value == "None":
+                self.none_attrs[attr] = stmt
             try:
                 self.init_assign(stmt, attr, small.value)
             except Untranslatable as exc:
@@ -83,6 +178,9 @@ class SubclassTranslator:
         """Layers created in build() move to __init__ (the port knows its shapes statically)."""
         if build is None:
             return
+        shape = self.input_info()
+        if len(build.params.params) > 1 and shape is not None:  # build(self, input_shape)
+            self.interp.env[build.params.params[1].name.value] = (None, *shape.shape)
         moved = []
         for stmt in build.body.body:
             small = stmt.body[0] if isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1 else None
@@ -104,6 +202,9 @@ class SubclassTranslator:
             self.replace[id(build)] = _todo(build, reason)
             return
         for stmt, attr, value in moved:
+            placeholder = self.none_attrs.get(attr)
+            if placeholder is not None:  # `self.x = None` in __init__, the layer made in build()
+                self.replace[id(placeholder)] = None
             try:
                 self.init_assign(stmt, attr, value)
             except Untranslatable as exc:
@@ -114,14 +215,18 @@ class SubclassTranslator:
 
     def init_assign(self, stmt, attr: str, value) -> None:
         it, names = self.interp, self.fx.names
-        if isinstance(value, cst.Call) and names.layer_class(value.func) is not None:
-            site = it.new_site(value, attr)
+        if isinstance(value, cst.Call) and (names.layer_class(value.func) is not None or it.is_custom(value)):
+            site = it.new_custom_site(value, attr) if it.is_custom(value) else it.new_site(value, attr)
             it.env[f"self.{attr}"] = LayerRef(site)
             self.attr_sites[attr] = (stmt, site)
         elif isinstance(value, cst.List) and any(
-            isinstance(e.value, cst.Call) and names.layer_class(e.value.func) for e in value.elements
+            isinstance(e.value, cst.Call) and (names.layer_class(e.value.func) or it.is_custom(e.value))
+            for e in value.elements
         ):
-            sites = [it.new_site(e.value, f"{attr}_{i}") for i, e in enumerate(value.elements)]
+            sites = [
+                it.new_custom_site(e.value, f"{attr}_{i}") if it.is_custom(e.value) else it.new_site(e.value, f"{attr}_{i}")
+                for i, e in enumerate(value.elements)
+            ]
             for s in sites:
                 s.fuse_activation = True
             it.env[f"self.{attr}"] = [LayerRef(s) for s in sites]
@@ -132,6 +237,10 @@ class SubclassTranslator:
             it.env[f"self.{attr}"] = it.static(value)
 
     def finish_init(self) -> None:
+        self.needs_in_channels = any(
+            s.lowered is not None and s.lowered.module and re.search(r"\bin_channels\b", s.lowered.module)
+            for s in self.scope.sites
+        )
         for attr, (stmt, site) in self.attr_sites.items():
             sites = site if isinstance(site, list) else [site]
             missing = [s for s in sites if s.lowered is None]
@@ -160,15 +269,27 @@ class SubclassTranslator:
         if len(params) != 1:
             self.fx.diag(call, "call() with several tensor arguments is not translated yet")
             return
-        if not self.fx.input_shape:
+        info = self.input_info(call)
+        if info is None:
             self.fx.diag(call, "the model's input shape is unknown; pass --input-shape")
             return
-        first = _first_layer(self, call)
-        info = input_info(tuple(self.fx.input_shape), first.rule.id if first else None)
         env = dict(self.interp.env)
         env[params[0].name.value] = Tensor(params[0].name.value, info)
         env["training"] = UNKNOWN
         self.walk(call.body.body, env)
+
+    def input_info(self, call: cst.FunctionDef | None = None):
+        """The input of call(): the instance's (channels named in_channels) or --input-shape."""
+        if self.instance is not None:
+            given = self.instance[2].info
+            channels = given.shape[-1] if given.shape else None
+            if channels is not None:
+                channels = SymInt(int(channels), "in_channels")
+            return given.with_(shape=(*plain(given.shape[:-1]), channels))
+        if not self.fx.input_shape:
+            return None
+        first = _first_layer(self, call or self.method("call"))
+        return input_info(tuple(self.fx.input_shape), first.rule.id if first and first.rule else None)
 
     # -- statements of call() ---------------------------------------------------------------------
     def walk(self, stmts, env: dict) -> dict:
@@ -211,7 +332,11 @@ class SubclassTranslator:
             outs = v if isinstance(v, list) else [v]
             if not all(isinstance(t, Tensor) for t in outs):
                 raise Untranslatable("call() returns something the translator cannot follow")
-            exprs = [to_boundary(t) for t in outs]
+            if self.instance is not None:  # a component hands its tensor on as it is
+                exprs = [t.expr for t in outs]
+            else:
+                exprs = [to_boundary(t) for t in outs]
+            self.output = outs[0]
             text = exprs[0] if not isinstance(v, list) else ", ".join(exprs)
             self.set(stmt, small.with_changes(value=cst.parse_expression(text)))
         return env
@@ -344,6 +469,9 @@ class _Rewriter(cst.CSTTransformer):
             self.in_forward = False
             params = _no_trailing_comma(params)
             return updated.with_changes(name=cst.Name("forward"), params=updated.params.with_changes(params=params))
+        if name == "__init__" and self.tr.needs_in_channels:
+            params = [updated.params.params[0], cst.Param(cst.Name("in_channels")), *updated.params.params[1:]]
+            updated = updated.with_changes(params=updated.params.with_changes(params=params))
         if name == "__init__" and self.tr.moved:
             extra = [self.tr.replace.get(id(st), st) for st in self.tr.moved]
             body = [*updated.body.body, *(st for st in extra if st is not None)]

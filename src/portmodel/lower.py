@@ -105,9 +105,13 @@ def render_call(template: str, module_ref: str | None, inputs: list[str]) -> str
         names[f"x{i}"] = atom(expr)
     names["xs"] = "[" + ", ".join(inputs) + "]"
     try:
-        return template.format(**names)
+        text = template.format(**names)
     except (KeyError, IndexError) as exc:
         raise Untranslatable(f"internal: template {template!r} needs {exc}") from None
+    for expr in inputs:  # an argument needs no parentheses of its own: f((a + b)) -> f(a + b)
+        if atom(expr) != expr:
+            text = text.replace(f"(({expr}))", f"({expr})")
+    return text
 
 
 __all__ = ["UNKNOWN", "Lowered", "NestedLayer", "lower_layer", "normalize_args", "render_call"]

@@ -18,6 +18,42 @@ class _Unknown:
 
 UNKNOWN = _Unknown()
 
+
+class SymInt(int):
+    """An int that remembers the source name it came from (`filters`, `in_channels`).
+
+    Arithmetic gives plain ints; only a size passed through unchanged keeps its name, so
+    generated constructors can say `nn.Conv2d(filters, ...)` instead of a baked number.
+    """
+
+    code: str
+
+    def __new__(cls, value: int, code: str):
+        obj = super().__new__(cls, value)
+        obj.code = code
+        return obj
+
+
+def symbolic(value, name: str):
+    """Wrap a plain int (not a bool) as a SymInt named `name`."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return SymInt(int(value), name)
+    return value
+
+
+def sym_code(value) -> str:
+    """Source for a size: its name when it has one, else the number."""
+    return value.code if isinstance(value, SymInt) else str(value)
+
+
+def plain(value):
+    """Drop names (for values crossing into another namespace)."""
+    if isinstance(value, SymInt):
+        return int(value)
+    if isinstance(value, tuple):
+        return tuple(plain(v) for v in value)
+    return value
+
 _BINOPS = {
     cst.Add: operator.add,
     cst.Subtract: operator.sub,
@@ -57,6 +93,14 @@ def static_eval(node: cst.BaseExpression, env: dict):
             return +val
         if isinstance(node.operator, cst.Not):
             return not val
+        return UNKNOWN
+    if isinstance(node, cst.Subscript) and len(node.slice) == 1:
+        base = static_eval(node.value, env)
+        index = node.slice[0].slice
+        if isinstance(index, cst.Index) and isinstance(base, tuple | list):
+            i = static_eval(index.value, env)
+            if isinstance(i, int) and -len(base) <= i < len(base):
+                return base[i]
         return UNKNOWN
     if isinstance(node, cst.BinaryOperation):
         op = _BINOPS.get(type(node.operator))

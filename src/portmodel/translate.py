@@ -32,7 +32,7 @@ from .keras_reader import (
     to_boundary,
 )
 from .rules import RuleSet, load_rules
-from .static_eval import UNKNOWN, static_eval
+from .static_eval import UNKNOWN, static_eval, symbolic
 from .torch_writer import class_name, import_block, module_class, statement_text
 
 TODO = "# portmodel: TODO"
@@ -62,7 +62,9 @@ class _FileContext:
         self.diagnostics: list[Diagnostic] = []
         self.env: dict = {}
         self.keep: set[str] = set()
-        self.uses_f = False
+        from .keras_subclass import Components
+
+        self.components = Components(self)
 
     def diag(self, node: cst.CSTNode, message: str, code_: str = "PM001", severity: str = "todo"):
         p = self.pos.get(node)
@@ -74,7 +76,9 @@ class _FileContext:
         return f"{TODO} {reason}\n{statement_text(stmt)}"
 
     def interpreter(self, env: dict, scope: Scope, keep: set[str]) -> Interpreter:
-        return Interpreter(self.names, self.rules, {**self.env, **env}, scope, self.keep | keep)
+        it = Interpreter(self.names, self.rules, {**self.env, **env}, scope, self.keep | keep)
+        it.custom = self.components
+        return it
 
 
 def _docstring(body) -> tuple[str | None, list]:
@@ -101,7 +105,8 @@ class BuilderTranslator:
         self.params = params
         env = {}
         for p in params:
-            env[p.name.value] = static_eval(p.default, fx.env) if p.default else UNKNOWN
+            value = static_eval(p.default, fx.env) if p.default else UNKNOWN
+            env[p.name.value] = symbolic(value, p.name.value)
         self.scope = Scope()
         self.interp = fx.interpreter(env, self.scope, {p.name.value for p in params})
         self.forward: list[str] = []
@@ -144,6 +149,9 @@ class BuilderTranslator:
             return
         if isinstance(value, cst.Call) and names.layer_class(value.func) is not None:
             it.env[target] = LayerRef(it.new_site(value, target))
+            return
+        if it.is_custom(value):
+            it.env[target] = LayerRef(it.new_custom_site(value, target))
             return
         v = it.eval(value)
         if isinstance(v, KerasModelValue):
@@ -303,6 +311,8 @@ def translate_source(
 
     pieces: list[str] = []
     models: list[ModelInfo] = []
+    deferred: dict[int, cst.ClassDef] = {}
+    fx.components.scan(fx.module)
     changed = False
     import_slot: int | None = None
     body = list(fx.module.body)
@@ -319,6 +329,10 @@ def translate_source(
             text, info = _translate_builder(fx, stmt, leading)
             pieces.append(text)
             models += [info] if info else []
+            changed = True
+        elif kind == "class" and stmt.name.value in fx.components.used:
+            deferred[len(pieces)] = stmt  # translated per instance, filled in below
+            pieces.append("")
             changed = True
         elif kind == "class":
             text, info = SubclassTranslator(fx, stmt).translate()
@@ -341,6 +355,12 @@ def translate_source(
             pieces.append(code(stmt))
         i += 1
 
+    for index, cls in deferred.items():
+        text = fx.components.texts.get(cls.name.value)
+        if text is None:  # never reached through a model: translate it on its own
+            text, info = SubclassTranslator(fx, cls).translate()
+        pieces[index] = text
+    fx.diagnostics = list(dict.fromkeys(fx.diagnostics))  # a component used twice reports once
     if not changed:
         return TranslationResult(path, "unchanged", source, fx.diagnostics, models)
     header = code(fx.module.with_changes(body=[])).rstrip("\n")
@@ -420,7 +440,7 @@ def _collect_constants(fx: _FileContext, stmt) -> None:
     if isinstance(small, cst.Assign):
         for t in small.targets:
             if isinstance(t.target, cst.Name):
-                value = static_eval(small.value, fx.env)
+                value = symbolic(static_eval(small.value, fx.env), t.target.value)
                 fx.keep.add(t.target.value)
                 if value is not UNKNOWN:
                     fx.env[t.target.value] = value

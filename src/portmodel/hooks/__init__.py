@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..layout import TensorInfo
-from ..static_eval import UNKNOWN
+from ..static_eval import UNKNOWN, sym_code
 
 LOWERINGS: dict[str, Callable[[LayerCtx], Lowering]] = {}
 TRANSFORMS: dict[str, Callable[..., Any]] = {}
@@ -101,6 +101,10 @@ class LayerCtx:
         if c is None:
             raise Untranslatable("the input's channel count is unknown; pass --input-shape")
         return c
+
+    def channels_code(self) -> str:
+        """The input's channel count as source: a name (`filters`) when it has one."""
+        return sym_code(self.need_channels())
 
     def check_channels_last(self) -> None:
         if self.get("data_format", "channels_last") not in (None, "channels_last"):

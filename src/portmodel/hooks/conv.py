@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 
+from ..static_eval import sym_code
 from . import LayerCtx, Lowering, Untranslatable, lowering
 
 
@@ -91,7 +92,7 @@ def conv(ctx: LayerCtx) -> Lowering:
     extra = {}
     if symmetric and pad_arg(pads):
         extra["padding"] = pad_arg(pads)
-    module = ctx.ctor([str(ctx.need_channels()), ctx.code("filters")], extra, f"nn.Conv{len(k)}d")
+    module = ctx.ctor([ctx.channels_code(), ctx.code("filters")], extra, f"nn.Conv{len(k)}d")
     return _finish(ctx, module, _call(pads, symmetric), (*out, ctx.get("filters")))
 
 
@@ -103,8 +104,9 @@ def depthwise_conv(ctx: LayerCtx) -> Lowering:
     extra = {}
     if symmetric and pad_arg(pads):
         extra["padding"] = pad_arg(pads)
-    extra["groups"] = str(c)
-    module = ctx.ctor([str(c), str(c * mult)], extra, f"nn.Conv{len(k)}d")
+    extra["groups"] = sym_code(c)
+    out_code = sym_code(c) if mult == 1 else str(c * mult)
+    module = ctx.ctor([sym_code(c), out_code], extra, f"nn.Conv{len(k)}d")
     return _finish(ctx, module, _call(pads, symmetric), (*out, c * mult))
 
 
@@ -112,16 +114,17 @@ def depthwise_conv(ctx: LayerCtx) -> Lowering:
 def separable_conv(ctx: LayerCtx) -> Lowering:
     _, _, _, pads, symmetric, out = _geometry(ctx)
     c = ctx.need_channels()
-    mid = c * ctx.get("depth_multiplier", 1)
-    dw = [str(c), str(mid), f"kernel_size={ctx.code('kernel_size')}"]
+    mult = ctx.get("depth_multiplier", 1)
+    mid = c if mult == 1 else c * mult
+    dw = [sym_code(c), sym_code(mid), f"kernel_size={ctx.code('kernel_size')}"]
     if ctx.has("strides"):
         dw.append(f"stride={ctx.code('strides')}")
     if symmetric and pad_arg(pads):
         dw.append(f"padding={pad_arg(pads)}")
     if ctx.has("dilation_rate"):
         dw.append(f"dilation={ctx.code('dilation_rate')}")
-    dw += [f"groups={c}", "bias=False"]
-    pw = [str(mid), ctx.code("filters"), "kernel_size=1"]
+    dw += [f"groups={sym_code(c)}", "bias=False"]
+    pw = [sym_code(mid), ctx.code("filters"), "kernel_size=1"]
     if ctx.has("use_bias"):
         pw.append(f"bias={ctx.code('use_bias')}")
     module = (
@@ -160,7 +163,7 @@ def conv_transpose(ctx: LayerCtx) -> Lowering:
         extra["padding"] = str(pad[0]) if len(set(pad)) == 1 else str(tuple(pad))
     if any(out_pad):
         extra["output_padding"] = str(out_pad[0]) if len(set(out_pad)) == 1 else str(tuple(out_pad))
-    module = ctx.ctor([str(ctx.need_channels()), ctx.code("filters")], extra, f"nn.ConvTranspose{nd}d")
+    module = ctx.ctor([ctx.channels_code(), ctx.code("filters")], extra, f"nn.ConvTranspose{nd}d")
     call = "{m}({x})"
     if any(crop):
         # TensorFlow crops the odd extra element at the end, torch's padding crops both ends

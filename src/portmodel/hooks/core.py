@@ -10,7 +10,7 @@ from . import LayerCtx, Lowering, Untranslatable, activation_call, lowering
 
 @lowering("dense")
 def dense(ctx: LayerCtx) -> Lowering:
-    module = ctx.ctor([str(ctx.need_channels()), ctx.code("units")])
+    module = ctx.ctor([ctx.channels_code(), ctx.code("units")])
     return Lowering(module, "{m}({x})", ctx.x.with_(shape=(*ctx.x.shape[:-1], ctx.get("units"))))
 
 
@@ -49,7 +49,7 @@ def reshape(ctx: LayerCtx) -> Lowering:
         out = tuple(math.prod(ctx.x.shape) // math.prod(known) if d == -1 else d for d in target)
     if len(target) == 1:
         return Lowering(None, "{x}.flatten(1)", ctx.x.with_(shape=out))
-    dims = ", ".join(map(str, target))
+    dims = ", ".join(str(int(d)) for d in target)
     return Lowering(None, "{x}.flatten(1).unflatten(1, (" + dims + "))", ctx.x.with_(shape=out))
 
 

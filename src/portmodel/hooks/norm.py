@@ -21,7 +21,7 @@ def batch_norm(ctx: LayerCtx) -> Lowering:
     nd = {2: 1, 3: 1, 4: 2, 5: 3}.get(ctx.x.rank)
     if nd is None:
         raise Untranslatable(f"BatchNormalization on a rank-{ctx.x.rank} input")
-    module = ctx.ctor([str(ctx.need_channels())], extra).replace(
+    module = ctx.ctor([ctx.channels_code()], extra).replace(
         ctx.rule.torch, f"nn.BatchNorm{nd}d", 1
     )
     return Lowering(module, "{m}({x})", ctx.x)
@@ -42,5 +42,5 @@ def layer_norm(ctx: LayerCtx) -> Lowering:
         extra["bias"] = "False"
     elif not scale:
         raise Untranslatable("LayerNormalization(scale=False, center=True) has no torch form")
-    module = ctx.ctor([str(ctx.need_channels())], extra)
+    module = ctx.ctor([ctx.channels_code()], extra)
     return Lowering(module, "{m}({x})", ctx.x)

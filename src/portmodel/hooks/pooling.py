@@ -31,6 +31,7 @@ def _pool_geometry(ctx: LayerCtx):
 
 
 def _ints(values) -> str:
+    values = [int(v) for v in values]
     return str(values[0]) if len(set(values)) == 1 else f"({', '.join(map(str, values))})"
 
 

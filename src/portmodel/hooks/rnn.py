@@ -27,7 +27,7 @@ def _common(ctx: LayerCtx, recurrent: bool = True) -> None:
 
 def _lower(ctx: LayerCtx, state: str, extra: dict | None = None) -> Lowering:
     units = ctx.get("units")
-    module = ctx.ctor([str(ctx.need_channels()), ctx.code("units")], {"batch_first": "True", **(extra or {})})
+    module = ctx.ctor([ctx.channels_code(), ctx.code("units")], {"batch_first": "True", **(extra or {})})
     if ctx.get("return_sequences", False):
         call, shape = "{m}({x})[0]", (ctx.x.shape[0], units)
     else:

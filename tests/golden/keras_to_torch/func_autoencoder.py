@@ -12,7 +12,7 @@ class Autoencoder(nn.Module):
         self.conv2d = nn.Conv2d(1, 4, kernel_size=3, stride=2)
         self.flatten = nn.Flatten()
         self.latent = nn.Linear(144, latent)
-        self.dense = nn.Linear(6, 3 * 3 * 4)
+        self.dense = nn.Linear(latent, 3 * 3 * 4)
         self.conv2d_transpose = nn.ConvTranspose2d(4, 4, kernel_size=3, stride=2)
         self.up_sampling2d = nn.Upsample(scale_factor=2, mode='bilinear', align_corners=False)
         self.conv2d_transpose_1 = nn.ConvTranspose2d(4, 2, kernel_size=2, stride=1)

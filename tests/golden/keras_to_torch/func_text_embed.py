@@ -13,7 +13,7 @@ class TextClassifier(nn.Module):
     def __init__(self, vocab_size=VOCAB, embed_dim=16):
         super().__init__()
         self.embedding = nn.Embedding(vocab_size, embed_dim)
-        self.conv1d = nn.Conv1d(16, 16, kernel_size=3, padding=1)
+        self.conv1d = nn.Conv1d(embed_dim, 16, kernel_size=3, padding=1)
         self.dropout = nn.Dropout(0.3)
         self.dense = nn.Linear(32, 2)
 

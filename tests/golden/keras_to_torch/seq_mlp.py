@@ -11,11 +11,11 @@ class TabularMlp(nn.Module):
     def __init__(self, hidden=HIDDEN):
         super().__init__()
         self.dense = nn.Linear(20, hidden)
-        self.batch_normalization = nn.BatchNorm1d(32, eps=0.0001, momentum=0.1)
+        self.batch_normalization = nn.BatchNorm1d(hidden, eps=0.0001, momentum=0.1)
         self.dropout = nn.Dropout(0.2)
-        self.dense_1 = nn.Linear(32, hidden)
-        self.layer_normalization = nn.LayerNorm(32, eps=1e-05)
-        self.dense_2 = nn.Linear(32, 5)
+        self.dense_1 = nn.Linear(hidden, hidden)
+        self.layer_normalization = nn.LayerNorm(hidden, eps=1e-05)
+        self.dense_2 = nn.Linear(hidden, 5)
 
     def forward(self, x):
         x = F.gelu(self.dense(x))

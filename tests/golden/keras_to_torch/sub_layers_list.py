@@ -7,7 +7,7 @@ class Tower(nn.Module):
         super().__init__()
         self.stem = nn.Conv2d(3, width, kernel_size=3, padding=1)
         self.act = nn.LeakyReLU(negative_slope=0.3)
-        self.blocks = nn.ModuleList([nn.Sequential(nn.Linear(12, width), nn.ReLU()), nn.Linear(12, width)])
+        self.blocks = nn.ModuleList([nn.Sequential(nn.Linear(width, width), nn.ReLU()), nn.Linear(width, width)])
         self.pool = nn.AvgPool2d(2)
         self.elu = nn.ELU(alpha=0.7)
         self.out = nn.Linear(192, 3)
