@@ -1,7 +1,7 @@
 """Command line: portmodel translate | weights | verify | port.
 
-Exit codes: 0 clean; 1 findings (TODOs with --strict, --check would change files, a
-verification FAIL); 2 usage error, bad input or internal error.
+Exit codes: 0 clean; 1 findings (lint findings, TODOs with --strict, --check would change
+files, a verification FAIL); 2 usage error, bad input or internal error.
 """
 
 from __future__ import annotations
@@ -34,73 +34,84 @@ def _check_target(args) -> None:
         raise PortmodelError("--to keras (PyTorch -> Keras) is not implemented yet; only --to torch works")
 
 
-def _py_files(paths: list[str]) -> list[str]:
-    files: list[str] = []
-    for p in paths:
-        path = Path(p)
-        if p == "-":
-            files.append("-")
-        elif path.is_dir():
-            files += sorted(str(f) for f in path.rglob("*.py") if not any(part.startswith(".") for part in f.parts))
-        elif path.exists():
-            files.append(p)
-        else:
-            raise PortmodelError("file not found", p)
-    return files
-
-
 def cmd_translate(args) -> int:
+    from .files import discover
     from .fsutil import write_text
-    from .port import read_source
-    from .translate import translate_source
+    from .tree import migration_report, output_path, report_markdown, translate_many
 
     _check_target(args)
-    files = _py_files(args.src)
-    if args.in_place and args.output:
-        raise PortmodelError("use either -o or --in-place, not both")
+    files = discover(args.src)
     if args.output and len(files) > 1 and args.output.endswith(".py"):
         raise PortmodelError("several inputs need an output folder, not a .py file", args.output)
-    results, code = [], EXIT_OK
-    for f in files:
-        source = sys.stdin.read() if f == "-" else read_source(f)
-        try:
-            res = translate_source(source, "<stdin>" if f == "-" else f, input_shape=args.input_shape)
-        except PortmodelError as exc:
-            print(f"portmodel: error: {exc}", file=sys.stderr)
+    outcomes = translate_many(files, args.input_shape, args.jobs, progress=sys.stderr.isatty())
+    code = EXIT_OK
+    for o in outcomes:
+        if o.error:
+            print(f"portmodel: error: {o.error}", file=sys.stderr)
             code = EXIT_ERROR
-            continue
-        results.append((f, source, res))
-        for d in res.diagnostics:
+        for d in o.diagnostics:
             print(d.format(), file=sys.stderr)
-    todos = sum(len(r.todos) for _, _, r in results)
+    ok = [o for o in outcomes if o.status != "failed"]
+    todos = sum(d.severity == "todo" for o in ok for d in o.diagnostics)
     if args.strict and todos:
         print(f"portmodel: {todos} TODO(s) with --strict: nothing written", file=sys.stderr)
-        return EXIT_FINDINGS
-    for f, source, res in results:
-        changed = res.code != source
+        return max(code, EXIT_FINDINGS)
+    targets = []
+    if args.output:
+        single = len(files) == 1 and args.output.endswith(".py")
+        targets = [(o, Path(args.output) if single else output_path(o.path, args.src, args.output)) for o in ok]
+        existing = [str(t) for _, t in targets if t.exists()]
+        if existing and not args.force:
+            raise PortmodelError("output exists; pass --force to overwrite it", existing[0])
+    for o in ok:
+        changed = o.status == "converted"
         if args.check or args.diff:
-            if changed:
-                code = max(code, EXIT_FINDINGS) if args.check else code
-                if args.diff:
-                    sys.stdout.writelines(
-                        difflib.unified_diff(source.splitlines(True), res.code.splitlines(True), f, f)
-                    )
-            continue
-        if args.in_place:
-            if f != "-" and changed:
-                write_text(f, res.code)
-        elif args.output:
-            target = Path(args.output)
-            if not args.output.endswith(".py"):
-                base = Path(args.src[0]) if Path(args.src[0]).is_dir() else Path(f).parent
-                target = target / (Path(f).relative_to(base) if f != "-" else "model.py")
-            if target.exists() and not args.force:
-                raise PortmodelError("output exists; pass --force to overwrite it", str(target))
-            write_text(target, res.code)
-        else:
-            sys.stdout.write(res.code)
-    print(f"portmodel: {len(results)} file(s) translated, {todos} TODO(s)", file=sys.stderr)
+            if changed and args.check:
+                code = max(code, EXIT_FINDINGS)
+            if changed and args.diff:
+                sys.stdout.writelines(difflib.unified_diff(o.source.splitlines(True), o.code.splitlines(True), o.path, o.path))
+        elif args.in_place:
+            if changed and o.path != "-":
+                write_text(o.path, o.code)
+        elif not args.output:
+            sys.stdout.write(o.code)
+    for o, target in targets:
+        write_text(target, o.code)
+    rep = migration_report(outcomes)
+    if args.report:
+        text = json.dumps(rep, indent=2) + "\n" if args.report.endswith(".json") else report_markdown(rep)
+        write_text(args.report, text)
+    print(
+        f"portmodel: {len(outcomes)} file(s): {rep['converted']} converted, {rep['unchanged']} unchanged, "
+        f"{len(rep['failed'])} failed; {rep['layers_translated']} layers, {todos} TODO(s); "
+        f"{rep['percent_translated']}% translated",
+        file=sys.stderr,
+    )
     return code
+
+
+def cmd_lint(args) -> int:
+    from .config import load_config
+    from .files import discover
+    from .lint.output import render
+    from .lint.run import lint_file
+
+    config = load_config(args.config or ".")
+    if args.source:
+        config.source = args.source
+    files = [f for f in discover(args.paths, config) if f.endswith(".py")]
+    results = [lint_file(f, config, fix=args.fix or args.unsafe_fixes, unsafe=args.unsafe_fixes) for f in files]
+    sys.stdout.write(render(results, args.format))
+    errors = [r for r in results if r.error]
+    for r in errors:
+        print(f"portmodel: error: {r.error}", file=sys.stderr)
+    findings = sum(len(r.findings) for r in results)
+    fixed = sum(r.fixed for r in results)
+    if args.format == "text":
+        print(f"portmodel: {findings} finding(s) in {len(files)} file(s)" + (f", {fixed} fixed" if fixed else ""), file=sys.stderr)
+    if errors:
+        return EXIT_ERROR
+    return EXIT_FINDINGS if findings else EXIT_OK
 
 
 def cmd_weights(args) -> int:
@@ -191,7 +202,18 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("--check", action="store_true", help="exit 1 if a file would change")
     t.add_argument("--strict", action="store_true", help="exit 1 when anything is left as TODO")
     t.add_argument("--force", action="store_true", help="overwrite existing output files")
+    t.add_argument("--jobs", "-j", type=int, help="processes for many files (default: all cores)")
+    t.add_argument("--report", help="migration report: .md or .json")
     t.set_defaults(func=cmd_translate)
+
+    lint = sub.add_parser("lint", help="flag old-framework code and numeric traps (pre-commit hook)")
+    lint.add_argument("paths", nargs="+", help="files or folders")
+    lint.add_argument("--fix", action="store_true", help="apply safe fixes")
+    lint.add_argument("--unsafe-fixes", action="store_true", help="also apply unsafe fixes (translation)")
+    lint.add_argument("--format", choices=["text", "json", "sarif", "github"], default="text")
+    lint.add_argument("--config", help="folder or file to find pyproject.toml from (default: .)")
+    lint.add_argument("--from", dest="source", choices=["keras", "torch"], help="override [tool.portmodel] from")
+    lint.set_defaults(func=cmd_lint)
 
     w = sub.add_parser("weights", help="convert a Keras checkpoint for the translated model")
     w.add_argument("checkpoint", help=".keras, or .weights.h5 with --source")
@@ -239,6 +261,14 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except PortmodelError as exc:
         print(f"portmodel: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except ImportError as exc:
+        missing = getattr(exc, "name", None) or str(exc)
+        print(
+            f"portmodel: error: this command runs models and needs the runtime ({missing} is missing): "
+            "pip install 'portmodel[run]'",
+            file=sys.stderr,
+        )
         return EXIT_ERROR
     except KeyboardInterrupt:
         return EXIT_ERROR

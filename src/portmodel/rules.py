@@ -171,11 +171,13 @@ class RuleSet:
 
 
 def rules_dir() -> Path:
-    """The `rules/` folder: $PORTMODEL_RULES, or the one beside the source tree."""
+    """The `rules/` folder: $PORTMODEL_RULES, the checkout's, or the copy inside a wheel."""
     env = os.environ.get("PORTMODEL_RULES")
     if env:
         return Path(env)
-    return Path(__file__).resolve().parents[2] / "rules"
+    here = Path(__file__).resolve().parent
+    checkout = here.parents[1] / "rules"
+    return checkout if checkout.is_dir() else here / "_rules"
 
 
 def _load_yaml(path: Path) -> Any:

@@ -1,0 +1,161 @@
+"""`portmodel lint`: checks for code still tied to the old framework and for numeric traps.
+
+Each check lives in its own module under `lint/checks/`, registered by `@register`; its
+docstring (sections What / Why / Example / Fix) is its documentation (docs/lint.md is
+generated from it) and its VALID / INVALID / FIXED examples run as tests. Fix safety:
+`safe` (applied by --fix, behaviour unchanged), `unsafe` (--unsafe-fixes), `manual`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import libcst as cst
+from libcst.metadata import MetadataWrapper, PositionProvider, QualifiedNameProvider
+
+from ..config import Config
+from ..errors import PortmodelError
+from ..keras_names import KerasNames
+
+CHECKS: dict[str, type[Check]] = {}
+_SUPPRESS = re.compile(r"#\s*portmodel:\s*ignore(?:\[([A-Z0-9,\s]+)\])?")
+
+
+def register(cls: type[Check]) -> type[Check]:
+    if cls.code in CHECKS:
+        raise RuntimeError(f"lint code {cls.code} registered twice")
+    if cls.fix not in ("safe", "unsafe", "manual"):
+        raise RuntimeError(f"{cls.code}: fix must be safe, unsafe or manual")
+    CHECKS[cls.code] = cls
+    return cls
+
+
+@dataclass
+class Finding:
+    path: str
+    line: int
+    col: int
+    code: str
+    message: str
+    fix: str  # safe | unsafe | manual
+    level: str = "warning"
+    replace: tuple | None = field(default=None, repr=False)  # (original node, new node)
+
+    def format(self) -> str:
+        mark = " [*]" if self.replace is not None else ""
+        return f"{self.path}:{self.line}:{self.col}: {self.code}{mark} {self.message}"
+
+    def to_dict(self) -> dict:
+        return {k: getattr(self, k) for k in ("path", "line", "col", "code", "message", "fix", "level")}
+
+
+class Check:
+    code: ClassVar[str]
+    name: ClassVar[str]
+    fix: ClassVar[str] = "manual"
+    level: ClassVar[str] = "warning"
+    source: ClassVar[tuple[str, ...]] = ("keras", "torch")  # applies when migrating from these
+    only_migrated: ClassVar[bool] = False  # runs only on files marked `migrated`
+    VALID: ClassVar[list[str]] = []
+    INVALID: ClassVar[list[str]] = []
+    FIXED: ClassVar[list[str]] = []  # INVALID after --fix (safe checks)
+
+    def run(self, ctx: LintContext) -> Iterator[Finding]:
+        raise NotImplementedError
+
+
+class LintContext:
+    """One parsed file with name resolution, positions and the calls it makes."""
+
+    def __init__(self, path: str, source: str, config: Config):
+        self.path = path
+        self.source = source
+        self.config = config
+        try:
+            module = cst.parse_module(source)
+        except cst.ParserSyntaxError as exc:
+            raise PortmodelError(f"syntax error: {exc.message}; fix the file or exclude it", path, exc.raw_line) from None
+        wrapper = MetadataWrapper(module)
+        self.module = wrapper.module
+        self._qnames = wrapper.resolve(QualifiedNameProvider)
+        self.keras = KerasNames(self._qnames)
+        self.pos = wrapper.resolve(PositionProvider)
+        self.calls: list[cst.Call] = []
+        self.imports: list[cst.Import | cst.ImportFrom] = []
+        ctx = self
+
+        class Collect(cst.CSTVisitor):
+            def visit_Call(self, node: cst.Call) -> None:
+                ctx.calls.append(node)
+
+            def visit_Import(self, node: cst.Import) -> None:
+                ctx.imports.append(node)
+
+            def visit_ImportFrom(self, node: cst.ImportFrom) -> None:
+                ctx.imports.append(node)
+
+        self.module.visit(Collect())
+
+    def qualified(self, node: cst.CSTNode) -> set[str]:
+        found = self._qnames.get(node, ())
+        if callable(found):
+            found = found()
+        return {q.name for q in found}
+
+    def torch_name(self, node: cst.CSTNode) -> str | None:
+        for name in self.qualified(node):
+            if name.startswith("torch."):
+                return name
+        return None
+
+    def finding(self, check: Check, node: cst.CSTNode, message: str, replace=None) -> Finding:
+        p = self.pos[node]
+        fix = check.fix if replace is not None or check.fix != "safe" else "manual"
+        return Finding(self.path, p.start.line, p.start.column + 1, check.code, message, fix, check.level, replace)
+
+
+def kwargs_of(call: cst.Call, signature: tuple[str, ...]) -> dict[str, cst.Arg]:
+    """Arguments by name, positional ones named from `signature`."""
+    out = {}
+    for i, arg in enumerate(call.args):
+        if arg.star:
+            continue
+        if arg.keyword is not None:
+            out[arg.keyword.value] = arg
+        elif i < len(signature):
+            out[signature[i]] = arg
+    return out
+
+
+def with_keywords(call: cst.Call, extra: dict[str, str]) -> cst.Call:
+    """`call` with keyword arguments appended (values are source text)."""
+    args = list(call.args)
+    if args:
+        args[-1] = args[-1].with_changes(comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" ")))
+    for i, (key, value) in enumerate(extra.items()):
+        last = i == len(extra) - 1
+        args.append(
+            cst.Arg(
+                keyword=cst.Name(key),
+                value=cst.parse_expression(value),
+                equal=cst.AssignEqual(cst.SimpleWhitespace(""), cst.SimpleWhitespace("")),
+                comma=cst.MaybeSentinel.DEFAULT if last else cst.Comma(whitespace_after=cst.SimpleWhitespace(" ")),
+            )
+        )
+    return call.with_changes(args=args)
+
+
+def suppressed(finding: Finding, lines: list[str]) -> bool:
+    if not 0 < finding.line <= len(lines):
+        return False
+    m = _SUPPRESS.search(lines[finding.line - 1])
+    if m is None:
+        return False
+    codes = m.group(1)
+    return codes is None or any(finding.code.startswith(c.strip()) for c in codes.split(","))
+
+
+from . import checks  # noqa: E402,F401  (registration)

@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+from .. import Check, kwargs_of, register, with_keywords
+
+KERAS_SIG = ("axis", "momentum", "epsilon")
+TORCH_SIG = ("num_features", "eps", "momentum")
+TORCH_BN = {"torch.nn.BatchNorm1d", "torch.nn.BatchNorm2d", "torch.nn.BatchNorm3d"}
+
+
+@register
+class BatchNormDefaults(Check):
+    """BatchNorm epsilon or momentum left to the framework's default.
+
+    What: flags `BatchNormalization(...)` without explicit `epsilon`/`momentum` (Keras) and
+    `nn.BatchNorm2d(...)` without explicit `eps`/`momentum` (PyTorch).
+
+    Why: the defaults differ: Keras epsilon 1e-3 and momentum 0.99, PyTorch eps 1e-5 and
+    momentum 0.1 (= 1 - Keras momentum). A port that relies on defaults silently changes the
+    numbers (about 2e-4 of error for epsilon alone).
+
+    Example: `layers.BatchNormalization()` -> `layers.BatchNormalization(epsilon=0.001, momentum=0.99)`.
+
+    Fix: safe; writes the current defaults out, so behaviour does not change.
+    """
+
+    code = "PM300"
+    name = "batchnorm-defaults"
+    fix = "safe"
+    VALID = ["from keras import layers\n\nbn = layers.BatchNormalization(momentum=0.9, epsilon=1e-5)\n"]
+    INVALID = [
+        "from keras import layers\n\nbn = layers.BatchNormalization()\n",
+        "from torch import nn\n\nbn = nn.BatchNorm2d(16, eps=1e-3)\n",
+    ]
+    FIXED = [
+        "from keras import layers\n\nbn = layers.BatchNormalization(epsilon=0.001, momentum=0.99)\n",
+        "from torch import nn\n\nbn = nn.BatchNorm2d(16, eps=1e-3, momentum=0.1)\n",
+    ]
+
+    def run(self, ctx):
+        for call in ctx.calls:
+            if ctx.keras.layer_class(call.func) == "BatchNormalization":
+                given, missing = kwargs_of(call, KERAS_SIG), {"epsilon": "0.001", "momentum": "0.99"}
+            elif ctx.torch_name(call.func) in TORCH_BN:
+                given, missing = kwargs_of(call, TORCH_SIG), {"eps": "1e-05", "momentum": "0.1"}
+            else:
+                continue
+            missing = {k: v for k, v in missing.items() if k not in given}
+            if missing:
+                names = " and ".join(missing)
+                yield ctx.finding(self, call, f"BatchNorm {names} left to the default (defaults differ between frameworks)", (call, with_keywords(call, missing)))
