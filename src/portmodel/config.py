@@ -89,7 +89,7 @@ def _parse(section: dict, root: Path, path: Path) -> Config:
     known = {"from", "to", "migrated", "enable", "disable", "exclude", "per-file-ignores"}
     unknown = set(section) - known
     if unknown:
-        raise PortmodelError(f"[tool.portmodel]: unknown key '{sorted(unknown)[0]}'", str(path))
+        raise PortmodelError(f"[tool.portmodel]: unknown key '{min(unknown)}'", str(path))
     cfg = Config(root=root)
     cfg.source = section.get("from", cfg.source)
     cfg.target = section.get("to", cfg.target)

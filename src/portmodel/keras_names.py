@@ -29,20 +29,93 @@ def canonical(name: str) -> str:
     return _ALIASES.get(name, name)
 
 
+class ImportTable:
+    """Qualified names from a file's import statements: cheap, and exact unless an imported
+    alias is also rebound in the file (then `needs_scopes` is True and callers use libcst's
+    scope-aware QualifiedNameProvider instead)."""
+
+    def __init__(self, module: cst.Module):
+        self.aliases: dict[str, str] = {}
+        bound: set[str] = set()
+        stack: list[cst.CSTNode] = [module]
+        while stack:
+            node = stack.pop()
+            if isinstance(node, cst.Import):
+                for a in node.names:
+                    full = _dotted(a.name)
+                    if a.asname:
+                        self.aliases[a.asname.name.value] = full
+                    else:
+                        top = full.split(".")[0]
+                        self.aliases[top] = top
+                continue
+            if isinstance(node, cst.ImportFrom):
+                if node.module is not None and not node.relative and not isinstance(node.names, cst.ImportStar):
+                    base = _dotted(node.module)
+                    for a in node.names:
+                        local = a.asname.name.value if a.asname else _dotted(a.name)
+                        self.aliases[local] = f"{base}.{_dotted(a.name)}"
+                continue
+            if isinstance(node, cst.AssignTarget | cst.AugAssign | cst.AnnAssign | cst.For | cst.CompFor):
+                target = node.target
+                bound.update(n.value for n in _bound_names(target))
+            elif isinstance(node, cst.Param | cst.FunctionDef | cst.ClassDef):
+                bound.add(node.name.value)
+            stack.extend(node.children)
+        self.needs_scopes = bool(bound & set(self.aliases))
+
+    def qualified(self, node: cst.CSTNode) -> str | None:
+        parts = []
+        while isinstance(node, cst.Attribute):
+            parts.append(node.attr.value)
+            node = node.value
+        if not isinstance(node, cst.Name) or node.value not in self.aliases:
+            return None
+        return ".".join([self.aliases[node.value], *reversed(parts)])
+
+
+def _dotted(node) -> str:
+    return cst.Module([]).code_for_node(node)
+
+
+def _bound_names(target) -> list[cst.Name]:
+    if isinstance(target, cst.Name):
+        return [target]
+    if isinstance(target, cst.Tuple | cst.List):
+        return [n for el in target.elements for n in _bound_names(el.value)]
+    return []
+
+
 class KerasNames:
     """Answers 'is this node keras.X?' for nodes of one parsed module."""
 
-    def __init__(self, qnames: dict):
+    def __init__(self, qnames: dict | None = None, table: ImportTable | None = None):
         self._qnames = qnames
+        self._table = table
 
-    def of(self, node: cst.CSTNode) -> str | None:
+    @classmethod
+    def for_module(cls, wrapper) -> KerasNames:
+        """Import-table resolution, or libcst's scope analysis where aliases are rebound."""
+        table = ImportTable(wrapper.module)
+        if table.needs_scopes:
+            return cls(qnames=wrapper.resolve(QualifiedNameProvider))
+        return cls(table=table)
+
+    def all_of(self, node: cst.CSTNode) -> set[str]:
+        """Every qualified name `node` may refer to (not canonicalised)."""
         if not isinstance(node, cst.Name | cst.Attribute):
-            return None
+            return set()
+        if self._table is not None:
+            name = self._table.qualified(node)
+            return {name} if name else set()
         found = self._qnames.get(node, ())
         if callable(found):  # libcst resolves QualifiedNameProvider lazily
             found = found()
-        for q in found:
-            name = canonical(q.name)
+        return {q.name for q in found}
+
+    def of(self, node: cst.CSTNode) -> str | None:
+        for raw in sorted(self.all_of(node)):
+            name = canonical(raw)
             if name.split(".")[0] == "keras":
                 return name
         return None

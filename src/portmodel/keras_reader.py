@@ -289,21 +289,17 @@ class Interpreter:
 
 
 def _names_in(node: cst.CSTNode) -> list[cst.Name]:
+    """Names an expression reads (`a.b` reads `a`; keyword names are not reads)."""
     found: list[cst.Name] = []
-
-    class V(cst.CSTVisitor):
-        def visit_Name(self, n: cst.Name) -> None:
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        if isinstance(n, cst.Name):
             found.append(n)
-
-        def visit_Attribute(self, n: cst.Attribute) -> bool:
-            n.value.visit(self)
-            return False
-
-        def visit_Arg(self, n: cst.Arg) -> bool:
-            n.value.visit(self)
-            return False
-
-    node.visit(V())
+        elif isinstance(n, cst.Attribute | cst.Arg):
+            stack.append(n.value)
+        else:
+            stack.extend(n.children)
     return found
 
 

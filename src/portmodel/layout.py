@@ -9,6 +9,8 @@ in the port, everything else keeps the Keras order.
 
 from __future__ import annotations
 
+import functools
+import re
 from dataclasses import dataclass, replace
 
 import libcst as cst
@@ -46,8 +48,14 @@ def _perm(rank: int, to_cf: bool) -> tuple[int, ...]:
     return (0, *range(2, rank), 1)
 
 
+_SIMPLE = re.compile(r"[A-Za-z_][\w.]*")
+
+
+@functools.lru_cache(maxsize=4096)
 def atom(expr: str) -> str:
     """Parenthesise `expr` unless it already binds tighter than attribute access."""
+    if _SIMPLE.fullmatch(expr):
+        return expr
     node = cst.parse_expression(expr)
     if isinstance(node, cst.Name | cst.Attribute | cst.Call | cst.Subscript) and not node.lpar:
         return expr

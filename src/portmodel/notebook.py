@@ -12,17 +12,17 @@ import re
 from .errors import PortmodelError
 
 MARK = "# portmodel-cell {}"
-_MARK_RE = re.compile(r"^# portmodel-cell (\d+)\n", re.M)
+_MARK_RE = re.compile(r"^# portmodel-cell (\d+)\n", re.MULTILINE)
 _MAGIC = "# portmodel-magic: "
 
 
 def load(path: str, text: str) -> dict:
     try:
         nb = json.loads(text)
-        if not isinstance(nb.get("cells"), list):
-            raise ValueError("no cells")
-    except (ValueError, AttributeError) as exc:
+    except ValueError as exc:
         raise PortmodelError(f"not a valid notebook: {exc}", path) from None
+    if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list):
+        raise PortmodelError("not a valid notebook: no list of cells", path)
     return nb
 
 

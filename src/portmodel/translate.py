@@ -13,7 +13,7 @@ import ast
 from dataclasses import dataclass, field
 
 import libcst as cst
-from libcst.metadata import MetadataWrapper, PositionProvider, QualifiedNameProvider
+from libcst.metadata import MetadataWrapper, PositionProvider
 
 from .errors import Diagnostic, PortmodelError
 from .hooks import Untranslatable
@@ -54,9 +54,10 @@ class TranslationResult:
 class _FileContext:
     def __init__(self, path: str, wrapper: MetadataWrapper, rules: RuleSet, input_shape):
         self.path = path
+        self.wrapper = wrapper
         self.module = wrapper.module
-        self.names = KerasNames(wrapper.resolve(QualifiedNameProvider))
-        self.pos = wrapper.resolve(PositionProvider)
+        self.names = KerasNames.for_module(wrapper)
+        self._pos = None  # positions are resolved only when a diagnostic needs them
         self.rules = rules
         self.input_shape = input_shape
         self.diagnostics: list[Diagnostic] = []
@@ -65,6 +66,12 @@ class _FileContext:
         from .keras_subclass import Components
 
         self.components = Components(self)
+
+    @property
+    def pos(self):
+        if self._pos is None:
+            self._pos = self.wrapper.resolve(PositionProvider)
+        return self._pos
 
     def diag(self, node: cst.CSTNode, message: str, code_: str = "PM001", severity: str = "todo"):
         p = self.pos.get(node)
@@ -306,7 +313,10 @@ def translate_source(
         except SyntaxError as err:
             line, message = err.lineno or line, err.msg
         raise PortmodelError(f"syntax error: {message}; fix the file or exclude it", path, line) from None
-    fx = _FileContext(path, MetadataWrapper(module), rules, input_shape)
+    if not any(root in source for root in KERAS_ROOTS):  # fast path: no Keras here at all
+        return TranslationResult(path, "unchanged", source)
+    # the tree was just parsed and is not shared: no need for the wrapper's defensive copy
+    fx = _FileContext(path, MetadataWrapper(module, unsafe_skip_copy=True), rules, input_shape)
     from .keras_subclass import SubclassTranslator
 
     pieces: list[str] = []
@@ -406,22 +416,16 @@ def _strip_keras_import(stmt, fx: _FileContext) -> str:
 
 
 def _builds_model(fx: _FileContext, fn: cst.FunctionDef) -> bool:
-    found = False
-
-    class V(cst.CSTVisitor):
-        def visit_Call(self, node: cst.Call) -> None:
-            nonlocal found
-            if fx.names.of(node.func) in ("keras.Sequential", "keras.Model", "keras.Input"):
-                found = True
-
-        def visit_FunctionDef(self, node) -> bool:
-            return node is fn
-
-        def visit_ClassDef(self, node) -> bool:
-            return False
-
-    fn.visit(V())
-    return found
+    """Does the function itself (not nested defs) call keras.Sequential/Model/Input?"""
+    stack = list(fn.body.children)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, cst.FunctionDef | cst.ClassDef):
+            continue
+        if isinstance(node, cst.Call) and fx.names.of(node.func) in ("keras.Sequential", "keras.Model", "keras.Input"):
+            return True
+        stack.extend(node.children)
+    return False
 
 
 def _is_add(stmt, var: str) -> bool:
@@ -547,19 +551,16 @@ def _first_code_index(pieces: list[str]) -> int:
 
 
 def _used_names(text: str) -> set[str]:
+    """Names read anywhere outside import statements."""
     used: set[str] = set()
-
-    class V(cst.CSTVisitor):
-        def visit_Import(self, node) -> bool:
-            return False
-
-        def visit_ImportFrom(self, node) -> bool:
-            return False
-
-        def visit_Name(self, node: cst.Name) -> None:
+    stack: list[cst.CSTNode] = [cst.parse_module(text)]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, cst.Import | cst.ImportFrom):
+            continue
+        if isinstance(node, cst.Name):
             used.add(node.value)
-
-    cst.parse_module(text).visit(V())
+        stack.extend(node.children)
     return used
 
 

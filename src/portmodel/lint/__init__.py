@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 import libcst as cst
-from libcst.metadata import MetadataWrapper, PositionProvider, QualifiedNameProvider
+from libcst.metadata import MetadataWrapper, PositionProvider
 
 from ..config import Config
 from ..errors import PortmodelError
@@ -59,9 +59,9 @@ class Check:
     level: ClassVar[str] = "warning"
     source: ClassVar[tuple[str, ...]] = ("keras", "torch")  # applies when migrating from these
     only_migrated: ClassVar[bool] = False  # runs only on files marked `migrated`
-    VALID: ClassVar[list[str]] = []
-    INVALID: ClassVar[list[str]] = []
-    FIXED: ClassVar[list[str]] = []  # INVALID after --fix (safe checks)
+    VALID: ClassVar[tuple[str, ...]] = ()
+    INVALID: ClassVar[tuple[str, ...]] = ()
+    FIXED: ClassVar[tuple[str, ...]] = ()  # INVALID after --fix (safe checks)
 
     def run(self, ctx: LintContext) -> Iterator[Finding]:
         raise NotImplementedError
@@ -78,10 +78,9 @@ class LintContext:
             module = cst.parse_module(source)
         except cst.ParserSyntaxError as exc:
             raise PortmodelError(f"syntax error: {exc.message}; fix the file or exclude it", path, exc.raw_line) from None
-        wrapper = MetadataWrapper(module)
+        wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
         self.module = wrapper.module
-        self._qnames = wrapper.resolve(QualifiedNameProvider)
-        self.keras = KerasNames(self._qnames)
+        self.keras = KerasNames.for_module(wrapper)
         self.pos = wrapper.resolve(PositionProvider)
         self.calls: list[cst.Call] = []
         self.imports: list[cst.Import | cst.ImportFrom] = []
@@ -100,10 +99,7 @@ class LintContext:
         self.module.visit(Collect())
 
     def qualified(self, node: cst.CSTNode) -> set[str]:
-        found = self._qnames.get(node, ())
-        if callable(found):
-            found = found()
-        return {q.name for q in found}
+        return self.keras.all_of(node)
 
     def torch_name(self, node: cst.CSTNode) -> str | None:
         for name in self.qualified(node):
@@ -158,4 +154,4 @@ def suppressed(finding: Finding, lines: list[str]) -> bool:
     return codes is None or any(finding.code.startswith(c.strip()) for c in codes.split(","))
 
 
-from . import checks  # noqa: E402,F401  (registration)
+from . import checks  # noqa: F401  (registration)

@@ -21,8 +21,8 @@ class Untranslatable(Check):
     code = "PM001"
     name = "untranslatable"
     source = ("keras",)
-    VALID = ["import keras\nfrom keras import layers\n\n\ndef build():\n    x = keras.Input((4,))\n    return keras.Model(x, layers.Dense(2)(x))\n"]
-    INVALID = ["import keras\nfrom keras import layers\n\n\ndef build():\n    x = keras.Input((4,))\n    return keras.Model(x, layers.PReLU()(x))\n"]
+    VALID = ("import keras\nfrom keras import layers\n\n\ndef build():\n    x = keras.Input((4,))\n    return keras.Model(x, layers.Dense(2)(x))\n",)
+    INVALID = ("import keras\nfrom keras import layers\n\n\ndef build():\n    x = keras.Input((4,))\n    return keras.Model(x, layers.PReLU()(x))\n",)
 
     def run(self, ctx):
         from ...translate import translate_source

@@ -34,8 +34,8 @@ class FrameworkImport(Check):
     name = "framework-import"
     level = "error"
     only_migrated = True
-    VALID = ["import torch\nfrom torch import nn\n"]
-    INVALID = ["import tensorflow as tf\n", "from keras import layers\n"]
+    VALID = ("import torch\nfrom torch import nn\n",)
+    INVALID = ("import tensorflow as tf\n", "from keras import layers\n")
 
     def run(self, ctx):
         roots = ROOTS[ctx.config.source]

@@ -23,8 +23,8 @@ class FrameworkUse(Check):
     name = "framework-use"
     level = "error"
     only_migrated = True
-    VALID = ["import torch\n\ny = torch.relu(torch.zeros(2))\n"]
-    INVALID = ["import tensorflow as tf\n\ny = tf.nn.relu(tf.zeros(2))\n"]
+    VALID = ("import torch\n\ny = torch.relu(torch.zeros(2))\n",)
+    INVALID = ("import tensorflow as tf\n\ny = tf.nn.relu(tf.zeros(2))\n",)
 
     def run(self, ctx):
         roots = ROOTS[ctx.config.source]

@@ -23,8 +23,8 @@ class TranslatableLayer(Check):
     fix = "unsafe"
     level = "note"
     source = ("keras",)
-    VALID = ["from keras import layers\n\nlayer = layers.PReLU()\n"]
-    INVALID = ["from keras import layers\n\nlayer = layers.Conv2D(8, 3)\n"]
+    VALID = ("from keras import layers\n\nlayer = layers.PReLU()\n",)
+    INVALID = ("from keras import layers\n\nlayer = layers.Conv2D(8, 3)\n",)
 
     def run(self, ctx):
         from ...rules import load_rules

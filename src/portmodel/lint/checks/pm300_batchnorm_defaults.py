@@ -26,15 +26,15 @@ class BatchNormDefaults(Check):
     code = "PM300"
     name = "batchnorm-defaults"
     fix = "safe"
-    VALID = ["from keras import layers\n\nbn = layers.BatchNormalization(momentum=0.9, epsilon=1e-5)\n"]
-    INVALID = [
+    VALID = ("from keras import layers\n\nbn = layers.BatchNormalization(momentum=0.9, epsilon=1e-5)\n",)
+    INVALID = (
         "from keras import layers\n\nbn = layers.BatchNormalization()\n",
         "from torch import nn\n\nbn = nn.BatchNorm2d(16, eps=1e-3)\n",
-    ]
-    FIXED = [
+    )
+    FIXED = (
         "from keras import layers\n\nbn = layers.BatchNormalization(epsilon=0.001, momentum=0.99)\n",
         "from torch import nn\n\nbn = nn.BatchNorm2d(16, eps=1e-3, momentum=0.1)\n",
-    ]
+    )
 
     def run(self, ctx):
         for call in ctx.calls:

@@ -20,9 +20,9 @@ class LayerNormEpsilon(Check):
     code = "PM301"
     name = "layernorm-epsilon"
     fix = "safe"
-    VALID = ["from torch import nn\n\nln = nn.LayerNorm(8, eps=1e-6)\n"]
-    INVALID = ["from keras import layers\n\nln = layers.LayerNormalization()\n", "from torch import nn\n\nln = nn.LayerNorm(8)\n"]
-    FIXED = ["from keras import layers\n\nln = layers.LayerNormalization(epsilon=0.001)\n", "from torch import nn\n\nln = nn.LayerNorm(8, eps=1e-05)\n"]
+    VALID = ("from torch import nn\n\nln = nn.LayerNorm(8, eps=1e-6)\n",)
+    INVALID = ("from keras import layers\n\nln = layers.LayerNormalization()\n", "from torch import nn\n\nln = nn.LayerNorm(8)\n")
+    FIXED = ("from keras import layers\n\nln = layers.LayerNormalization(epsilon=0.001)\n", "from torch import nn\n\nln = nn.LayerNorm(8, eps=1e-05)\n")
 
     def run(self, ctx):
         for call in ctx.calls:

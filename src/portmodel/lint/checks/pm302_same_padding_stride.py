@@ -42,8 +42,8 @@ class SamePaddingStride(Check):
     code = "PM302"
     name = "same-padding-stride"
     source = ("keras",)
-    VALID = ["from keras import layers\n\nc = layers.Conv2D(8, 3, padding='same')\n"]
-    INVALID = ["from keras import layers\n\nc = layers.Conv2D(8, 3, strides=2, padding='same')\n", "from keras import layers\n\np = layers.MaxPooling2D(padding='same')\n"]
+    VALID = ("from keras import layers\n\nc = layers.Conv2D(8, 3, padding='same')\n",)
+    INVALID = ("from keras import layers\n\nc = layers.Conv2D(8, 3, strides=2, padding='same')\n", "from keras import layers\n\np = layers.MaxPooling2D(padding='same')\n")
 
     def run(self, ctx):
         for call in ctx.calls:

@@ -22,8 +22,8 @@ class GruResetAfter(Check):
     code = "PM303"
     name = "gru-reset-after"
     source = ("keras",)
-    VALID = ["from keras import layers\n\ng = layers.GRU(8)\n"]
-    INVALID = ["from keras import layers\n\ng = layers.GRU(8, reset_after=False)\n"]
+    VALID = ("from keras import layers\n\ng = layers.GRU(8)\n",)
+    INVALID = ("from keras import layers\n\ng = layers.GRU(8, reset_after=False)\n",)
 
     def run(self, ctx):
         for call in ctx.calls:

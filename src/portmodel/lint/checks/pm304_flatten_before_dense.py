@@ -27,8 +27,8 @@ class FlattenBeforeDense(Check):
     code = "PM304"
     name = "flatten-before-dense"
     source = ("keras",)
-    VALID = ["from keras import layers\n\nm = [layers.Dense(8), layers.Flatten(), layers.Dense(2)]\n"]
-    INVALID = ["from keras import layers\n\nm = [layers.Conv2D(8, 3), layers.Flatten(), layers.Dense(2)]\n"]
+    VALID = ("from keras import layers\n\nm = [layers.Dense(8), layers.Flatten(), layers.Dense(2)]\n",)
+    INVALID = ("from keras import layers\n\nm = [layers.Conv2D(8, 3), layers.Flatten(), layers.Dense(2)]\n",)
 
     def run(self, ctx):
         # calls in source order within each top-level statement (a function, class, list)

@@ -22,18 +22,18 @@ class SoftmaxAxis(Check):
     code = "PM305"
     name = "softmax-axis"
     fix = "safe"
-    VALID = ["from torch import nn\n\ns = nn.Softmax(dim=1)\n"]
-    INVALID = ["from keras import layers\n\ns = layers.Softmax()\n", "from torch import nn\n\ns = nn.Softmax()\n"]
-    FIXED = ["from keras import layers\n\ns = layers.Softmax(axis=-1)\n", "from torch import nn\n\ns = nn.Softmax()\n"]
+    VALID = ("from torch import nn\n\ns = nn.Softmax(dim=1)\n",)
+    INVALID = ("from keras import layers\n\ns = layers.Softmax()\n", "from torch import nn\n\ns = nn.Softmax()\n")
+    FIXED = ("from keras import layers\n\ns = layers.Softmax(axis=-1)\n", "from torch import nn\n\ns = nn.Softmax()\n")
 
     def run(self, ctx):
         for call in ctx.calls:
             if ctx.keras.layer_class(call.func) == "Softmax":
                 if "axis" not in kwargs_of(call, ("axis",)):
                     yield ctx.finding(self, call, "Softmax without an explicit axis", (call, with_keywords(call, {"axis": "-1"})))
-            elif ctx.torch_name(call.func) == "torch.nn.Softmax":
-                if "dim" not in kwargs_of(call, ("dim",)):
-                    yield ctx.finding(self, call, "nn.Softmax without dim (implicit dim is deprecated)")
-            elif ctx.torch_name(call.func) in ("torch.nn.functional.softmax", "torch.softmax"):
-                if "dim" not in kwargs_of(call, ("input", "dim")):
-                    yield ctx.finding(self, call, "softmax without dim (implicit dim is deprecated)")
+            elif ctx.torch_name(call.func) == "torch.nn.Softmax" and "dim" not in kwargs_of(call, ("dim",)):
+                yield ctx.finding(self, call, "nn.Softmax without dim (implicit dim is deprecated)")
+            elif ctx.torch_name(call.func) in ("torch.nn.functional.softmax", "torch.softmax") and "dim" not in kwargs_of(
+                call, ("input", "dim")
+            ):
+                yield ctx.finding(self, call, "softmax without dim (implicit dim is deprecated)")

@@ -20,9 +20,9 @@ class LeakyReluSlope(Check):
     code = "PM306"
     name = "leaky-relu-slope"
     fix = "safe"
-    VALID = ["from keras import layers\n\na = layers.LeakyReLU(negative_slope=0.1)\n"]
-    INVALID = ["from keras import layers\n\na = layers.LeakyReLU()\n", "from torch import nn\n\na = nn.LeakyReLU()\n"]
-    FIXED = ["from keras import layers\n\na = layers.LeakyReLU(negative_slope=0.3)\n", "from torch import nn\n\na = nn.LeakyReLU(negative_slope=0.01)\n"]
+    VALID = ("from keras import layers\n\na = layers.LeakyReLU(negative_slope=0.1)\n",)
+    INVALID = ("from keras import layers\n\na = layers.LeakyReLU()\n", "from torch import nn\n\na = nn.LeakyReLU()\n")
+    FIXED = ("from keras import layers\n\na = layers.LeakyReLU(negative_slope=0.3)\n", "from torch import nn\n\na = nn.LeakyReLU(negative_slope=0.01)\n")
 
     def run(self, ctx):
         for call in ctx.calls:

@@ -1,0 +1,90 @@
+"""Translation throughput against the floor: bare libcst parse + render of the same files.
+
+Generates N model files (variations of the fixtures: sizes, names, extra helper code),
+then times, in the same run:
+  floor   libcst.parse_module(src).code on one core
+  ours-1  portmodel's translate_source on one core
+  ours-N  `portmodel translate` over the tree with all cores (process pool)
+and prints lines/s and the ratios. Usage: python bench/translate.py [--files 240] [--jobs N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import re
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import libcst as cst
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from portmodel.translate import translate_source
+from portmodel.tree import translate_many
+
+HELPER = '''
+
+def augment_{i}(batch, scale={scale}):
+    """Non-model helper code, as real files have."""
+    out = []
+    for row in batch:
+        out.append([value * scale for value in row])
+    return out
+'''
+
+
+def generate(folder: Path, n: int, seed: int = 0) -> list[Path]:
+    rng = random.Random(seed)
+    fixtures = sorted((ROOT / "fixtures" / "keras").glob("*.py"))
+    fixtures = [f for f in fixtures if not f.name.startswith("sub_")]  # subclassed need --input-shape
+    paths = []
+    for i in range(n):
+        src = fixtures[i % len(fixtures)].read_text()
+        # vary layer sizes so files differ
+        src = re.sub(r"Dense\((\d+)", lambda m: f"Dense({int(m.group(1)) + rng.randint(0, 8)}", src)
+        src += "".join(HELPER.format(i=j, scale=rng.randint(1, 9)) for j in range(rng.randint(1, 4)))
+        path = folder / f"model_{i:04d}.py"
+        path.write_text(src)
+        paths.append(path)
+    return paths
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--files", type=int, default=240)
+    ap.add_argument("--jobs", type=int, default=os.cpu_count())
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = generate(Path(tmp), args.files)
+        sources = [p.read_text() for p in paths]
+        lines = sum(s.count("\n") for s in sources)
+
+        t = time.perf_counter()
+        for s in sources:
+            assert cst.parse_module(s).code == s
+        floor = time.perf_counter() - t
+
+        t = time.perf_counter()
+        todos = 0
+        for p, s in zip(paths, sources):
+            todos += len(translate_source(s, str(p)).todos)
+        ours1 = time.perf_counter() - t
+
+        t = time.perf_counter()
+        outcomes = translate_many([str(p) for p in paths], jobs=args.jobs)
+        oursn = time.perf_counter() - t
+        failed = sum(o.status == "failed" for o in outcomes)
+
+    print(f"{args.files} files, {lines} lines, {todos} TODOs, {failed} failed; {args.jobs} jobs on {os.cpu_count()} cores")
+    print(f"floor  libcst parse+render, 1 core : {floor:7.2f} s  {lines / floor:9.0f} lines/s")
+    print(f"ours   translate, 1 core           : {ours1:7.2f} s  {lines / ours1:9.0f} lines/s  ({ours1 / floor:.1f}x the floor)")
+    print(f"ours   translate, {args.jobs} processes      : {oursn:7.2f} s  {lines / oursn:9.0f} lines/s  ({oursn / floor:.1f}x the floor, {ours1 / oursn:.2f}x faster than 1 core)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,44 @@
+"""Name resolution: import table for speed, libcst scopes where an alias is rebound."""
+
+import libcst as cst
+from libcst.metadata import MetadataWrapper
+
+from portmodel.keras_names import ImportTable, KerasNames
+
+
+def _calls(src: str):
+    wrapper = MetadataWrapper(cst.parse_module(src))
+    names = KerasNames.for_module(wrapper)
+    calls = []
+    stack = [wrapper.module]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, cst.Call):
+            calls.append(node)
+        stack.extend(node.children)
+    return names, {cst.Module([]).code_for_node(c.func): names.of(c.func) for c in calls}
+
+
+def test_aliases_resolve_to_canonical_keras_names():
+    src = (
+        "import tensorflow as tf\nfrom tensorflow.keras import layers as L\nfrom keras.layers import Dense as D\n"
+        "import keras\n\na = tf.keras.layers.Conv2D(1, 1)\nb = L.Flatten()\nc = D(3)\nd = keras.models.Sequential()\n"
+    )
+    names, found = _calls(src)
+    assert isinstance(names._table, ImportTable)
+    assert found == {
+        "tf.keras.layers.Conv2D": "keras.layers.Conv2D",
+        "L.Flatten": "keras.layers.Flatten",
+        "D": "keras.layers.Dense",
+        "keras.models.Sequential": "keras.Sequential",
+    }
+
+
+def test_rebound_alias_uses_scope_analysis():
+    src = (
+        "from keras import layers\n\n\ndef helper():\n    layers = []\n    layers.append(1)\n    return layers\n\n\n"
+        "x = layers.Dense(2)\n"
+    )
+    names, found = _calls(src)
+    assert names._table is None  # fell back to QualifiedNameProvider
+    assert found == {"layers.append": None, "layers.Dense": "keras.layers.Dense"}
