@@ -19,5 +19,5 @@ def test_project_passes_ruff():
     import sys
 
     ruff = shutil.which("ruff") or os.path.join(os.path.dirname(sys.executable), "ruff")
-    proc = subprocess.run([ruff, "check", "src", "tests", "examples"], cwd=ROOT, capture_output=True, text=True, check=False)
+    proc = subprocess.run([ruff, "check", "src", "tests", "examples", "bench"], cwd=ROOT, capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stdout

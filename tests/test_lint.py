@@ -116,3 +116,27 @@ def test_unsafe_fix_translates_the_file(tmp_path):
     proc = run_cli("lint", str(src), "--unsafe-fixes", cwd=tmp_path)
     assert "class Rnn(nn.Module)" in src.read_text()
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_notebooks_are_linted_and_fixed_by_cell(tmp_path):
+    cells = [
+        {"cell_type": "code", "metadata": {}, "execution_count": None, "outputs": [], "source": ["from keras import layers"]},
+        {"cell_type": "code", "metadata": {}, "execution_count": None, "outputs": [],
+         "source": ["%time x = 1\n", "ln = layers.LayerNormalization()"]},
+    ]
+    nb = tmp_path / "nb.ipynb"
+    nb.write_text(json.dumps({"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
+    proc = run_cli("lint", str(nb), cwd=tmp_path)
+    assert f"{nb}[cell 1]:2:6: PM301 [*] LayerNorm epsilon" in proc.stdout
+    run_cli("lint", str(nb), "--fix", cwd=tmp_path)
+    fixed = json.loads(nb.read_text())["cells"][1]["source"]
+    assert fixed == ["%time x = 1\n", "ln = layers.LayerNormalization(epsilon=0.001)"]
+
+
+def test_excluded_files_are_skipped_even_when_named(tmp_path):
+    (tmp_path / "pyproject.toml").write_text('[tool.portmodel]\nexclude = ["legacy/**"]\n')
+    (tmp_path / "legacy").mkdir()
+    old = tmp_path / "legacy" / "old.py"
+    old.write_text("from keras import layers\n\nbn = layers.BatchNormalization()\n")
+    proc = run_cli("lint", str(old), cwd=tmp_path)
+    assert proc.returncode == 0 and proc.stdout == ""

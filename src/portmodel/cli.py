@@ -77,6 +77,10 @@ def cmd_translate(args) -> int:
             sys.stdout.write(o.code)
     for o, target in targets:
         write_text(target, o.code)
+    if len(outcomes) > 1:
+        for o in outcomes:
+            n_todo = sum(d.severity == "todo" for d in o.diagnostics)
+            print(f"{o.path}: {o.status}" + (f" ({o.layers} layers, {n_todo} TODO)" if o.status != "failed" else ""), file=sys.stderr)
     rep = migration_report(outcomes)
     if args.report:
         text = json.dumps(rep, indent=2) + "\n" if args.report.endswith(".json") else report_markdown(rep)
@@ -99,7 +103,7 @@ def cmd_lint(args) -> int:
     config = load_config(args.config or ".")
     if args.source:
         config.source = args.source
-    files = [f for f in discover(args.paths, config) if f.endswith(".py")]
+    files = discover(args.paths, config)
     results = [lint_file(f, config, fix=args.fix or args.unsafe_fixes, unsafe=args.unsafe_fixes) for f in files]
     sys.stdout.write(render(results, args.format))
     errors = [r for r in results if r.error]

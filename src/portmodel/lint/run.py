@@ -55,18 +55,32 @@ def lint_source(source: str, path: str, config: Config, *, fix: bool = False, un
 
 
 def lint_file(path: str, config: Config, *, fix: bool = False, unsafe: bool = False) -> FileLint:
+    """Lint (and fix) one .py file or notebook; errors are reported, not raised."""
+    from .. import notebook
+    from ..port import read_source
+
     result = FileLint(path)
     try:
-        from ..port import read_source
-
-        source = read_source(path)
-        before = None
-        if fix:
-            before, _ = lint_source(source, path, config)
+        text = read_source(path)
+        nb = notebook.load(path, text) if path.endswith(".ipynb") else None
+        source = notebook.to_source(nb) if nb is not None else text
+        before = lint_source(source, path, config)[0] if fix else None
         result.findings, new = lint_source(source, path, config, fix=fix, unsafe=unsafe)
+        if nb is not None:
+            _to_cells(result.findings, source)
         if new is not None:
-            write_text(path, new)
+            write_text(path, notebook.dump(notebook.from_source(nb, new)) if nb is not None else new)
             result.fixed = len(before) - len(result.findings)
     except PortmodelError as exc:
         result.error = str(exc)
     return result
+
+
+def _to_cells(findings: list[Finding], source: str) -> None:
+    """Notebook findings name the cell: `nb.ipynb[cell 3]:line:col`, line within the cell."""
+    import re
+
+    marks = [(source.count("\n", 0, m.start()) + 1, int(m.group(1))) for m in re.finditer(r"^# portmodel-cell (\d+)$", source, re.MULTILINE)]
+    for f in findings:
+        start, cell = max(((line, c) for line, c in marks if line < f.line), default=(0, 0))
+        f.path, f.line = f"{f.path}[cell {cell}]", f.line - start
