@@ -144,6 +144,28 @@ def with_keywords(call: cst.Call, extra: dict[str, str]) -> cst.Call:
     return call.with_changes(args=args)
 
 
+def unwritten_defaults(check: Check, ctx: LintContext, keras_class: str, torch_classes: dict, message: str, aliases=None):
+    """Findings (with the safe fix) for calls leaving a default that differs between the
+    frameworks implicit. The defaults come from the layer's rule (`defaults_differ`), so they
+    are known in one place; `torch_classes` maps qualified torch names to their signature."""
+    from ..rules import load_rules
+
+    rule = load_rules().layer(keras_class)
+    for call in ctx.calls:
+        if ctx.keras.layer_class(call.func) == keras_class:
+            given = set(kwargs_of(call, rule.signature))
+            given |= {aliases[k] for k in given if k in (aliases or {})}
+            missing = {d.keras: repr(d.keras_default) for d in rule.defaults_differ if d.keras not in given}
+        elif ctx.torch_name(call.func) in torch_classes:
+            given = set(kwargs_of(call, torch_classes[ctx.torch_name(call.func)]))
+            missing = {d.torch: repr(d.torch_default) for d in rule.defaults_differ if d.torch not in given}
+        else:
+            continue
+        if missing:
+            text = message.format(names=" and ".join(missing))
+            yield ctx.finding(check, call, text, (call, with_keywords(call, missing)))
+
+
 def suppressed(finding: Finding, lines: list[str]) -> bool:
     if not 0 < finding.line <= len(lines):
         return False

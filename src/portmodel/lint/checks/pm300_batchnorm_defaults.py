@@ -1,10 +1,9 @@
 from __future__ import annotations
 
-from .. import Check, kwargs_of, register, with_keywords
+from .. import Check, register, unwritten_defaults
 
-KERAS_SIG = ("axis", "momentum", "epsilon")
 TORCH_SIG = ("num_features", "eps", "momentum")
-TORCH_BN = {"torch.nn.BatchNorm1d", "torch.nn.BatchNorm2d", "torch.nn.BatchNorm3d"}
+TORCH_BN = {f"torch.nn.BatchNorm{n}d": TORCH_SIG for n in (1, 2, 3)}
 
 
 @register
@@ -37,14 +36,5 @@ class BatchNormDefaults(Check):
     )
 
     def run(self, ctx):
-        for call in ctx.calls:
-            if ctx.keras.layer_class(call.func) == "BatchNormalization":
-                given, missing = kwargs_of(call, KERAS_SIG), {"epsilon": "0.001", "momentum": "0.99"}
-            elif ctx.torch_name(call.func) in TORCH_BN:
-                given, missing = kwargs_of(call, TORCH_SIG), {"eps": "1e-05", "momentum": "0.1"}
-            else:
-                continue
-            missing = {k: v for k, v in missing.items() if k not in given}
-            if missing:
-                names = " and ".join(missing)
-                yield ctx.finding(self, call, f"BatchNorm {names} left to the default (defaults differ between frameworks)", (call, with_keywords(call, missing)))
+        message = "BatchNorm {names} left to the default (defaults differ between frameworks)"
+        yield from unwritten_defaults(self, ctx, "BatchNormalization", TORCH_BN, message)

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from .. import Check, kwargs_of, register, with_keywords
+from .. import Check, register, unwritten_defaults
 
 
 @register
@@ -25,12 +25,6 @@ class LayerNormEpsilon(Check):
     FIXED = ("from keras import layers\n\nln = layers.LayerNormalization(epsilon=0.001)\n", "from torch import nn\n\nln = nn.LayerNorm(8, eps=1e-05)\n")
 
     def run(self, ctx):
-        for call in ctx.calls:
-            if ctx.keras.layer_class(call.func) == "LayerNormalization":
-                key, value, sig = "epsilon", "0.001", ("axis", "epsilon")
-            elif ctx.torch_name(call.func) == "torch.nn.LayerNorm":
-                key, value, sig = "eps", "1e-05", ("normalized_shape", "eps")
-            else:
-                continue
-            if key not in kwargs_of(call, sig):
-                yield ctx.finding(self, call, f"LayerNorm {key} left to the default (1e-3 in Keras, 1e-5 in PyTorch)", (call, with_keywords(call, {key: value})))
+        message = "LayerNorm {names} left to the default (1e-3 in Keras, 1e-5 in PyTorch)"
+        torch = {"torch.nn.LayerNorm": ("normalized_shape", "eps")}
+        yield from unwritten_defaults(self, ctx, "LayerNormalization", torch, message)
