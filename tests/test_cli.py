@@ -174,3 +174,31 @@ def test_cuda_request_without_gpu_is_a_clear_error(tmp_path):
         "--target", f"torch:{DIGITS / 'keras_model.py'}:X", "--device", "cuda",
     )
     assert proc.returncode == 2
+
+
+def test_weights_back_to_keras_after_training_the_port(tmp_path):
+    """Train-in-PyTorch workflow: the port's state_dict goes back into the Keras model."""
+    import numpy as np
+    import torch
+
+    from portmodel.loading import load_keras, load_torch_module
+
+    model_py = tmp_path / "model.py"
+    assert run_cli("translate", str(DIGITS / "keras_model.py"), "-o", str(model_py)).returncode == 0
+    port = load_torch_module(f"{model_py}:DigitsCnn")
+    with torch.no_grad():  # "training": new weights everywhere
+        for p in port.parameters():
+            p.add_(torch.randn_like(p) * 0.1)
+    sd = tmp_path / "trained.pt"
+    torch.save(port.state_dict(), sd)
+    out = tmp_path / "trained.weights.h5"
+    proc = run_cli(
+        "weights", str(sd), "--to", "keras", "--model", f"{model_py}:DigitsCnn",
+        "--source", f"keras:{DIGITS / 'keras_model.py'}:build_model", "-o", str(out),
+    )
+    assert proc.returncode == 0, proc.stderr
+    keras_model = load_keras(f"{DIGITS / 'keras_model.py'}:build_model", str(out))
+    x = np.load(DIGITS / "sample_inputs.npy")
+    with torch.no_grad():
+        expected = port(torch.from_numpy(x).permute(0, 3, 1, 2)).numpy()
+    assert np.abs(np.asarray(keras_model(x, training=False)) - expected).max() <= 1e-5

@@ -122,10 +122,11 @@ def cmd_weights(args) -> int:
     from .loading import load_keras, load_torch_module, split_spec
     from .weights import save_state_dict, transfer
 
-    _check_target(args)
     out = Path(args.output)
     if out.exists() and not args.force:
         raise PortmodelError("output exists; pass --force to overwrite it", str(out))
+    if args.to == "keras":
+        return _weights_to_keras(args, out)
     if args.source and split_spec(args.source)[1]:
         keras_model = load_keras(args.source, args.checkpoint, args.input_shape)
     else:
@@ -139,6 +140,31 @@ def cmd_weights(args) -> int:
     state = transfer(keras_model, torch_model)
     save_state_dict(state, str(out), force=True)
     print(f"portmodel: wrote {len(state)} tensors to {out}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _weights_to_keras(args, out: Path) -> int:
+    """A PyTorch state_dict of a port back into its Keras model (e.g. after training the port)."""
+    from .fsutil import atomic_path
+    from .loading import load_keras, load_state_dict, load_torch_module, split_spec
+    from .weights import check_fits, transfer_to_keras
+
+    if not (args.source and split_spec(args.source, "keras")[1]):
+        raise PortmodelError("--to keras needs --source PATH.py:builder_or_class (the Keras model to fill)")
+    if not str(out).endswith((".weights.h5", ".keras")):
+        raise PortmodelError("output must end in .weights.h5 or .keras", str(out))
+    torch_model = load_torch_module(args.model)
+    check_fits(torch_model, load_state_dict(args.checkpoint), args.checkpoint)
+    keras_model = load_keras(args.source, input_shape=args.input_shape)
+    transfer_to_keras(torch_model, keras_model)
+    with atomic_path(out) as tmp:
+        target = tmp.with_name(tmp.name + (".weights.h5" if str(out).endswith(".weights.h5") else ".keras"))
+        if str(out).endswith(".keras"):
+            keras_model.save(target)
+        else:
+            keras_model.save_weights(target)
+        target.replace(tmp)
+    print(f"portmodel: wrote {len(keras_model.weights)} Keras weights to {out}", file=sys.stderr)
     return EXIT_OK
 
 
@@ -219,12 +245,15 @@ def parser() -> argparse.ArgumentParser:
     lint.add_argument("--from", dest="source", choices=["keras", "torch"], help="override [tool.portmodel] from")
     lint.set_defaults(func=cmd_lint)
 
-    w = sub.add_parser("weights", help="convert a Keras checkpoint for the translated model")
-    w.add_argument("checkpoint", help=".keras, or .weights.h5 with --source")
+    w = sub.add_parser("weights", help="carry a checkpoint between a Keras model and its port")
+    w.add_argument(
+        "checkpoint",
+        help="--to torch: .keras, or .weights.h5 with --source; --to keras: the port's .safetensors/.pt",
+    )
     _common(w)
     w.add_argument("--model", required=True, help="the port: PATH.py:ClassName")
     w.add_argument("--source", help="Keras source (PATH.py[:builder_or_class]); imported to build the model")
-    w.add_argument("-o", "--output", required=True, help="model.safetensors or model.pt")
+    w.add_argument("-o", "--output", required=True, help="--to torch: .safetensors/.pt; --to keras: .weights.h5/.keras")
     w.add_argument("--force", action="store_true")
     w.set_defaults(func=cmd_weights)
 

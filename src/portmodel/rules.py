@@ -197,7 +197,7 @@ def _validate(data: Any, schema: dict, path: Path) -> None:
 
 def parse_layer_rule(data: Any, path: Path) -> LayerRule:
     """Validate one layer rule document and build the typed rule."""
-    from .hooks import LOWERINGS, TRANSFORMS
+    from .hooks import INVERSES, LOWERINGS, TRANSFORMS
 
     _validate(data, LAYER_SCHEMA, path)
     if data["lower"] not in LOWERINGS:
@@ -206,8 +206,8 @@ def parse_layer_rule(data: Any, path: Path) -> LayerRule:
     for name, spec in (data.get("weights") or {}).items():
         to = spec["to"]
         transform = spec.get("transform")
-        if transform and transform not in TRANSFORMS:
-            raise RuleError(f"key 'weights/{name}/transform': unknown '{transform}'", str(path))
+        if transform and (transform not in TRANSFORMS or transform not in INVERSES):
+            raise RuleError(f"key 'weights/{name}/transform': unknown '{transform}' (or it has no inverse)", str(path))
         weights.append(
             WeightMap(
                 keras=name,

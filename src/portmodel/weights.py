@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import PortmodelError
-from .hooks import TRANSFORMS
+from .hooks import INVERSES, TRANSFORMS
 from .hooks.rnn import bidirectional_weights
 from .rules import RuleSet, WeightMap, load_rules
 
@@ -144,16 +144,25 @@ def _convert(w: WeightMap, value: np.ndarray) -> tuple[np.ndarray, ...]:
     return tuple(np.ascontiguousarray(v) for v in values)
 
 
-def transfer(keras_model, torch_model, rules: RuleSet | None = None) -> dict:
-    """A state_dict for `torch_model` holding `keras_model`'s weights (errors listed together)."""
-    import torch
+@dataclass
+class Binding:
+    """One Keras variable and the port tensors its rule maps it to."""
 
+    unit: Unit
+    variable: object  # keras.Variable
+    weight: WeightMap
+    keys: tuple[str, ...]  # state_dict keys, in the order of `weight.to`
+
+
+def bind(keras_model, torch_model, rules: RuleSet | None = None) -> list[Binding]:
+    """Pair every Keras weight with its port tensors; all problems raised as one error."""
     rules = rules or load_rules()
     units = keras_units(keras_model, rules)
     leaves = torch_leaves(torch_model)
     expected = torch_model.state_dict()
     problems: list[str] = []
-    out: dict[str, torch.Tensor] = {}
+    bindings: list[Binding] = []
+    filled: set[str] = set()
     li = 0
     for unit in units:
         n = max(unit.rule.torch_units, 1)
@@ -171,35 +180,71 @@ def transfer(keras_model, torch_model, rules: RuleSet | None = None) -> dict:
                 problems.append(f"'{unit.name}': several Keras weights match '{w.keras}'")
                 continue
             used.add(id(found[0]))
-            for target, value in zip(w.to, _convert(w, np.asarray(found[0].numpy()))):
+            keys = []
+            for target in w.to:
                 if n > 1:
                     index, param = target.split(".", 1)
                     prefix = group[int(index)][0]
                 else:
                     prefix, param = group[0][0], target
-                key = f"{prefix}.{param}" if prefix else param
-                if key not in expected:
-                    problems.append(f"'{unit.name}': the port has no tensor '{key}'")
-                elif tuple(expected[key].shape) != value.shape:
+                keys.append(f"{prefix}.{param}" if prefix else param)
+            missing = [k for k in keys if k not in expected]
+            if missing:
+                problems.append(f"'{unit.name}': the port has no tensor '{missing[0]}'")
+                continue
+            shapes = _convert(w, np.zeros(tuple(found[0].shape), dtype="float32"))
+            for key, value in zip(keys, shapes):
+                if tuple(expected[key].shape) != value.shape:
                     problems.append(
                         f"'{unit.name}' -> '{key}': shape {value.shape} does not fit {tuple(expected[key].shape)}"
                     )
-                else:
-                    out[key] = torch.from_numpy(value)
+            filled.update(keys)
+            bindings.append(Binding(unit, found[0], w, tuple(keys)))
         for v in unit.layer.weights:
             if id(v) not in used:
                 problems.append(f"'{unit.name}': Keras weight '{v.path}' has no place in the port")
     for name, _ in leaves[li:]:
         problems.append(f"module '{name}' of the port has no Keras layer to take weights from")
-    for key, value in expected.items():
-        if key.endswith("num_batches_tracked") and key not in out:
-            out[key] = torch.zeros_like(value)
-        elif key not in out and not any(p.startswith("module '") for p in problems):
-            problems.append(f"tensor '{key}' of the port gets no weights")
+    if not any(p.startswith("module '") for p in problems):
+        problems += [
+            f"tensor '{k}' of the port gets no weights"
+            for k in expected
+            if k not in filled and not k.endswith("num_batches_tracked")
+        ]
     if problems:
         listing = "; ".join(problems[:20]) + (f"; ... {len(problems) - 20} more" if len(problems) > 20 else "")
         raise PortmodelError(f"the checkpoint does not fit the port: {listing}")
+    return bindings
+
+
+def transfer(keras_model, torch_model, rules: RuleSet | None = None) -> dict:
+    """A state_dict for `torch_model` holding `keras_model`'s weights (Keras -> PyTorch)."""
+    import torch
+
+    out: dict[str, torch.Tensor] = {}
+    for b in bind(keras_model, torch_model, rules):
+        for key, value in zip(b.keys, _convert(b.weight, np.asarray(b.variable.numpy()))):
+            out[key] = torch.from_numpy(value)
+    for key, value in torch_model.state_dict().items():
+        if key.endswith("num_batches_tracked") and key not in out:
+            out[key] = torch.zeros_like(value)
     return out
+
+
+def transfer_to_keras(torch_model, keras_model, rules: RuleSet | None = None) -> None:
+    """Assign `torch_model`'s weights to `keras_model` (PyTorch -> Keras), through the same
+    pairing and the inverse of each rule transform."""
+    state = {k: v.detach().cpu().numpy() for k, v in torch_model.state_dict().items()}
+    for b in bind(keras_model, torch_model, rules):
+        values = [state[k] for k in b.keys]
+        shape = tuple(b.variable.shape)
+        if b.weight.transform:
+            value = INVERSES[b.weight.transform](*values, shape)
+        else:
+            (value,) = values
+        if b.weight.permute:
+            value = value.transpose(np.argsort(b.weight.permute))
+        b.variable.assign(np.ascontiguousarray(value).astype(b.variable.dtype))
 
 
 def save_state_dict(state: dict, path: str, force: bool = True) -> None:

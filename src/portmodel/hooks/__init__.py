@@ -17,7 +17,8 @@ from ..layout import TensorInfo
 from ..static_eval import UNKNOWN, sym_code
 
 LOWERINGS: dict[str, Callable[[LayerCtx], Lowering]] = {}
-TRANSFORMS: dict[str, Callable[..., Any]] = {}
+TRANSFORMS: dict[str, Callable[..., Any]] = {}  # Keras array -> torch array(s)
+INVERSES: dict[str, Callable[..., Any]] = {}  # torch array(s), Keras shape -> Keras array
 
 
 class Untranslatable(Exception):
@@ -39,6 +40,18 @@ def transform(name: str):
         if name in TRANSFORMS:
             raise RuntimeError(f"weight transform '{name}' registered twice")
         TRANSFORMS[name] = fn
+        return fn
+
+    return register
+
+
+def inverse(name: str):
+    """Register the PyTorch -> Keras inverse of transform `name` (rules serve both directions)."""
+
+    def register(fn):
+        if name in INVERSES:
+            raise RuntimeError(f"inverse of weight transform '{name}' registered twice")
+        INVERSES[name] = fn
         return fn
 
     return register

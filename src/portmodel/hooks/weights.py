@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import transform
+from . import inverse, transform
 
 
 @transform("bias_and_zeros")
@@ -25,6 +25,9 @@ def _zrh_to_rzn(a: np.ndarray) -> np.ndarray:
     return np.concatenate([r, z, h], axis=0)
 
 
+_rzn_to_zrh = _zrh_to_rzn  # swapping the first two gate blocks is its own inverse
+
+
 @transform("gru_kernel")
 def gru_kernel(k: np.ndarray):
     """(in, 3u) with gates z, r, h -> (3u, in) with gates r, z, n."""
@@ -42,3 +45,31 @@ def kernel_to_torch(k: np.ndarray):
     """Keras (k..., a, b) -> torch (b, a, k...): conv HWIO -> OIHW, transposed HWOI -> IOHW."""
     r = k.ndim
     return k.transpose(r - 1, r - 2, *range(r - 2))
+
+
+@inverse("bias_and_zeros")
+def sum_biases(b_ih: np.ndarray, b_hh: np.ndarray, shape):
+    """torch's two RNN biases enter the same pre-activation: Keras' one bias is their sum."""
+    return b_ih + b_hh
+
+
+@inverse("depthwise_to_oihw")
+def oihw_to_depthwise(w: np.ndarray, shape):
+    kh, kw, c, m = shape
+    return w[:, 0].transpose(1, 2, 0).reshape(kh, kw, c, m)
+
+
+@inverse("gru_kernel")
+def gru_kernel_to_keras(w: np.ndarray, shape):
+    return _rzn_to_zrh(w).T
+
+
+@inverse("gru_bias")
+def gru_bias_to_keras(b_ih: np.ndarray, b_hh: np.ndarray, shape):
+    return np.stack([_rzn_to_zrh(b_ih), _rzn_to_zrh(b_hh)])
+
+
+@inverse("kernel_to_torch")
+def kernel_to_keras(w: np.ndarray, shape):
+    r = w.ndim
+    return w.transpose(*range(2, r), 1, 0)
