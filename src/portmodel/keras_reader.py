@@ -154,8 +154,10 @@ class Interpreter:
         kwargs = normalize_args(rule, node, self.value_of, self.code_of)
         return LayerSite(node, rule, kwargs, cls=cls)
 
-    def new_site(self, node: cst.Call, preferred: str | None = None) -> LayerSite:
+    def new_site(self, node: cst.CSTNode, preferred: str | None = None) -> LayerSite:
         site = self._layer_ctor(node)
+        if site is None:
+            raise Untranslatable(f"'{code(node)}' is not a Keras layer the translator can resolve")
         name = site.kwargs.get("name")
         if name is not None and isinstance(name.value, str):
             preferred = name.value

@@ -491,6 +491,13 @@ class _Rewriter(cst.CSTTransformer):
             return cst.parse_expression("self.training")
         return updated
 
+    # `training` is renamed only where it is read: keyword and attribute names stay
+    def leave_Arg(self, original, updated):
+        return updated.with_changes(keyword=original.keyword) if original.keyword else updated
+
+    def leave_Attribute(self, original, updated):
+        return updated.with_changes(attr=original.attr)
+
     def leave_Call(self, original, updated):
         func = code(original.func)
         if func.startswith("super(") and func.endswith(".__init__"):

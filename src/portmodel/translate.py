@@ -9,7 +9,6 @@ the imports once. Whatever the rules cannot translate stays in place under a
 
 from __future__ import annotations
 
-import ast
 from dataclasses import dataclass, field
 
 import libcst as cst
@@ -31,6 +30,7 @@ from .keras_reader import (
     input_info,
     to_boundary,
 )
+from .parsing import TOO_DEEP, parse_python
 from .rules import RuleSet, load_rules
 from .static_eval import UNKNOWN, static_eval, symbolic
 from .torch_writer import class_name, import_block, module_class, statement_text
@@ -165,6 +165,8 @@ class BuilderTranslator:
             self.model_var, self.model_name = target, v.name
             self.outputs = self._tensors(v.outputs)
         elif isinstance(v, Tensor) and v.producer is None and v.expr == "":
+            if target in self.inputs:
+                raise Untranslatable(f"'{target}' is bound to a second keras.Input; give each input its own name")
             it.env[target] = v.named(target)
             self.inputs.append(target)
         elif isinstance(v, Tensor):
@@ -304,15 +306,14 @@ def translate_source(
 ) -> TranslationResult:
     """Translate Keras source text to PyTorch source text."""
     rules = rules or load_rules()
+    module = parse_python(source, path)
     try:
-        module = cst.parse_module(source)
-    except cst.ParserSyntaxError as exc:
-        line, message = exc.raw_line, exc.message
-        try:  # Python's own parser names the line a person would look at
-            ast.parse(source)
-        except SyntaxError as err:
-            line, message = err.lineno or line, err.msg
-        raise PortmodelError(f"syntax error: {message}; fix the file or exclude it", path, line) from None
+        return _translate(module, source, path, input_shape, rules)
+    except RecursionError:  # a pathological but parseable file: report it, never crash
+        raise PortmodelError(TOO_DEEP, path) from None
+
+
+def _translate(module: cst.Module, source: str, path: str, input_shape, rules: RuleSet) -> TranslationResult:
     if not any(root in source for root in KERAS_ROOTS):  # fast path: no Keras here at all
         return TranslationResult(path, "unchanged", source)
     # the tree was just parsed and is not shared: no need for the wrapper's defensive copy

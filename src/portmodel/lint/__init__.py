@@ -17,8 +17,8 @@ import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
 
 from ..config import Config
-from ..errors import PortmodelError
 from ..keras_names import KerasNames
+from ..parsing import parse_python
 
 CHECKS: dict[str, type[Check]] = {}
 _SUPPRESS = re.compile(r"#\s*portmodel:\s*ignore(?:\[([A-Z0-9,\s]+)\])?")
@@ -74,10 +74,7 @@ class LintContext:
         self.path = path
         self.source = source
         self.config = config
-        try:
-            module = cst.parse_module(source)
-        except cst.ParserSyntaxError as exc:
-            raise PortmodelError(f"syntax error: {exc.message}; fix the file or exclude it", path, exc.raw_line) from None
+        module = parse_python(source, path)
         wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
         self.module = wrapper.module
         self.keras = KerasNames.for_module(wrapper)

@@ -9,6 +9,7 @@ import libcst as cst
 from ..config import Config
 from ..errors import PortmodelError
 from ..fsutil import write_text
+from ..parsing import TOO_DEEP
 from . import CHECKS, Finding, LintContext, suppressed
 
 
@@ -73,6 +74,8 @@ def lint_file(path: str, config: Config, *, fix: bool = False, unsafe: bool = Fa
             result.fixed = len(before) - len(result.findings)
     except PortmodelError as exc:
         result.error = str(exc)
+    except RecursionError:
+        result.error = str(PortmodelError(TOO_DEEP, path))
     return result
 
 

@@ -1,0 +1,32 @@
+"""Parse user source safely, with errors that name the file and line.
+
+CPython's own compiler runs first (to bytecode only; nothing is executed): it bounds nesting
+("too many nested parentheses") where libcst's native parser would overflow its stack and
+crash the process on hostile input, it rejects what Python rejects (`return` outside a
+function), and its messages name the line a person would look at.
+"""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from .errors import PortmodelError
+
+TOO_DEEP = "expressions nested too deeply to parse safely; simplify them or exclude the file"
+
+
+def parse_python(source: str, path: str) -> cst.Module:
+    try:
+        compile(source, path, "exec", dont_inherit=True)
+    except SyntaxError as err:
+        raise PortmodelError(f"syntax error: {err.msg}; fix the file or exclude it", path, err.lineno) from None
+    except (RecursionError, MemoryError):
+        raise PortmodelError(TOO_DEEP, path) from None
+    except ValueError as err:  # e.g. a NUL byte in the source
+        raise PortmodelError(f"not Python source: {err}", path) from None
+    try:
+        return cst.parse_module(source)
+    except cst.ParserSyntaxError as exc:
+        raise PortmodelError(f"syntax error: {exc.message}; fix the file or exclude it", path, exc.raw_line) from None
+    except RecursionError:
+        raise PortmodelError(TOO_DEEP, path) from None

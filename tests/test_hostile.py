@@ -1,0 +1,130 @@
+"""Hostile and broken input: clean one-line errors, no crash, nothing executed, nothing written."""
+
+from __future__ import annotations
+
+import pytest
+from helpers import FIXTURES, ROOT, run_cli
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from portmodel.config import Config
+from portmodel.errors import PortmodelError
+from portmodel.lint.run import lint_source
+from portmodel.translate import translate_source
+
+DIGITS = ROOT / "examples" / "digits"
+
+
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("import keras\nx = " + "(" * 3000 + "1" + ")" * 3000 + "\n", "too many nested parentheses"),
+        ("import keras\nx = " + "[" * 500 + "]" * 500 + "\n", "too many nested parentheses"),
+    ],
+    ids=["parentheses", "lists"],
+)
+def test_deeply_nested_source_is_an_error_not_a_crash(tmp_path, text, expected):
+    src = tmp_path / "deep.py"
+    src.write_text(text)
+    out = tmp_path / "out.py"
+    proc = run_cli("translate", str(src), "-o", str(out))
+    assert proc.returncode == 2 and f"{src}:2: syntax error: {expected}" in proc.stderr
+    assert not out.exists()
+    assert run_cli("lint", str(src)).returncode == 2
+
+
+def test_non_utf8_source(tmp_path):
+    src = tmp_path / "latin1.py"
+    src.write_bytes(b"import keras\nname = '\xe9t\xe9'\n")
+    proc = run_cli("translate", str(src), "-o", str(tmp_path / "out.py"))
+    assert proc.returncode == 2 and "not UTF-8 text (byte 21); re-encode it as UTF-8" in proc.stderr
+    assert not (tmp_path / "out.py").exists()
+
+
+def test_code_in_the_model_file_is_never_run(tmp_path):
+    marker = tmp_path / "PWNED"
+    src = tmp_path / "evil.py"
+    src.write_text(
+        "import keras\nfrom keras import layers\n"
+        f"__import__('pathlib').Path({str(marker)!r}).touch()\n"
+        f"exec(\"open({str(marker)!r}, 'w')\")\n\n\n"
+        "def build():\n    i = keras.Input((4,))\n    return keras.Model(i, layers.Dense(eval('2'))(i))\n"
+    )
+    proc = run_cli("translate", str(src), "-o", str(tmp_path / "out.py"))
+    run_cli("lint", str(src))
+    assert not marker.exists()
+    assert "argument 'units' is not a constant the translator can read" in proc.stderr
+
+
+def test_pickled_checkpoint_with_code_is_refused(tmp_path):
+    import torch
+
+    model_py = tmp_path / "model.py"
+    assert run_cli("translate", str(DIGITS / "keras_model.py"), "-o", str(model_py)).returncode == 0
+    evil = tmp_path / "evil.pt"
+    torch.save({"weights": PortmodelError("an arbitrary object")}, evil)  # needs unpickling code
+    out = tmp_path / "back.weights.h5"
+    proc = run_cli(
+        "weights", str(evil), "--to", "keras", "--model", f"{model_py}:DigitsCnn",
+        "--source", f"keras:{DIGITS / 'keras_model.py'}:build_model", "-o", str(out),
+    )
+    assert proc.returncode == 2 and f"{evil}: cannot read the checkpoint (corrupt or unsafe?)" in proc.stderr
+    assert not out.exists()
+
+
+def test_truncated_safetensors(tmp_path):
+    model_py = tmp_path / "model.py"
+    assert run_cli("translate", str(DIGITS / "keras_model.py"), "-o", str(model_py)).returncode == 0
+    good = tmp_path / "w.safetensors"
+    assert run_cli("weights", str(DIGITS / "digits.keras"), "--model", f"{model_py}:DigitsCnn", "-o", str(good)).returncode == 0
+    bad = tmp_path / "cut.safetensors"
+    bad.write_bytes(good.read_bytes()[:1000])
+    proc = run_cli(
+        "verify", "--source", f"keras:{DIGITS / 'keras_model.py'}:build_model", "--weights", str(DIGITS / "digits.keras"),
+        "--target", f"torch:{model_py}:DigitsCnn", "--target-weights", str(bad),
+    )
+    assert proc.returncode == 2 and f"{bad}: cannot read the checkpoint" in proc.stderr
+
+
+def test_output_folder_that_cannot_be_created(tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    proc = run_cli("translate", str(FIXTURES / "seq_mlp.py"), "-o", str(blocker / "out.py"))
+    assert proc.returncode == 2 and "cannot write output folder" in proc.stderr
+
+
+SOURCES = [p.read_text() for p in sorted(FIXTURES.glob("*.py"))]
+
+
+@st.composite
+def mutated_sources(draw):
+    lines = draw(st.sampled_from(SOURCES)).splitlines(True)
+    for _ in range(draw(st.integers(1, 4))):
+        i = draw(st.integers(0, len(lines) - 1))
+        op = draw(st.sampled_from(["delete", "duplicate", "swap", "garble", "dedent"]))
+        if op == "delete" and len(lines) > 1:
+            del lines[i]
+        elif op == "duplicate":
+            lines.insert(i, lines[i])
+        elif op == "swap":
+            j = draw(st.integers(0, len(lines) - 1))
+            lines[i], lines[j] = lines[j], lines[i]
+        elif op == "garble":
+            pos = draw(st.integers(0, max(len(lines[i]) - 1, 0)))
+            lines[i] = lines[i][:pos] + draw(st.sampled_from(["(", ")", "[", ",", "x", "3", "'", ":", "\\"])) + lines[i][pos:]
+        else:
+            lines[i] = lines[i].lstrip()
+    return "".join(lines)
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(mutated_sources())
+def test_fuzz_translate_and_lint_never_crash(source):
+    """Any input: a clean PortmodelError, or output that compiles."""
+    try:
+        result = translate_source(source, "fuzz.py", input_shape=(8, 8, 3))
+    except PortmodelError:
+        return
+    compile(result.code, "fuzz_port.py", "exec")
+    findings, _ = lint_source(source, "fuzz.py", Config(root=ROOT))
+    assert all(f.line >= 1 for f in findings)
