@@ -334,7 +334,7 @@ def _translate(module: cst.Module, source: str, path: str, input_shape, rules: R
         leading = "".join(code(line) for line in getattr(stmt, "leading_lines", ()))
         if kind == "keras_import":
             import_slot = len(pieces) if import_slot is None else import_slot
-            pieces.append(_strip_keras_import(stmt, fx))
+            pieces.append(code(stmt))  # pruned in _assemble if nothing uses it any more
             changed = True
         elif kind == "builder":
             text, info = _translate_builder(fx, stmt, leading)
@@ -409,11 +409,6 @@ def _is_keras_import(node) -> bool:
     if node.module is None:
         return False
     return code(node.module).split(".")[0] in KERAS_ROOTS
-
-
-def _strip_keras_import(stmt, fx: _FileContext) -> str:
-    """Keras imports are kept for now and pruned in `_assemble` if nothing uses them."""
-    return code(stmt)
 
 
 def _builds_model(fx: _FileContext, fn: cst.FunctionDef) -> bool:

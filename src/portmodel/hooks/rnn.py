@@ -25,7 +25,7 @@ def _common(ctx: LayerCtx, recurrent: bool = True) -> None:
         raise Untranslatable("torch's LSTM/GRU only have a sigmoid recurrent activation")
 
 
-def _lower(ctx: LayerCtx, state: str, extra: dict | None = None) -> Lowering:
+def _lower(ctx: LayerCtx, extra: dict | None = None) -> Lowering:
     units = ctx.get("units")
     module = ctx.ctor([ctx.channels_code(), ctx.code("units")], {"batch_first": "True", **(extra or {})})
     if ctx.get("return_sequences", False):
@@ -41,7 +41,7 @@ def _lower(ctx: LayerCtx, state: str, extra: dict | None = None) -> Lowering:
 @lowering("lstm")
 def lstm(ctx: LayerCtx) -> Lowering:
     _common(ctx)
-    return _lower(ctx, "lstm")
+    return _lower(ctx)
 
 
 @lowering("gru")
@@ -49,7 +49,7 @@ def gru(ctx: LayerCtx) -> Lowering:
     _common(ctx)
     if not ctx.get("reset_after", True):
         raise Untranslatable("GRU(reset_after=False) has no exact torch equivalent")
-    return _lower(ctx, "gru")
+    return _lower(ctx)
 
 
 @lowering("simple_rnn")
@@ -58,7 +58,7 @@ def simple_rnn(ctx: LayerCtx) -> Lowering:
     act = ctx.get("activation", "tanh")
     if act not in ("tanh", "relu"):
         raise Untranslatable("torch's RNN supports only tanh and relu activations")
-    return _lower(ctx, "rnn", {"nonlinearity": repr(act)} if act != "tanh" else None)
+    return _lower(ctx, {"nonlinearity": repr(act)} if act != "tanh" else None)
 
 
 @lowering("bidirectional")
