@@ -186,6 +186,10 @@ class Interpreter:
         self.scope.sites.append(site)
         return site
 
+    def site_for(self, node: cst.Call, preferred: str | None = None) -> LayerSite:
+        """A site for a Keras layer constructor or an instance of a class of this file."""
+        return self.new_custom_site(node, preferred) if self.is_custom(node) else self.new_site(node, preferred)
+
     def is_custom(self, node) -> bool:
         return (
             isinstance(node, cst.Call)
@@ -290,6 +294,13 @@ class Interpreter:
         return KerasModelValue(self.eval(args["outputs"]), name if isinstance(name, str) else None)
 
 
+def single(stmt) -> cst.BaseSmallStatement | None:
+    """The one small statement of a simple statement line (`x = f(y)`), else None."""
+    if isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1:
+        return stmt.body[0]
+    return None
+
+
 def _names_in(node: cst.CSTNode) -> list[cst.Name]:
     """Names an expression reads (`a.b` reads `a`; keyword names are not reads)."""
     found: list[cst.Name] = []
@@ -356,6 +367,7 @@ __all__ = [
     "canonical_order",
     "code",
     "input_info",
+    "single",
     "snake",
     "to_boundary",
 ]

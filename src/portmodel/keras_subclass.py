@@ -11,7 +11,7 @@ import re
 import libcst as cst
 
 from .hooks import Untranslatable
-from .keras_reader import LayerRef, ModelInfo, Scope, Tensor, code, input_info, to_boundary
+from .keras_reader import LayerRef, ModelInfo, Scope, Tensor, code, input_info, single, to_boundary
 from .layout import convert
 from .static_eval import UNKNOWN, SymInt, plain, static_eval, sym_code, symbolic
 
@@ -159,7 +159,7 @@ class SubclassTranslator:
 
     def read_init(self, init: cst.FunctionDef) -> None:
         for stmt in init.body.body:
-            small = stmt.body[0] if isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1 else None
+            small = single(stmt)
             if not (isinstance(small, cst.Assign) and len(small.targets) == 1):
                 continue
             target = small.targets[0].target
@@ -183,7 +183,7 @@ class SubclassTranslator:
             self.interp.env[build.params.params[1].name.value] = (None, *shape.shape)
         moved = []
         for stmt in build.body.body:
-            small = stmt.body[0] if isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1 else None
+            small = single(stmt)
             if isinstance(small, cst.Pass) or (
                 isinstance(small, cst.Expr) and code(small.value).startswith(("super().build(", '"', "'"))
             ):
@@ -216,17 +216,14 @@ class SubclassTranslator:
     def init_assign(self, stmt, attr: str, value) -> None:
         it, names = self.interp, self.fx.names
         if isinstance(value, cst.Call) and (names.layer_class(value.func) is not None or it.is_custom(value)):
-            site = it.new_custom_site(value, attr) if it.is_custom(value) else it.new_site(value, attr)
+            site = it.site_for(value, attr)
             it.env[f"self.{attr}"] = LayerRef(site)
             self.attr_sites[attr] = (stmt, site)
         elif isinstance(value, cst.List) and any(
             isinstance(e.value, cst.Call) and (names.layer_class(e.value.func) or it.is_custom(e.value))
             for e in value.elements
         ):
-            sites = [
-                it.new_custom_site(e.value, f"{attr}_{i}") if it.is_custom(e.value) else it.new_site(e.value, f"{attr}_{i}")
-                for i, e in enumerate(value.elements)
-            ]
+            sites = [it.site_for(e.value, f"{attr}_{i}") for i, e in enumerate(value.elements)]
             for s in sites:
                 s.fuse_activation = True
             it.env[f"self.{attr}"] = [LayerRef(s) for s in sites]
@@ -309,9 +306,9 @@ class SubclassTranslator:
             return self.branch(stmt, env)
         if isinstance(stmt, cst.For):
             return self.loop(stmt, env)
-        if not isinstance(stmt, cst.SimpleStatementLine) or len(stmt.body) != 1:
+        small = single(stmt)
+        if small is None:
             raise Untranslatable("this statement is not translated yet")
-        small = stmt.body[0]
         if isinstance(small, cst.Assign) and len(small.targets) == 1 and isinstance(small.targets[0].target, cst.Name):
             name = small.targets[0].target.value
             v = self.interp.eval(small.value)

@@ -47,7 +47,7 @@ def split_spec(spec: str, framework: str | None = None) -> tuple[str, str | None
     return path, name
 
 
-def _build_subclassed(model, input_shape, keras):
+def _build_subclassed(model, input_shape):
     if not model.built:
         if not input_shape:
             raise PortmodelError("a subclassed model needs --input-shape to be built")
@@ -80,7 +80,7 @@ def load_keras(spec: str, weights: str | None = None, input_shape=None, source: 
     module, model = _construct(path, name, keras.Model)
     if not isinstance(model, keras.Model):
         raise PortmodelError(f"{name} did not give a keras.Model", path)
-    _build_subclassed(model, input_shape, keras)
+    _build_subclassed(model, input_shape)
     if weights:
         if weights.endswith(".keras"):
             saved = load_keras_file(weights, keras_custom_objects(module))

@@ -28,6 +28,7 @@ from .keras_reader import (
     canonical_order,
     code,
     input_info,
+    single,
     to_boundary,
 )
 from .parsing import TOO_DEEP, parse_python
@@ -97,12 +98,6 @@ def _docstring(body) -> tuple[str | None, list]:
     return None, stmts
 
 
-def _single(stmt) -> cst.BaseSmallStatement | None:
-    if isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1:
-        return stmt.body[0]
-    return None
-
-
 class BuilderTranslator:
     """A function (or module-level block) that builds a Sequential or functional model."""
 
@@ -135,7 +130,7 @@ class BuilderTranslator:
                 self.forward.append(self.fx.todo_text(stmt, str(exc)))
 
     def statement(self, stmt) -> None:
-        small = _single(stmt)
+        small = single(stmt)
         if small is None:
             raise Untranslatable("control flow in a model builder is not translated yet")
         if isinstance(small, cst.Assign) and len(small.targets) == 1 and isinstance(small.targets[0].target, cst.Name):
@@ -352,7 +347,7 @@ def _translate(module: cst.Module, source: str, path: str, input_shape, rules: R
             changed = True
         elif kind == "script":
             j = i + 1
-            var = _single(stmt).targets[0].target.value
+            var = single(stmt).targets[0].target.value
             while j < len(body) and _is_add(body[j], var):
                 j += 1
             text, info = _translate_script(fx, stmt, body[i + 1 : j], var, leading)
@@ -375,7 +370,7 @@ def _translate(module: cst.Module, source: str, path: str, input_shape, rules: R
     if not changed:
         return TranslationResult(path, "unchanged", source, fx.diagnostics, models)
     header = code(fx.module.with_changes(body=[])).rstrip("\n")
-    out = _assemble(header, pieces, import_slot, fx, fx.module.default_newline)
+    out = _assemble(header, pieces, import_slot)
     status = "converted"
     return TranslationResult(path, status, out, fx.diagnostics, models)
 
@@ -391,7 +386,7 @@ def _classify(fx: _FileContext, stmt) -> str:
         return "builder"
     if isinstance(stmt, cst.ClassDef) and is_keras_class(fx, stmt):
         return "class"
-    small = _single(stmt)
+    small = single(stmt)
     if (
         isinstance(small, cst.Assign)
         and len(small.targets) == 1
@@ -425,7 +420,7 @@ def _builds_model(fx: _FileContext, fn: cst.FunctionDef) -> bool:
 
 
 def _is_add(stmt, var: str) -> bool:
-    small = _single(stmt)
+    small = single(stmt)
     return (
         isinstance(small, cst.Expr)
         and isinstance(small.value, cst.Call)
@@ -436,7 +431,7 @@ def _is_add(stmt, var: str) -> bool:
 
 def _collect_constants(fx: _FileContext, stmt) -> None:
     """Module-level NAME = constant: usable for shape inference, kept by name."""
-    small = _single(stmt)
+    small = single(stmt)
     if isinstance(small, cst.Assign):
         for t in small.targets:
             if isinstance(t.target, cst.Name):
@@ -487,7 +482,7 @@ def _indent(text: str, n: int) -> str:
     return "\n".join((" " * n + line) if line.strip() else line for line in text.splitlines())
 
 
-def _assemble(header: str, pieces: list[str], import_slot, fx: _FileContext, newline: str) -> str:
+def _assemble(header: str, pieces: list[str], import_slot) -> str:
     """Join the pieces, prune unused Keras imports, add the torch imports once."""
     draft = "".join(p if p.endswith("\n") else p + "\n" for p in pieces)
     used = _used_names(draft)

@@ -134,13 +134,14 @@ def run_torch(torch_model, inputs: list[np.ndarray], device: str = "cpu") -> lis
     return [_from_port(o) for o in _flat(out)]
 
 
-def errors(ref: np.ndarray, got: np.ndarray) -> tuple[float, float]:
+def errors(ref: np.ndarray, got: np.ndarray) -> tuple[float, float, float]:
+    """(max abs, max rel to the reference's scale, that scale)."""
     if ref.shape != got.shape:
         raise PortmodelError(f"output shapes differ: Keras {ref.shape} vs port {got.shape}")
     diff = np.abs(ref.astype("float64") - got.astype("float64"))
     scale = float(np.abs(ref).max()) if ref.size else 0.0
     max_abs = float(diff.max()) if diff.size else 0.0
-    return max_abs, max_abs / scale if scale > 0 else max_abs
+    return max_abs, max_abs / scale if scale > 0 else max_abs, scale
 
 
 def compare(keras_model, torch_model, inputs, *, device="cpu", atol=1e-5, rtol=0.0, ref=None) -> VerifyResult:
@@ -151,8 +152,7 @@ def compare(keras_model, torch_model, inputs, *, device="cpu", atol=1e-5, rtol=0
         raise PortmodelError(f"Keras gives {len(ref)} outputs, the port {len(got)}")
     outs = []
     for i, (r, g) in enumerate(zip(ref, got)):
-        max_abs, max_rel = errors(r, g)
-        scale = float(np.abs(r).max()) if r.size else 0.0
+        max_abs, max_rel, scale = errors(r, g)
         outs.append(OutputError(f"output_{i}", list(r.shape), max_abs, max_rel, max_abs <= atol + rtol * scale))
     return VerifyResult(device, atol, rtol, outs)
 
@@ -219,8 +219,7 @@ def per_layer(keras_model, torch_model, inputs, *, atol=1e-5, rtol=0.0, rules=No
         if t.shape != k.shape:
             rows.append({"layer": unit.name, "compared": False})
             continue
-        max_abs, max_rel = errors(k, t)
-        scale = float(np.abs(k).max()) if k.size else 0.0
+        max_abs, max_rel, scale = errors(k, t)
         rows.append(
             {"layer": unit.name, "compared": True, "max_abs": max_abs, "max_rel": max_rel,
              "passed": max_abs <= atol + rtol * scale}

@@ -25,36 +25,25 @@ class Untranslatable(Exception):
     """The rule cannot express this use of the layer; the reason becomes a TODO."""
 
 
-def lowering(name: str):
-    def register(fn):
-        if name in LOWERINGS:
-            raise RuntimeError(f"lowering '{name}' registered twice")
-        LOWERINGS[name] = fn
-        return fn
+def _registrar(table: dict, what: str):
+    """A decorator factory filling `table` by name; a second registration is an error."""
 
-    return register
+    def by_name(name: str):
+        def register(fn):
+            if name in table:
+                raise RuntimeError(f"{what} '{name}' registered twice")
+            table[name] = fn
+            return fn
 
+        return register
 
-def transform(name: str):
-    def register(fn):
-        if name in TRANSFORMS:
-            raise RuntimeError(f"weight transform '{name}' registered twice")
-        TRANSFORMS[name] = fn
-        return fn
-
-    return register
+    return by_name
 
 
-def inverse(name: str):
-    """Register the PyTorch -> Keras inverse of transform `name` (rules serve both directions)."""
-
-    def register(fn):
-        if name in INVERSES:
-            raise RuntimeError(f"inverse of weight transform '{name}' registered twice")
-        INVERSES[name] = fn
-        return fn
-
-    return register
+lowering = _registrar(LOWERINGS, "lowering")
+transform = _registrar(TRANSFORMS, "weight transform")
+# the PyTorch -> Keras inverse of a transform (rules serve both directions)
+inverse = _registrar(INVERSES, "inverse of weight transform")
 
 
 @dataclass(frozen=True)
@@ -137,6 +126,12 @@ class LayerCtx:
         kw.update(extra or {})
         parts = positional + [f"{k}={v}" for k, v in kw.items()]
         return f"{name or self.rule.torch}({', '.join(parts)})"
+
+
+def ints_code(values) -> str:
+    """`3` when all values agree, else `(3, 5)`: how torch constructors take sizes."""
+    values = [int(v) for v in values]
+    return str(values[0]) if len(set(values)) == 1 else f"({', '.join(map(str, values))})"
 
 
 def snippet(call_template: str, **names: str) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 
 from ..static_eval import sym_code
-from . import LayerCtx, Lowering, Untranslatable, lowering
+from . import LayerCtx, Lowering, Untranslatable, ints_code, lowering
 
 
 def same_pads(size, k: int, s: int, d: int = 1) -> tuple[int, int]:
@@ -34,8 +34,7 @@ def pad_arg(pads: list[tuple[int, int]]) -> str | None:
     """Torch `padding=` value for symmetric pads, or None when there is none."""
     if all(b == 0 and a == 0 for b, a in pads):
         return None
-    vals = [b for b, _ in pads]
-    return str(vals[0]) if len(set(vals)) == 1 else f"({', '.join(map(str, vals))})"
+    return ints_code([b for b, _ in pads])
 
 
 def fpad(pads: list[tuple[int, int]]) -> str:
@@ -160,9 +159,9 @@ def conv_transpose(ctx: LayerCtx) -> Lowering:
             out.append(n * si if mode == "same" else max(full, n * si))
     extra = {}
     if any(pad):
-        extra["padding"] = str(pad[0]) if len(set(pad)) == 1 else str(tuple(pad))
+        extra["padding"] = ints_code(pad)
     if any(out_pad):
-        extra["output_padding"] = str(out_pad[0]) if len(set(out_pad)) == 1 else str(tuple(out_pad))
+        extra["output_padding"] = ints_code(out_pad)
     module = ctx.ctor([ctx.channels_code(), ctx.code("filters")], extra, f"nn.ConvTranspose{nd}d")
     call = "{m}({x})"
     if any(crop):

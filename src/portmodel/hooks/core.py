@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from ..layout import torch_dim
-from . import LayerCtx, Lowering, Untranslatable, activation_call, lowering
+from . import LayerCtx, Lowering, Untranslatable, activation_call, ints_code, lowering
 
 
 @lowering("dense")
@@ -124,7 +124,7 @@ def upsampling(ctx: LayerCtx) -> Lowering:
     mode = ctx.get("interpolation", "nearest")
     if mode not in ("nearest", "bilinear"):
         raise Untranslatable(f"interpolation={mode!r} is not supported yet")
-    scale = str(size[0]) if len(set(size)) == 1 else str(tuple(size))
+    scale = ints_code(size)
     extra = ", align_corners=False" if mode == "bilinear" else ""
     module = f"nn.Upsample(scale_factor={scale}, mode={mode!r}{extra})"
     out = tuple(None if n is None else n * s for n, s in zip(ctx.x.shape[:-1], size))

@@ -8,7 +8,7 @@ a ratio of two pooled sums. Max pooling pads with -inf in both frameworks.
 from __future__ import annotations
 
 from ..layout import spatial_dims
-from . import LayerCtx, Lowering, Untranslatable, lowering
+from . import LayerCtx, Lowering, Untranslatable, ints_code, lowering
 from .conv import fpad, out_size, pad_arg, same_pads
 
 
@@ -30,17 +30,12 @@ def _pool_geometry(ctx: LayerCtx):
     return nd, k, s, pads, simple, out
 
 
-def _ints(values) -> str:
-    values = [int(v) for v in values]
-    return str(values[0]) if len(set(values)) == 1 else f"({', '.join(map(str, values))})"
-
-
 @lowering("max_pool")
 def max_pool(ctx: LayerCtx) -> Lowering:
     nd, k, s, pads, simple, out = _pool_geometry(ctx)
-    parts = [_ints(k)]
+    parts = [ints_code(k)]
     if s != k:
-        parts.append(f"stride={_ints(s)}")
+        parts.append(f"stride={ints_code(s)}")
     call = "{m}({x})"
     if simple and pad_arg(pads):
         parts.append(f"padding={pad_arg(pads)}")
@@ -54,9 +49,9 @@ def max_pool(ctx: LayerCtx) -> Lowering:
 def avg_pool(ctx: LayerCtx) -> Lowering:
     nd, k, s, pads, simple, out = _pool_geometry(ctx)
     out_info = ctx.x.with_(shape=(*out, ctx.x.channels))
-    stride = "" if s == k else f", stride={_ints(s)}"
+    stride = "" if s == k else f", stride={ints_code(s)}"
     if simple:
-        parts = [_ints(k)] + ([stride[2:]] if stride else [])
+        parts = [ints_code(k)] + ([stride[2:]] if stride else [])
         if pad_arg(pads):
             parts += [f"padding={pad_arg(pads)}", "count_include_pad=False"]
         return Lowering(f"nn.AvgPool{nd}d({', '.join(parts)})", "{m}({x})", out_info)
@@ -64,8 +59,8 @@ def avg_pool(ctx: LayerCtx) -> Lowering:
     fn = f"F.avg_pool{nd}d"
     p = fpad(pads)
     call = (
-        f"{fn}(F.pad({{x}}, {p}), {_ints(k)}{stride}) / "
-        f"{fn}(F.pad(torch.ones_like({{x}}[:, :1]), {p}), {_ints(k)}{stride})"
+        f"{fn}(F.pad({{x}}, {p}), {ints_code(k)}{stride}) / "
+        f"{fn}(F.pad(torch.ones_like({{x}}[:, :1]), {p}), {ints_code(k)}{stride})"
     )
     return Lowering(None, call, out_info)
 

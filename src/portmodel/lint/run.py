@@ -31,6 +31,12 @@ class _Apply(cst.CSTTransformer):
 
 def lint_source(source: str, path: str, config: Config, *, fix: bool = False, unsafe: bool = False):
     """(findings still present, fixed source or None)."""
+    _, remaining, new = _lint(source, path, config, fix=fix, unsafe=unsafe)
+    return remaining, new
+
+
+def _lint(source: str, path: str, config: Config, *, fix: bool, unsafe: bool):
+    """(findings before fixing, findings still present, fixed source or None)."""
     ctx = LintContext(path, source, config)
     migrated = config.is_migrated(path)
     findings: list[Finding] = []
@@ -42,7 +48,7 @@ def lint_source(source: str, path: str, config: Config, *, fix: bool = False, un
     lines = source.splitlines()
     findings = sorted((f for f in findings if not suppressed(f, lines)), key=lambda f: (f.line, f.col, f.code))
     if not fix:
-        return findings, None
+        return findings, findings, None
     safe = {id(f.replace[0]): f.replace[1] for f in findings if f.replace is not None and f.fix == "safe"}
     new = ctx.module.visit(_Apply(safe)).code if safe else None
     if unsafe and any(f.fix == "unsafe" for f in findings):
@@ -50,9 +56,9 @@ def lint_source(source: str, path: str, config: Config, *, fix: bool = False, un
 
         new = translate_source(new or source, path).code
     if new is None or new == source:
-        return findings, None
+        return findings, findings, None
     remaining, _ = lint_source(new, path, config)
-    return remaining, new
+    return findings, remaining, new
 
 
 def lint_file(path: str, config: Config, *, fix: bool = False, unsafe: bool = False) -> FileLint:
@@ -65,8 +71,7 @@ def lint_file(path: str, config: Config, *, fix: bool = False, unsafe: bool = Fa
         text = read_source(path)
         nb = notebook.load(path, text) if path.endswith(".ipynb") else None
         source = notebook.to_source(nb) if nb is not None else text
-        before = lint_source(source, path, config)[0] if fix else None
-        result.findings, new = lint_source(source, path, config, fix=fix, unsafe=unsafe)
+        before, result.findings, new = _lint(source, path, config, fix=fix, unsafe=unsafe)
         if nb is not None:
             _to_cells(result.findings, source)
         if new is not None:
