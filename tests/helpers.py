@@ -59,3 +59,29 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: int = 300) -> subproce
         [sys.executable, "-m", "portmodel.cli", *args],
         capture_output=True, text=True, check=False, cwd=cwd or ROOT, env=env, timeout=timeout, stdin=subprocess.DEVNULL,
     )
+
+
+TORCH_FIXTURES = ROOT / "fixtures" / "torch"
+TORCH_GOLDEN = ROOT / "tests" / "golden" / "torch_to_keras"
+TORCH_MANIFEST = yaml.safe_load((TORCH_FIXTURES / "fixtures.yaml").read_text())
+
+
+def torch_port(src: Path, cls: str, shape: tuple, tmp_path: Path, seed: int = 0, code: str | None = None):
+    """(seeded PyTorch model from `src`, its Keras port holding its weights, inputs)."""
+    from portmodel.examples import randomize_torch
+    from portmodel.loading import load_keras_port, load_torch_module
+    from portmodel.translate import translate_source
+    from portmodel.verify import make_torch_inputs
+    from portmodel.weights import transfer_to_keras
+
+    if code is None:
+        result = translate_source(src.read_text(), str(src), input_shape=shape, to="keras")
+        assert not result.todos, [d.format() for d in result.todos]
+        code = result.code
+    out = tmp_path / f"{src.stem}_keras.py"
+    out.write_text(code)
+    torch_model = load_torch_module(f"{src}:{cls}")
+    randomize_torch(torch_model, seed)
+    keras_model = load_keras_port(f"{out}:{cls}", shape)
+    transfer_to_keras(torch_model, keras_model)
+    return torch_model, keras_model, make_torch_inputs(torch_model, shape, seed=seed)

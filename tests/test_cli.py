@@ -71,9 +71,11 @@ def test_missing_file():
     assert proc.returncode == 2 and "no/such/file.py: file not found" in proc.stderr
 
 
-def test_keras_to_keras_is_refused_clearly():
+def test_keras_file_with_to_keras_is_left_unchanged():
+    """--to keras translates PyTorch code: a Keras file has none, so nothing changes."""
     proc = run_cli("translate", str(FIXTURES / "seq_mlp.py"), "--to", "keras")
-    assert proc.returncode == 2 and "not implemented yet" in proc.stderr
+    assert proc.returncode == 0 and "0 converted, 1 unchanged" in proc.stderr
+    assert proc.stdout == (FIXTURES / "seq_mlp.py").read_text()
 
 
 def test_port_digits_end_to_end(tmp_path):
@@ -202,3 +204,89 @@ def test_weights_back_to_keras_after_training_the_port(tmp_path):
     with torch.no_grad():
         expected = port(torch.from_numpy(x).permute(0, 3, 1, 2)).numpy()
     assert np.abs(np.asarray(keras_model(x, training=False)) - expected).max() <= 1e-5
+
+
+# -- PyTorch -> Keras --------------------------------------------------------------------------
+
+
+def test_port_torch_to_keras_with_a_checkpoint(tmp_path):
+    """`port --to keras` with a .pt state_dict: Keras source, .weights.h5, a PASS report."""
+    import json
+
+    import torch
+
+    from portmodel.examples import randomize_torch
+    from portmodel.loading import load_torch_module
+
+    src = ROOT / "fixtures" / "torch" / "resnet_small.py"
+    model = load_torch_module(f"{src}:ResNetSmall")
+    randomize_torch(model, seed=5)
+    ckpt = tmp_path / "net.pt"
+    torch.save(model.state_dict(), ckpt)
+    out = tmp_path / "out"
+    proc = run_cli("port", str(src), "--weights", str(ckpt), "--input-shape", "3,32,32", "-o", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["model.py", "model.weights.h5", "report.json", "report.md"]
+    report = json.loads((out / "report.json").read_text())
+    assert report["passed"] and report["direction"] == "PyTorch -> Keras"
+    assert report["verify"][0]["outputs"][0]["max_abs"] <= 1e-5
+    # the same checkpoint through `weights` and `verify`
+    h5 = tmp_path / "again.weights.h5"
+    proc = run_cli("weights", str(ckpt), "--to", "keras", "--source", f"torch:{src}:ResNetSmall",
+                   "--model", f"{out / 'model.py'}:ResNetSmall", "--input-shape", "3,32,32", "-o", str(h5))
+    assert proc.returncode == 0, proc.stderr
+    proc = run_cli("verify", "--source", f"torch:{src}:ResNetSmall", "--weights", str(ckpt),
+                   "--target", f"keras:{out / 'model.py'}:ResNetSmall", "--target-weights", str(h5),
+                   "--input-shape", "3,32,32")
+    assert proc.returncode == 0 and "PASS" in proc.stdout, proc.stdout + proc.stderr
+
+
+def test_port_torch_needs_an_input_shape(tmp_path):
+    out = tmp_path / "out"
+    proc = run_cli("port", str(ROOT / "fixtures" / "torch" / "mlp_sequential.py"), "-o", str(out))
+    assert proc.returncode == 2 and "needs --input-shape" in proc.stderr
+    assert not out.exists()
+
+
+def test_port_torch_refuses_a_pickled_checkpoint_with_code(tmp_path):
+    import pickle
+
+    class Evil:
+        def __reduce__(self):
+            return (print, ("ran",))
+
+    ckpt = tmp_path / "evil.pt"
+    ckpt.write_bytes(pickle.dumps({"w": Evil()}))
+    out = tmp_path / "out"
+    proc = run_cli("port", str(ROOT / "fixtures" / "torch" / "mlp_sequential.py"), "--weights", str(ckpt),
+                   "--input-shape", "1,28,28", "-o", str(out))
+    assert proc.returncode == 2 and "evil.pt" in proc.stderr and "ran" not in proc.stdout
+    assert not out.exists()
+
+
+def test_torch_checkpoint_that_does_not_fit_lists_every_problem(tmp_path):
+    import torch
+
+    ckpt = tmp_path / "wrong.pt"
+    torch.save({"net.1.weight": torch.zeros(3, 3), "extra": torch.zeros(1)}, ckpt)
+    out = tmp_path / "out"
+    proc = run_cli("port", str(ROOT / "fixtures" / "torch" / "mlp_sequential.py"), "--weights", str(ckpt),
+                   "--input-shape", "1,28,28", "-o", str(out))
+    assert proc.returncode == 2
+    assert "missing" in proc.stderr and "unexpected extra" in proc.stderr and "mis-shaped net.1.weight" in proc.stderr
+    assert not out.exists()
+
+
+def test_translate_torch_syntax_error_names_the_line(tmp_path):
+    bad = tmp_path / "bad.py"
+    bad.write_text("import torch.nn as nn\n\nclass M(nn.Module):\n    def forward(self, x)\n        return x\n")
+    proc = run_cli("translate", str(bad), "--to", "keras", "-o", str(tmp_path / "out.py"))
+    assert proc.returncode == 2 and "bad.py:4" in proc.stderr
+    assert not (tmp_path / "out.py").exists()
+
+
+def test_translate_torch_with_a_wrong_input_shape_is_a_todo():
+    proc = run_cli("translate", str(ROOT / "fixtures" / "torch" / "lstm_tagger.py"), "--input-shape", "3,4,5,6",
+                   "--strict")
+    assert proc.returncode == 1
+    assert "rejects an input of shape" in proc.stderr and "check --input-shape" in proc.stderr

@@ -37,7 +37,7 @@ def test_no_todo_and_idempotent(name):
     result = translate_fixture(name)
     assert not result.todos, [d.format() for d in result.todos]
     _, _, shape = fixture(name)
-    again = translate_source(result.code, "port.py", input_shape=shape)
+    again = translate_source(result.code, "port.py", input_shape=shape, to="torch")
     assert again.status == "unchanged" and again.code == result.code
 
 

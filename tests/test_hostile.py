@@ -97,8 +97,8 @@ SOURCES = [p.read_text() for p in sorted(FIXTURES.glob("*.py"))]
 
 
 @st.composite
-def mutated_sources(draw):
-    lines = draw(st.sampled_from(SOURCES)).splitlines(True)
+def mutated_sources(draw, sources=None):
+    lines = draw(st.sampled_from(sources or SOURCES)).splitlines(True)
     for _ in range(draw(st.integers(1, 4))):
         i = draw(st.integers(0, len(lines) - 1))
         op = draw(st.sampled_from(["delete", "duplicate", "swap", "garble", "dedent"]))
@@ -115,6 +115,20 @@ def mutated_sources(draw):
         else:
             lines[i] = lines[i].lstrip()
     return "".join(lines)
+
+
+TORCH_SOURCES = [p.read_text() for p in sorted((ROOT / "fixtures" / "torch").glob("*.py"))]
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True)
+@given(mutated_sources(TORCH_SOURCES))
+def test_fuzz_torch_translation_never_crashes(source):
+    """PyTorch input, mutated: a clean PortmodelError, or Keras output that compiles."""
+    try:
+        result = translate_source(source, "fuzz.py", input_shape=(3, 16, 16), to="keras")
+    except PortmodelError:
+        return
+    compile(result.code, "fuzz_port.py", "exec")
 
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])

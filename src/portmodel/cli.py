@@ -25,13 +25,10 @@ def _shape(text: str) -> tuple[int, ...]:
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--to", choices=["torch", "keras"], default="torch", help="target framework")
+    p.add_argument(
+        "--to", choices=["torch", "keras"], help="target framework (default: the other one than the file imports)"
+    )
     p.add_argument("--input-shape", type=_shape, help="input shape in the source layout, no batch (28,28,1)")
-
-
-def _check_target(args) -> None:
-    if args.to != "torch":
-        raise PortmodelError("--to keras (PyTorch -> Keras) is not implemented yet; only --to torch works")
 
 
 def cmd_translate(args) -> int:
@@ -39,11 +36,10 @@ def cmd_translate(args) -> int:
     from .fsutil import write_text
     from .tree import migration_report, output_path, report_markdown, translate_many
 
-    _check_target(args)
     files = discover(args.src)
     if args.output and len(files) > 1 and args.output.endswith(".py"):
         raise PortmodelError("several inputs need an output folder, not a .py file", args.output)
-    outcomes = translate_many(files, args.input_shape, args.jobs, progress=sys.stderr.isatty())
+    outcomes = translate_many(files, args.input_shape, args.jobs, progress=sys.stderr.isatty(), to=args.to)
     code = EXIT_OK
     for o in outcomes:
         if o.error:
@@ -125,7 +121,7 @@ def cmd_weights(args) -> int:
     out = Path(args.output)
     if out.exists() and not args.force:
         raise PortmodelError("output exists; pass --force to overwrite it", str(out))
-    if args.to == "keras":
+    if args.to == "keras" or (args.source or "").startswith("torch:"):
         return _weights_to_keras(args, out)
     if args.source and split_spec(args.source)[1]:
         keras_model = load_keras(args.source, args.checkpoint, args.input_shape)
@@ -144,18 +140,28 @@ def cmd_weights(args) -> int:
 
 
 def _weights_to_keras(args, out: Path) -> int:
-    """A PyTorch state_dict of a port back into its Keras model (e.g. after training the port)."""
+    """A PyTorch state_dict into a Keras model: the Keras port of a PyTorch model
+    (`--source torch:net.py:Net --model port.py:Net`), or a Keras source model whose PyTorch
+    port was trained (`--source keras:src.py:build --model port.py:Class`)."""
     from .fsutil import atomic_path
-    from .loading import load_keras, load_state_dict, load_torch_module, split_spec
+    from .loading import load_keras, load_keras_port, load_state_dict, load_torch_module, split_spec
     from .weights import check_fits, transfer_to_keras
 
-    if not (args.source and split_spec(args.source, "keras")[1]):
-        raise PortmodelError("--to keras needs --source PATH.py:builder_or_class (the Keras model to fill)")
     if not str(out).endswith((".weights.h5", ".keras")):
         raise PortmodelError("output must end in .weights.h5 or .keras", str(out))
-    torch_model = load_torch_module(args.model)
-    check_fits(torch_model, load_state_dict(args.checkpoint), args.checkpoint)
-    keras_model = load_keras(args.source, input_shape=args.input_shape)
+    if args.source and args.source.startswith("torch:"):
+        torch_model = load_torch_module(args.source)
+        check_fits(torch_model, load_state_dict(args.checkpoint), args.checkpoint)
+        keras_model = load_keras_port(args.model, args.input_shape)
+    else:
+        if not (args.source and split_spec(args.source, "keras")[1]):
+            raise PortmodelError(
+                "--to keras needs --source torch:PATH.py:Class (a PyTorch model and its Keras port in --model) "
+                "or --source keras:PATH.py:builder_or_class (the Keras model to fill)"
+            )
+        torch_model = load_torch_module(args.model)
+        check_fits(torch_model, load_state_dict(args.checkpoint), args.checkpoint)
+        keras_model = load_keras(args.source, input_shape=args.input_shape)
     transfer_to_keras(torch_model, keras_model)
     with atomic_path(out) as tmp:
         target = tmp.with_name(tmp.name + (".weights.h5" if str(out).endswith(".weights.h5") else ".keras"))
@@ -173,6 +179,8 @@ def cmd_verify(args) -> int:
     from .verify import load_inputs, make_inputs, resolve_devices, verify
     from .weights import check_fits, transfer
 
+    if args.source.startswith("torch:"):
+        return _verify_torch_source(args)
     keras_model = load_keras(args.source, args.weights, args.input_shape)
     torch_model = load_torch_module(args.target)
     if args.target_weights:
@@ -187,6 +195,39 @@ def cmd_verify(args) -> int:
         keras_model, torch_model, inputs, devices=resolve_devices(args.device),
         atol=args.atol, rtol=args.rtol, layers=args.per_layer,
     )
+    return _print_verify(args, results)
+
+
+def _verify_torch_source(args) -> int:
+    """A PyTorch model (the source) against its Keras port."""
+    import torch
+
+    from .loading import load_keras_port, load_state_dict, load_torch_module
+    from .verify import load_array_inputs, make_torch_inputs, resolve_devices, verify_torch_source
+    from .weights import check_fits, transfer_to_keras
+
+    if args.per_layer:
+        raise PortmodelError("--per-layer is not available for PyTorch sources yet")
+    torch.manual_seed(args.seed)
+    torch_model = load_torch_module(args.source)
+    if args.weights:
+        check_fits(torch_model, load_state_dict(args.weights), args.weights)
+    keras_model = load_keras_port(args.target, args.input_shape)
+    if args.target_weights:
+        keras_model.load_weights(args.target_weights)
+    else:
+        transfer_to_keras(torch_model, keras_model)
+    if args.inputs:
+        inputs = load_array_inputs(args.inputs, args.input_shape)
+    else:
+        inputs = make_torch_inputs(torch_model, args.input_shape, seed=args.seed)
+    results = verify_torch_source(
+        torch_model, keras_model, inputs, devices=resolve_devices(args.device), atol=args.atol, rtol=args.rtol
+    )
+    return _print_verify(args, results)
+
+
+def _print_verify(args, results) -> int:
     if args.json:
         print(json.dumps([r.to_dict() for r in results], indent=2))
     for r in results:
@@ -200,11 +241,13 @@ def cmd_verify(args) -> int:
 
 
 def cmd_port(args) -> int:
-    from .port import port
+    from .port import port, port_to_keras, read_source
+    from .translate import guess_target
     from .verify import resolve_devices
 
-    _check_target(args)
-    report = port(
+    args.to = args.to or guess_target(read_source(args.src))
+    run = port_to_keras if args.to == "keras" else port
+    report = run(
         args.src, args.output, weights=args.weights, model=args.model, input_shape=args.input_shape,
         devices=resolve_devices(args.device), atol=args.atol, rtol=args.rtol, force=args.force,
         inputs_path=args.inputs,
@@ -214,7 +257,8 @@ def cmd_port(args) -> int:
             print(f"{res['device']} {o['name']} max_abs={o['max_abs']:.3e} {'PASS' if o['passed'] else 'FAIL'}")
     for d in report["translation"]["todos"]:
         print(d, file=sys.stderr)
-    print(f"portmodel: wrote {args.output}/model.py, model.safetensors, report.md, report.json")
+    weights = "model.weights.h5" if args.to == "keras" else "model.safetensors"
+    print(f"portmodel: wrote {args.output}/model.py, {weights}, report.md, report.json")
     return EXIT_OK if report["passed"] else EXIT_FINDINGS
 
 
@@ -258,10 +302,12 @@ def parser() -> argparse.ArgumentParser:
     w.set_defaults(func=cmd_weights)
 
     v = sub.add_parser("verify", help="run source and port on the same seeded inputs")
-    v.add_argument("--source", required=True, help="keras:PATH.py:builder_or_class or a .keras file")
-    v.add_argument("--target", required=True, help="torch:PATH.py:ClassName")
-    v.add_argument("--weights", help="Keras checkpoint for the source (.keras / .weights.h5)")
-    v.add_argument("--target-weights", help="state_dict for the port (default: converted from the source)")
+    v.add_argument(
+        "--source", required=True, help="keras:PATH.py:builder_or_class, a .keras file, or torch:PATH.py:Class"
+    )
+    v.add_argument("--target", required=True, help="the port: torch:PATH.py:Class (or keras:PATH.py:Class)")
+    v.add_argument("--weights", help="checkpoint for the source (.keras / .weights.h5, or .pt / .safetensors)")
+    v.add_argument("--target-weights", help="weights for the port (default: converted from the source)")
     v.add_argument("--input-shape", type=_shape)
     _tolerances(v)
     v.add_argument("--per-layer", action="store_true", help="name the first layer whose output diverges")
@@ -272,7 +318,7 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("port", help="translate + weights + verify, with a report")
     p.add_argument("src")
     _common(p)
-    p.add_argument("--weights", help="Keras checkpoint (.keras or .weights.h5)")
+    p.add_argument("--weights", help="source checkpoint: .keras / .weights.h5, or .pt / .safetensors with --to keras")
     p.add_argument("--model", help="which model, when the file defines several")
     p.add_argument("-o", "--output", required=True, help="output folder")
     _tolerances(p)

@@ -168,13 +168,16 @@ class Interpreter:
     def apply(self, site: LayerSite, call: cst.Call) -> Tensor:
         if not call.args:
             raise Untranslatable("layer called without inputs")
+        more = []  # further positional tensors: MultiHeadAttention(query, value, key)
         for arg in call.args[1:]:
             kw = arg.keyword.value if arg.keyword else None
-            if kw not in ("training",):
+            if kw is None and isinstance(extra := self.eval(arg.value), Tensor):
+                more.append(extra)
+            elif kw not in ("training",):
                 raise Untranslatable(f"layer call argument '{kw or code(arg.value)}' is not supported")
         value = self.eval(call.args[0].value)
         ref = code(call.func) if self.refs_as_written else None
-        out = self.apply_tensors(site, value if isinstance(value, list) else [value], ref)
+        out = self.apply_tensors(site, (value if isinstance(value, list) else [value]) + more, ref)
         if self.refs_as_written and isinstance(call.func, cst.Call) and site.lowered.module:
             raise Untranslatable("a layer created inside call() is not translated yet; create it in __init__")
         return out

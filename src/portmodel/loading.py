@@ -164,3 +164,30 @@ def load_state_dict(path: str) -> dict:
     if not isinstance(sd, dict):
         raise PortmodelError("the file does not hold a state_dict", path)
     return sd
+
+
+def load_keras_port(spec: str, input_shape):
+    """The Keras port of a PyTorch model (`PATH.py:Class`), built on a zero input given in
+    torch's layout (`input_shape`, batch excluded)."""
+    import keras
+    import numpy as np
+
+    path, name = split_spec(spec, "keras")
+    if name is None:
+        raise PortmodelError("expected PATH.py:ClassName", spec)
+    _, model = _construct(path, name, keras.Model)
+    if not isinstance(model, keras.Model):
+        raise PortmodelError(f"{name} did not give a keras.Model", path)
+    if not input_shape:
+        raise PortmodelError("building the Keras port needs --input-shape")
+    shapes = list(input_shape) if isinstance(input_shape[0], tuple | list) else [input_shape]
+    shapes = [(1, *s) for s in shapes]
+    shapes = [(s[0], *s[2:], s[1]) if len(s) in (4, 5) else s for s in shapes]
+    first = model
+    dtype = "float32"
+    if any(type(layer).__name__ == "Embedding" for layer in model._flatten_layers(include_self=False)):
+        first = next(iter(model._flatten_layers(include_self=False)))
+        dtype = "int32" if type(first).__name__ == "Embedding" else "float32"
+    arrays = [np.zeros(s, dtype=dtype) for s in shapes]
+    model(*arrays, training=False)
+    return model

@@ -21,6 +21,7 @@ from .verify import load_inputs, make_inputs, verify
 from .weights import save_state_dict, transfer
 
 OUTPUTS = ("model.py", "model.safetensors", "report.json", "report.md")
+KERAS_OUTPUTS = ("model.py", "model.weights.h5", "report.json", "report.md")
 
 
 def read_source(path: str) -> str:
@@ -33,9 +34,9 @@ def read_source(path: str) -> str:
         raise PortmodelError(f"not UTF-8 text (byte {exc.start}); re-encode it as UTF-8", path) from None
 
 
-def pick_model(result: TranslationResult, name: str | None):
+def pick_model(result: TranslationResult, name: str | None, framework: str = "Keras"):
     if not result.models:
-        raise PortmodelError("no Keras model found to port", result.path)
+        raise PortmodelError(f"no {framework} model found to port", result.path)
     if name is None:
         if len(result.models) > 1:
             names = ", ".join(m.source for m in result.models)
@@ -68,14 +69,7 @@ def port(
         raise PortmodelError("output exists; pass --force to overwrite it", existing[0])
     result = translate_source(read_source(src), src, input_shape=input_shape)
     info = pick_model(result, model)
-    if result.todos:
-        first = result.todos[0]
-        more = f" (and {len(result.todos) - 1} more)" if len(result.todos) > 1 else ""
-        raise PortmodelError(
-            f"cannot port: line {first.line}: {first.message}{more}; "
-            "run `portmodel translate` to see every TODO",
-            src,
-        )
+    _refuse_todos(result, src)
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".portmodel-", dir=out.parent) as tmp:
         model_py = os.path.join(tmp, "model.py")
@@ -112,6 +106,96 @@ def port(
         write_reports(report, os.path.join(tmp, "report.json"), os.path.join(tmp, "report.md"))
         out.mkdir(parents=True, exist_ok=True)
         for name in OUTPUTS:
+            os.replace(os.path.join(tmp, name), out / name)
+    shutil.rmtree(out / "__pycache__", ignore_errors=True)
+    return report
+
+
+def _refuse_todos(result: TranslationResult, src: str) -> None:
+    if result.todos:
+        first = result.todos[0]
+        more = f" (and {len(result.todos) - 1} more)" if len(result.todos) > 1 else ""
+        raise PortmodelError(
+            f"cannot port: line {first.line}: {first.message}{more}; "
+            "run `portmodel translate` to see every TODO",
+            src,
+        )
+
+
+def port_to_keras(
+    src: str,
+    out_dir: str,
+    *,
+    weights: str | None = None,
+    model: str | None = None,
+    input_shape=None,
+    devices=("cpu",),
+    atol: float = 1e-5,
+    rtol: float = 0.0,
+    force: bool = False,
+    inputs_path: str | None = None,
+) -> dict:
+    """Port a PyTorch source file (and state_dict) to Keras 3; returns the report dict.
+
+    Without `weights` the source model keeps the weights its constructor gives it (seeded),
+    which still proves the translation computes the same function.
+    """
+    import torch
+
+    from .loading import load_keras_port, load_state_dict
+    from .verify import make_torch_inputs, verify_torch_source
+    from .weights import check_fits, transfer_to_keras
+
+    out = Path(out_dir)
+    existing = [str(out / n) for n in KERAS_OUTPUTS if (out / n).exists()]
+    if existing and not force:
+        raise PortmodelError("output exists; pass --force to overwrite it", existing[0])
+    if not input_shape:
+        raise PortmodelError("porting PyTorch code needs --input-shape (torch layout, no batch: 3,32,32)")
+    result = translate_source(read_source(src), src, input_shape=input_shape, to="keras")
+    info = pick_model(result, model, "PyTorch")
+    _refuse_todos(result, src)
+    torch.manual_seed(0)
+    torch_model = load_torch_module(f"{src}:{info.source}")
+    if weights:
+        check_fits(torch_model, load_state_dict(weights), weights)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".portmodel-", dir=out.parent) as tmp:
+        model_py = os.path.join(tmp, "model.py")
+        write_text(model_py, result.code)
+        keras_model = load_keras_port(f"{model_py}:{info.target}", input_shape)
+        transfer_to_keras(torch_model, keras_model)
+        keras_model.save_weights(os.path.join(tmp, "model.weights.h5"))
+        if inputs_path:
+            from .verify import load_array_inputs
+
+            inputs = load_array_inputs(inputs_path, input_shape)
+        else:
+            inputs = make_torch_inputs(torch_model, input_shape)
+        results = verify_torch_source(torch_model, keras_model, inputs, devices=devices, atol=atol, rtol=rtol)
+        report = {
+            "source": src,
+            "direction": "PyTorch -> Keras",
+            "model": asdict(info),
+            "atol": atol,
+            "rtol": rtol,
+            "passed": all(r.passed for r in results),
+            "translation": {
+                "source": src,
+                "output": str(out / "model.py"),
+                "models": [asdict(m) for m in result.models],
+                "todos": [d.format() for d in result.todos],
+            },
+            "weights": {"output": str(out / "model.weights.h5"), "tensors": len(keras_model.weights), "from": weights},
+            "verify": [r.to_dict() for r in results],
+            "inputs": {
+                "from": inputs_path or "seeded standard normal / token ids (seed 0)",
+                "arrays": [{"shape": list(a.shape), "dtype": str(a.dtype)} for a in inputs],
+            },
+        }
+        write_reports(report, os.path.join(tmp, "report.json"), os.path.join(tmp, "report.md"))
+        out.mkdir(parents=True, exist_ok=True)
+        for name in KERAS_OUTPUTS:
             os.replace(os.path.join(tmp, name), out / name)
     shutil.rmtree(out / "__pycache__", ignore_errors=True)
     return report

@@ -28,6 +28,7 @@ _WEIGHT = {
         "to": {"type": ["string", "array"], "items": {"type": "string"}},
         "permute": {"type": "array", "items": {"type": "integer"}},
         "transform": {"type": "string"},
+        "chunk": {"type": "array", "items": {"type": "integer"}, "minItems": 2, "maxItems": 2},
     },
 }
 
@@ -63,6 +64,30 @@ LAYER_SCHEMA: dict[str, Any] = {
         },
         "weights": {"type": "object", "additionalProperties": _WEIGHT},
         "torch_units": {"type": "integer", "minimum": 0},
+        "from_torch": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["torch", "raise", "examples"],
+            "properties": {
+                "torch": {"type": "array", "minItems": 1, "items": {"type": "string"}},
+                "raise": {"type": "string"},
+                "examples": {
+                    "type": "array",
+                    "minItems": 1,
+                    "items": {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "required": ["torch", "input"],
+                        "properties": {
+                            "torch": {"type": "string"},
+                            "input": {"type": "array", "items": {"type": "integer"}},
+                            "dtype": {"enum": ["float32", "int64"]},
+                            "keras": {"type": "string"},
+                        },
+                    },
+                },
+            },
+        },
         "examples": {
             "type": "array",
             "minItems": 1,
@@ -76,6 +101,48 @@ LAYER_SCHEMA: dict[str, Any] = {
                     "dtype": {"enum": ["float32", "int32"]},
                     "torch": {"type": "string"},
                     "exact": {"type": "boolean"},
+                    "spread": {"type": "boolean"},
+                },
+            },
+        },
+    },
+}
+
+OPS_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["id", "ops"],
+    "properties": {
+        "id": {"type": "string"},
+        "doc": {"type": "string"},
+        "ops": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["torch", "signature"],
+                "properties": {
+                    "torch": {"type": "array", "minItems": 1, "items": {"type": "string"}},
+                    "signature": {"type": "array", "items": {"type": "string"}},
+                    "defaults": {"type": "object"},
+                    "keras": {"type": "string"},
+                    "hook": {"type": "string"},
+                    "axes": {"type": "array", "items": {"type": "string"}},
+                    "layout": {"enum": ["any", "torch"]},
+                    "values": {"type": "object", "additionalProperties": {"type": "object"}},
+                    "examples": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "additionalProperties": False,
+                            "required": ["torch", "inputs"],
+                            "properties": {
+                                "torch": {"type": "string"},
+                                "inputs": {"type": "array", "items": {"type": "array", "items": {"type": "integer"}}},
+                                "keras": {"type": "string"},
+                            },
+                        },
+                    },
                 },
             },
         },
@@ -113,6 +180,7 @@ class WeightMap:
     to: tuple[str, ...]  # torch parameter or buffer path(s) relative to the unit
     permute: tuple[int, ...] | None = None
     transform: str | None = None
+    chunk: tuple[int, int] | None = None  # (i, n): block i of n along dim 0 of the torch tensor
 
 
 @dataclass(frozen=True)
@@ -131,6 +199,41 @@ class Example:
     dtype: str = "float32"
     torch: str | None = None
     exact: bool = True
+    spread: bool = False  # several inputs passed as separate arguments, not one list
+
+
+@dataclass(frozen=True)
+class TorchExample:
+    torch: str  # source of the PyTorch side (a module constructor, or an op call over x0, x1...)
+    input: tuple  # torch-order input shape(s), batch excluded
+    dtype: str = "float32"
+    keras: str | None = None  # the expected Keras source, when the example pins it
+
+
+@dataclass(frozen=True)
+class FromTorch:
+    """PyTorch -> Keras side of a layer rule."""
+
+    torch: tuple[str, ...]  # torch.nn class names
+    raise_: str  # registered function writing the Keras layer (`portmodel.hooks.RAISINGS`)
+    examples: tuple[TorchExample, ...] = ()
+
+
+@dataclass(frozen=True)
+class OpRule:
+    """A torch function / tensor method and its Keras form (`rules/ops/*.yaml`)."""
+
+    id: str
+    path: Path
+    torch: tuple[str, ...]  # qualified names; `Tensor.x` for tensor methods
+    signature: tuple[str, ...]
+    defaults: dict = field(default_factory=dict)  # source text of defaults written out
+    keras: str | None = None  # template over the signature's names
+    hook: str | None = None  # registered function when a template cannot say it
+    axes: tuple[str, ...] = ()  # arguments that are dims: rewritten for the Keras layout
+    layout: str = "any"  # 'torch': the op needs the tensor in torch's element order
+    values: dict = field(default_factory=dict)  # argument -> {torch source: Keras source}
+    examples: tuple[TorchExample, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -150,6 +253,7 @@ class LayerRule:
     torch_units: int = 1
     examples: tuple[Example, ...] = ()
     doc: str = ""
+    from_torch: FromTorch | None = None
 
 
 @dataclass(frozen=True)
@@ -165,9 +269,14 @@ class RuleSet:
     layers: dict[str, LayerRule]  # keyed by Keras class name
     by_id: dict[str, LayerRule]
     activations: dict[str, Activation]
+    torch_layers: dict[str, LayerRule] = field(default_factory=dict)  # keyed by torch.nn class name
+    ops: dict[str, OpRule] = field(default_factory=dict)  # keyed by qualified torch name
 
     def layer(self, keras_name: str) -> LayerRule | None:
         return self.layers.get(keras_name)
+
+    def torch_layer(self, torch_name: str) -> LayerRule | None:
+        return self.torch_layers.get(torch_name)
 
 
 def rules_dir() -> Path:
@@ -197,11 +306,17 @@ def _validate(data: Any, schema: dict, path: Path) -> None:
 
 def parse_layer_rule(data: Any, path: Path) -> LayerRule:
     """Validate one layer rule document and build the typed rule."""
-    from .hooks import INVERSES, LOWERINGS, TRANSFORMS
+    from .hooks import INVERSES, LOWERINGS, RAISINGS, TRANSFORMS
 
     _validate(data, LAYER_SCHEMA, path)
     if data["lower"] not in LOWERINGS:
         raise RuleError(f"key 'lower': no lowering named '{data['lower']}'", str(path))
+    from_torch = None
+    if "from_torch" in data:
+        ft = data["from_torch"]
+        if ft["raise"] not in RAISINGS:
+            raise RuleError(f"key 'from_torch/raise': no PyTorch -> Keras function named '{ft['raise']}'", str(path))
+        from_torch = FromTorch(tuple(ft["torch"]), ft["raise"], _torch_examples(ft["examples"], "input"))
     weights = []
     for name, spec in (data.get("weights") or {}).items():
         to = spec["to"]
@@ -214,6 +329,7 @@ def parse_layer_rule(data: Any, path: Path) -> LayerRule:
                 to=tuple(to) if isinstance(to, list) else (to,),
                 permute=tuple(spec["permute"]) if "permute" in spec else None,
                 transform=transform,
+                chunk=tuple(spec["chunk"]) if "chunk" in spec else None,
             )
         )
     signature = tuple(data["signature"])
@@ -241,11 +357,54 @@ def parse_layer_rule(data: Any, path: Path) -> LayerRule:
                 dtype=e.get("dtype", "float32"),
                 torch=e.get("torch"),
                 exact=e.get("exact", True),
+                spread=e.get("spread", False),
             )
             for e in data["examples"]
         ),
         doc=data.get("doc", ""),
+        from_torch=from_torch,
     )
+
+
+def _torch_examples(items: list, key: str) -> tuple[TorchExample, ...]:
+    return tuple(
+        TorchExample(e["torch"], tuple(tuple(s) if isinstance(s, list) else s for s in e[key]),
+                     e.get("dtype", "float32"), e.get("keras"))
+        for e in items
+    )
+
+
+def parse_op_rules(data: Any, path: Path) -> list[OpRule]:
+    """Validate one ops rule document (a family of torch functions and their Keras forms)."""
+    from .hooks import OP_HOOKS
+
+    _validate(data, OPS_SCHEMA, path)
+    out = []
+    for i, spec in enumerate(data["ops"]):
+        where = f"ops/{i}"
+        if ("keras" in spec) == ("hook" in spec):
+            raise RuleError(f"key '{where}': give exactly one of 'keras' (a template) or 'hook'", str(path))
+        if "hook" in spec and spec["hook"] not in OP_HOOKS:
+            raise RuleError(f"key '{where}/hook': no op hook named '{spec['hook']}'", str(path))
+        for name in [*spec.get("axes", []), *spec.get("defaults", {}), *spec.get("values", {})]:
+            if name not in spec["signature"]:
+                raise RuleError(f"key '{where}': '{name}' is not in the signature", str(path))
+        out.append(
+            OpRule(
+                id=f"{data['id']}.{spec['torch'][0].rsplit('.', 1)[-1]}",
+                path=path,
+                torch=tuple(spec["torch"]),
+                signature=tuple(spec["signature"]),
+                defaults={k: str(v) for k, v in spec.get("defaults", {}).items()},
+                keras=spec.get("keras"),
+                hook=spec.get("hook"),
+                axes=tuple(spec.get("axes", [])),
+                layout=spec.get("layout", "any"),
+                values={k: {str(a): str(b) for a, b in v.items()} for k, v in spec.get("values", {}).items()},
+                examples=_torch_examples(spec.get("examples", []), "inputs"),
+            )
+        )
+    return out
 
 
 def parse_activation_rules(data: Any, path: Path) -> dict[str, Activation]:
@@ -279,10 +438,23 @@ def load_rules(directory: str | None = None) -> RuleSet:
                     f"key 'keras': '{name}' also claimed by {layers[name].path}", str(path)
                 )
             layers[name] = rule
+    torch_layers: dict[str, LayerRule] = {}
+    for rule in by_id.values():
+        for name in rule.from_torch.torch if rule.from_torch else ():
+            if name in torch_layers:
+                raise RuleError(f"key 'from_torch/torch': '{name}' also claimed by {torch_layers[name].path}", str(rule.path))
+            torch_layers[name] = rule
+    ops: dict[str, OpRule] = {}
+    for path in sorted((root / "ops").glob("*.yaml")):
+        for op in parse_op_rules(_load_yaml(path), path):
+            for name in op.torch:
+                if name in ops:
+                    raise RuleError(f"key 'ops': '{name}' also defined in {ops[name].path}", str(path))
+                ops[name] = op
     activations: dict[str, Activation] = {}
     for path in sorted((root / "activations").glob("*.yaml")):
         for name, act in parse_activation_rules(_load_yaml(path), path).items():
             if name in activations:
                 raise RuleError(f"key 'activations/{name}': defined twice", str(path))
             activations[name] = act
-    return RuleSet(layers=layers, by_id=by_id, activations=activations)
+    return RuleSet(layers=layers, by_id=by_id, activations=activations, torch_layers=torch_layers, ops=ops)

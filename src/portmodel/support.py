@@ -13,16 +13,30 @@ def render(rules: RuleSet) -> str:
         "# Support table",
         "",
         "Generated from `rules/` by `python -m portmodel.support`; do not edit by hand.",
-        "Every example of a rule runs as a numeric test (Keras vs the PyTorch port, max abs 1e-5).",
+        "Every example of a rule runs as a numeric test in its direction (source vs port, max abs 1e-5).",
+        "Weights move both ways through the same mapping (each transform has a registered inverse).",
         "",
-        "| Keras | PyTorch | Keras → PyTorch source | weights | verified examples |",
-        "|---|---|---|---|---|",
+        "| Keras | PyTorch | Keras → PyTorch | PyTorch → Keras (torch.nn) | weights | verified examples (→ torch / → keras) |",
+        "|---|---|---|---|---|---|",
     ]
     for rule in sorted(rules.by_id.values(), key=lambda r: r.keras[0]):
         weights = ", ".join(w.keras for w in rule.weights) or ("see wrapped layer" if rule.id == "bidirectional" else "none")
+        back = ", ".join(f"`{c}`" for c in rule.from_torch.torch) if rule.from_torch else "—"
+        n_back = len(rule.from_torch.examples) if rule.from_torch else 0
         lines.append(
-            f"| {', '.join(rule.keras)} | `{rule.torch}` | yes | {weights} | {len(rule.examples)} |"
+            f"| {', '.join(rule.keras)} | `{rule.torch}` | yes | {back} | {weights} | {len(rule.examples)} / {n_back} |"
         )
+    lines += [
+        "",
+        "## PyTorch functions and tensor methods (`rules/ops/`, PyTorch → Keras)",
+        "",
+        "| PyTorch | Keras | dims rewritten for the layout | verified examples |",
+        "|---|---|---|---|",
+    ]
+    for op in sorted({id(o): o for o in rules.ops.values()}.values(), key=lambda o: o.torch[0]):
+        keras = f"`{op.keras}`" if op.keras else f"hook `{op.hook}`"
+        axes = ", ".join(op.axes) or ("torch order" if op.layout == "torch" else "—")
+        lines.append(f"| {', '.join(f'`{t}`' for t in op.torch)} | {keras} | {axes} | {len(op.examples)} |")
     lines += ["", "## Activations (`activation=` and `Activation(...)`)", "", "| Keras | PyTorch |", "|---|---|"]
     seen = set()
     for name, act in sorted(rules.activations.items()):

@@ -9,6 +9,7 @@ the imports once. Whatever the rules cannot translate stays in place under a
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import libcst as cst
@@ -296,13 +297,28 @@ class BuilderTranslator:
         return text, ModelInfo(self.source_name, name, self.style, attrs)
 
 
+_TORCH_IMPORT = re.compile(r"^\s*(import torch|from torch[ .])", re.MULTILINE)
+_KERAS_IMPORT = re.compile(r"^\s*(import (keras|tensorflow|tf_keras)|from (keras|tensorflow|tf_keras)[ .])", re.MULTILINE)
+
+
+def guess_target(source: str) -> str:
+    """'keras' for a file that imports torch and no Keras, else 'torch'."""
+    return "keras" if _TORCH_IMPORT.search(source) and not _KERAS_IMPORT.search(source) else "torch"
+
+
 def translate_source(
-    source: str, path: str = "<string>", *, input_shape=None, rules: RuleSet | None = None
+    source: str, path: str = "<string>", *, input_shape=None, rules: RuleSet | None = None, to: str | None = None
 ) -> TranslationResult:
-    """Translate Keras source text to PyTorch source text."""
+    """Translate Keras source text to PyTorch (`to="torch"`), or PyTorch source to Keras
+    (`to="keras"`); by default, away from the framework the file imports."""
     rules = rules or load_rules()
+    to = to or guess_target(source)
     module = parse_python(source, path)
     try:
+        if to == "keras":
+            from .torch_translate import translate_torch
+
+            return translate_torch(module, source, path, input_shape, rules)
         return _translate(module, source, path, input_shape, rules)
     except RecursionError:  # a pathological but parseable file: report it, never crash
         raise PortmodelError(TOO_DEEP, path) from None
@@ -555,10 +571,12 @@ def _used_names(text: str) -> set[str]:
     return used
 
 
-def _prune_import(stmt: cst.SimpleStatementLine, used: set[str]) -> str:
+def _prune_import(stmt: cst.SimpleStatementLine, used: set[str], is_source=None) -> str:
+    """The import without the source framework's names nothing uses any more."""
+    is_source = is_source or _is_keras_import
     keep_small = []
     for small in stmt.body:
-        if not (isinstance(small, cst.Import | cst.ImportFrom) and _is_keras_import(small)):
+        if not (isinstance(small, cst.Import | cst.ImportFrom) and is_source(small)):
             keep_small.append(small)
             continue
         if isinstance(small.names, cst.ImportStar):

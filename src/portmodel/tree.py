@@ -27,7 +27,7 @@ class FileOutcome:
     models: list = field(default_factory=list)
 
 
-def translate_one(path: str, input_shape=None) -> FileOutcome:
+def translate_one(path: str, input_shape=None, to: str | None = None) -> FileOutcome:
     """Translate one .py or .ipynb file in memory (no writes)."""
     from . import notebook
     from .port import read_source
@@ -40,7 +40,7 @@ def translate_one(path: str, input_shape=None) -> FileOutcome:
         is_nb = path.endswith(".ipynb")
         nb = notebook.load(path, text) if is_nb else None
         source = notebook.to_source(nb) if is_nb else text
-        res = translate_source(source, "<stdin>" if path == "-" else path, input_shape=input_shape)
+        res = translate_source(source, "<stdin>" if path == "-" else path, input_shape=input_shape, to=to)
         code = notebook.dump(notebook.from_source(nb, res.code)) if is_nb and res.status != "unchanged" else res.code
         out.code = text if res.status == "unchanged" else code
         out.status = "converted" if out.code != text else "unchanged"
@@ -52,19 +52,19 @@ def translate_one(path: str, input_shape=None) -> FileOutcome:
     return out
 
 
-def translate_many(paths: list[str], input_shape=None, jobs: int | None = None, progress: bool = False):
+def translate_many(paths: list[str], input_shape=None, jobs: int | None = None, progress: bool = False, to: str | None = None):
     """Outcomes in input order; uses `jobs` processes (default: all cores) for many files."""
     jobs = jobs or os.cpu_count() or 1
     if len(paths) < 4 or jobs == 1:
         outcomes = []
         for i, p in enumerate(paths):
-            outcomes.append(translate_one(p, input_shape))
+            outcomes.append(translate_one(p, input_shape, to))
             _bar(progress, i + 1, len(paths))
         return outcomes
     outcomes = []
     with ProcessPoolExecutor(max_workers=jobs) as pool:
         chunk = max(1, len(paths) // (jobs * 8))
-        for i, outcome in enumerate(pool.map(translate_one, paths, [input_shape] * len(paths), chunksize=chunk)):
+        for i, outcome in enumerate(pool.map(translate_one, paths, [input_shape] * len(paths), [to] * len(paths), chunksize=chunk)):
             outcomes.append(outcome)
             _bar(progress, i + 1, len(paths))
     return outcomes

@@ -8,6 +8,8 @@ wise relative error explodes near zero). PASS means max_abs <= atol + rtol * sca
 
 from __future__ import annotations
 
+import contextlib
+import os
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -78,8 +80,14 @@ def make_inputs(keras_model, input_shape=None, *, seed: int = 0, batch: int = 4,
 
 def load_inputs(path: str, keras_model, input_shape=None) -> list[np.ndarray]:
     """User-given inputs: one array in .npy, or .npz arrays in input order (batch first)."""
+    return load_array_inputs(path, None, input_specs(keras_model, input_shape))
+
+
+def load_array_inputs(path: str, input_shape, specs=None) -> list[np.ndarray]:
+    """Arrays from .npy/.npz checked against `specs` ((shape, dtype) per input) or one shape."""
     from pathlib import Path
 
+    specs = specs if specs is not None else [(tuple(input_shape), "float32")]
     if not Path(path).is_file():
         raise PortmodelError("file not found", path)
     try:
@@ -87,7 +95,6 @@ def load_inputs(path: str, keras_model, input_shape=None) -> list[np.ndarray]:
     except Exception as exc:  # noqa: BLE001
         raise PortmodelError(f"cannot read the inputs: {exc}", path) from None
     arrays = [data] if isinstance(data, np.ndarray) else [data[k] for k in data.files]
-    specs = input_specs(keras_model, input_shape)
     if len(arrays) != len(specs):
         raise PortmodelError(f"the model takes {len(specs)} input(s), the file has {len(arrays)}", path)
     for arr, (shape, _) in zip(arrays, specs):
@@ -120,16 +127,41 @@ def _flat(x) -> list:
     return [x]
 
 
+@contextlib.contextmanager
+def exact_float32():
+    """Full float32 matmuls and convolutions while verifying.
+
+    GPUs round float32 matmul/conv inputs to TF32 (10-bit mantissa) where allowed: torch's
+    cuDNN convolutions do by default, and so does XLA (Keras on JAX) for every matmul. That
+    costs ~1e-3 on outputs of order 1 and would hide the translation's own error.
+    """
+    import torch
+
+    saved = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+    jax_ctx = contextlib.nullcontext()
+    if os.environ.get("KERAS_BACKEND") == "jax":
+        import jax
+
+        jax_ctx = jax.default_matmul_precision("highest")
+    try:
+        with jax_ctx:
+            yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
+
+
 def run_keras(keras_model, inputs: list[np.ndarray]) -> list[np.ndarray]:
-    out = keras_model(inputs if len(inputs) > 1 else inputs[0], training=False)
-    return [np.asarray(o) for o in _flat(out)]
+    with exact_float32():
+        out = keras_model(inputs if len(inputs) > 1 else inputs[0], training=False)
+        return [np.asarray(o) for o in _flat(out)]
 
 
 def run_torch(torch_model, inputs: list[np.ndarray], device: str = "cpu") -> list[np.ndarray]:
     import torch
 
     torch_model.eval().to(device)
-    with torch.no_grad():
+    with torch.no_grad(), exact_float32():
         out = torch_model(*[_to_port(a).to(device) for a in inputs])
     return [_from_port(o) for o in _flat(out)]
 
@@ -138,8 +170,12 @@ def errors(ref: np.ndarray, got: np.ndarray) -> tuple[float, float, float]:
     """(max abs, max rel to the reference's scale, that scale)."""
     if ref.shape != got.shape:
         raise PortmodelError(f"output shapes differ: Keras {ref.shape} vs port {got.shape}")
-    diff = np.abs(ref.astype("float64") - got.astype("float64"))
-    scale = float(np.abs(ref).max()) if ref.size else 0.0
+    a, b = ref.astype("float64"), got.astype("float64")
+    with np.errstate(invalid="ignore"):
+        diff = np.where(a == b, 0.0, np.abs(a - b))  # equal infinities agree; a NaN never does
+    diff = np.where(np.isnan(diff), np.inf, diff)
+    finite = np.abs(a[np.isfinite(a)])
+    scale = float(finite.max()) if finite.size else 0.0
     max_abs = float(diff.max()) if diff.size else 0.0
     return max_abs, max_abs / scale if scale > 0 else max_abs, scale
 
@@ -251,3 +287,61 @@ def resolve_devices(choice: str) -> list[str]:
             raise PortmodelError("--device cuda: no CUDA device is available")
         return ["cuda"]
     return ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+# -- PyTorch source, Keras port ---------------------------------------------------------------
+
+
+def to_keras_layout(arr: np.ndarray) -> np.ndarray:
+    """A torch-layout array as the Keras port takes it (rank 4/5: channels last)."""
+    return arr.transpose(0, *range(2, arr.ndim), 1) if arr.ndim in (4, 5) else arr
+
+
+def from_keras_layout(arr: np.ndarray) -> np.ndarray:
+    return arr.transpose(0, arr.ndim - 1, *range(1, arr.ndim - 1)) if arr.ndim in (4, 5) else arr
+
+
+def make_torch_inputs(torch_model, input_shape, *, seed: int = 0, batch: int = 4) -> list[np.ndarray]:
+    """Seeded inputs for a PyTorch model: token ids when its first layer is an Embedding."""
+    import torch
+
+    if not input_shape:
+        raise PortmodelError("the model's input shape is unknown; pass --input-shape")
+    rng = np.random.default_rng(seed)
+    first = next((m for m in torch_model.modules() if not list(m.children())), None)
+    if isinstance(first, torch.nn.Embedding):
+        return [rng.integers(0, first.num_embeddings, size=(batch, *input_shape)).astype("int64")]
+    return [rng.standard_normal((batch, *input_shape)).astype("float32")]
+
+
+def run_torch_source(torch_model, inputs: list[np.ndarray], device: str = "cpu") -> list[np.ndarray]:
+    import torch
+
+    torch_model.eval().to(device)
+    with torch.no_grad(), exact_float32():
+        out = torch_model(*[torch.from_numpy(a).to(device) for a in inputs])
+    return [o.detach().cpu().numpy() for o in _flat(out)]
+
+
+def run_keras_port(keras_model, inputs: list[np.ndarray]) -> list[np.ndarray]:
+    """Run the Keras port of a PyTorch model: its call() takes the inputs as forward() does."""
+    with exact_float32():
+        out = keras_model(*[to_keras_layout(a) for a in inputs], training=False)
+        return [from_keras_layout(np.asarray(o)) for o in _flat(out)]
+
+
+def verify_torch_source(torch_model, keras_model, inputs, *, devices=("cpu",), atol=1e-5, rtol=0.0):
+    """The Keras port against its PyTorch source, the source run on each device."""
+    got = run_keras_port(keras_model, inputs)
+    results = []
+    for device in devices:
+        ref = run_torch_source(torch_model, inputs, device)
+        if len(ref) != len(got):
+            raise PortmodelError(f"PyTorch gives {len(ref)} outputs, the port {len(got)}")
+        outs = []
+        for i, (r, g) in enumerate(zip(ref, got)):
+            max_abs, max_rel, scale = errors(r, g)
+            outs.append(OutputError(f"output_{i}", list(r.shape), max_abs, max_rel, max_abs <= atol + rtol * scale))
+        results.append(VerifyResult(device, atol, rtol, outs))
+    torch_model.to("cpu")
+    return results

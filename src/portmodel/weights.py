@@ -122,8 +122,8 @@ def _match(key: str, rel: str) -> bool:
     parts = rel.split("/")
     if "/" not in key:
         return parts[-1] == key and not any(p.startswith(("forward_", "backward_")) for p in parts[:-1])
-    direction, leaf = key.split("/", 1)
-    return parts[-1] == leaf and any(p.startswith(direction + "_") for p in parts[:-1])
+    owner, leaf = key.split("/", 1)  # Bidirectional's forward_*/backward_*, or a sublayer name
+    return parts[-1] == leaf and any(p == owner or p.startswith(owner + "_") for p in parts[:-1])
 
 
 def _weight_maps(unit: Unit, rules: RuleSet) -> tuple[WeightMap, ...]:
@@ -194,7 +194,10 @@ def bind(keras_model, torch_model, rules: RuleSet | None = None) -> list[Binding
                 continue
             shapes = _convert(w, np.zeros(tuple(found[0].shape), dtype="float32"))
             for key, value in zip(keys, shapes):
-                if tuple(expected[key].shape) != value.shape:
+                want = tuple(expected[key].shape)
+                if w.chunk:
+                    want = (want[0] // w.chunk[1], *want[1:])
+                if want != value.shape:
                     problems.append(
                         f"'{unit.name}' -> '{key}': shape {value.shape} does not fit {tuple(expected[key].shape)}"
                     )
@@ -222,9 +225,15 @@ def transfer(keras_model, torch_model, rules: RuleSet | None = None) -> dict:
     import torch
 
     out: dict[str, torch.Tensor] = {}
+    chunks: dict[str, dict[int, np.ndarray]] = {}
     for b in bind(keras_model, torch_model, rules):
         for key, value in zip(b.keys, _convert(b.weight, np.asarray(b.variable.numpy()))):
-            out[key] = torch.from_numpy(value)
+            if b.weight.chunk:
+                chunks.setdefault(key, {})[b.weight.chunk[0]] = value
+            else:
+                out[key] = torch.from_numpy(value)
+    for key, parts in chunks.items():
+        out[key] = torch.from_numpy(np.concatenate([parts[i] for i in sorted(parts)]))
     for key, value in torch_model.state_dict().items():
         if key.endswith("num_batches_tracked") and key not in out:
             out[key] = torch.zeros_like(value)
@@ -237,6 +246,8 @@ def transfer_to_keras(torch_model, keras_model, rules: RuleSet | None = None) ->
     state = {k: v.detach().cpu().numpy() for k, v in torch_model.state_dict().items()}
     for b in bind(keras_model, torch_model, rules):
         values = [state[k] for k in b.keys]
+        if b.weight.chunk:
+            values = [np.split(v, b.weight.chunk[1])[b.weight.chunk[0]] for v in values]
         shape = tuple(b.variable.shape)
         if b.weight.transform:
             value = INVERSES[b.weight.transform](*values, shape)

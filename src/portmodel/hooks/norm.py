@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
-from . import LayerCtx, Lowering, Untranslatable, lowering
+from . import (
+    CHANNELS_LAST,
+    TORCH_ORDER,
+    LayerCtx,
+    Lowering,
+    Raised,
+    TorchCtx,
+    Untranslatable,
+    keras_ctor,
+    lowering,
+    raising,
+)
 
 
 @lowering("batch_norm")
@@ -44,3 +55,53 @@ def layer_norm(ctx: LayerCtx) -> Lowering:
         raise Untranslatable("LayerNormalization(scale=False, center=True) has no torch form")
     module = ctx.ctor([ctx.channels_code()], extra)
     return Lowering(module, "{m}({x})", ctx.x)
+
+
+@lowering("group_norm")
+def group_norm(ctx: LayerCtx) -> Lowering:
+    if ctx.get("axis", -1) not in (-1, ctx.x.rank - 1):
+        raise Untranslatable("GroupNormalization over a non-channel axis is not supported")
+    center, scale = ctx.get("center", True), ctx.get("scale", True)
+    if center != scale:
+        raise Untranslatable("GroupNormalization with only one of center/scale")
+    extra = {} if center else {"affine": "False"}
+    module = ctx.ctor([ctx.code("groups", "32"), ctx.channels_code()], extra)
+    return Lowering(module, "{m}({x})", ctx.x)
+
+
+# -- PyTorch -> Keras ----------------------------------------------------------------------
+
+
+@raising("batch_norm")
+def batch_norm_from_torch(ctx: TorchCtx) -> Raised:
+    m = ctx.module
+    if m.momentum is None:
+        raise Untranslatable("momentum=None (cumulative average) has no Keras equivalent")
+    if not m.track_running_stats:
+        raise Untranslatable("track_running_stats=False has no Keras equivalent")
+    extra = {"epsilon": repr(m.eps), "momentum": repr(round(1 - m.momentum, 12))}
+    if not m.affine:
+        extra.update(center="False", scale="False")
+    return Raised(keras_ctor("layers.BatchNormalization", [], extra), CHANNELS_LAST)
+
+
+@raising("layer_norm")
+def layer_norm_from_torch(ctx: TorchCtx) -> Raised:
+    m = ctx.module
+    n = len(m.normalized_shape)
+    axis = "-1" if n == 1 else f"({', '.join(str(-i) for i in range(n, 0, -1))})"
+    extra = {"axis": axis if n > 1 else None, "epsilon": repr(m.eps)}
+    if not m.elementwise_affine:
+        extra.update(center="False", scale="False")
+    elif m.bias is None:
+        extra["center"] = "False"
+    return Raised(keras_ctor("layers.LayerNormalization", [], extra), TORCH_ORDER)
+
+
+@raising("group_norm")
+def group_norm_from_torch(ctx: TorchCtx) -> Raised:
+    m = ctx.module
+    extra = {"groups": ctx.value_code("num_groups"), "epsilon": repr(m.eps)}
+    if not m.affine:
+        extra.update(center="False", scale="False")
+    return Raised(keras_ctor("layers.GroupNormalization", [], extra), CHANNELS_LAST)

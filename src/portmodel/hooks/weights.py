@@ -73,3 +73,36 @@ def gru_bias_to_keras(b_ih: np.ndarray, b_hh: np.ndarray, shape):
 def kernel_to_keras(w: np.ndarray, shape):
     r = w.ndim
     return w.transpose(*range(2, r), 1, 0)
+
+
+@transform("mha_in_kernel")
+def mha_in_kernel(k: np.ndarray):
+    """Keras per-head projection (d, heads, head_dim) -> torch rows (heads * head_dim, d)."""
+    return k.reshape(k.shape[0], -1).T
+
+
+@inverse("mha_in_kernel")
+def mha_in_kernel_to_keras(w: np.ndarray, shape):
+    return w.T.reshape(shape)
+
+
+@transform("mha_out_kernel")
+def mha_out_kernel(k: np.ndarray):
+    """Keras output projection (heads, head_dim, d) -> torch (d, heads * head_dim)."""
+    return k.reshape(-1, k.shape[-1]).T
+
+
+@inverse("mha_out_kernel")
+def mha_out_kernel_to_keras(w: np.ndarray, shape):
+    return w.T.reshape(shape)
+
+
+@transform("flatten")
+def flatten(b: np.ndarray):
+    """Keras per-head bias (heads, head_dim) -> torch (heads * head_dim,)."""
+    return b.reshape(-1)
+
+
+@inverse("flatten")
+def unflatten(b: np.ndarray, shape):
+    return b.reshape(shape)

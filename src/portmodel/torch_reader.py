@@ -1,0 +1,1024 @@
+"""Read PyTorch model source statically: nn.Module classes, their __init__ and forward.
+
+The reader interprets the source without importing it: `__init__` (with helper methods
+and functions such as `_make_layer`, loops and static `if`s) builds a tree of symbolic
+modules; every torch.nn constructor it meets is built on torch's meta device from its
+constant arguments, so torch itself normalises them and computes every output shape. Then
+`forward` runs on symbolic tensors (`KTensor`: the Keras expression, the torch meta tensor,
+the layout the Keras port holds it in), and each statement records its Keras form.
+
+A construct met several times (a block class instantiated per stage, a loop body) must
+give the same Keras code each time; otherwise it becomes a TODO, never a silent guess.
+"""
+
+from __future__ import annotations
+
+import inspect
+import operator
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import libcst as cst
+
+from .hooks import ANY, CHANNELS_LAST, RAISINGS, TORCH_ORDER, Arg, Raised, TorchCtx, Untranslatable
+from .hooks.torch_ops import OpCall, apply_op
+from .keras_layout import KTensor, boundary_layout, permute_layer, to_layout
+from .keras_reader import code, single
+from .layout import atom
+from .static_eval import UNKNOWN, SymInt, static_eval
+
+TORCH_MODULE = "torch.nn.Module"
+SEQUENTIAL, MODULE_LIST = "<keras.Sequential>", "<list>"  # rewritten from the rewritten elements
+META_BATCH = 2
+
+
+# -- values of the interpretation -----------------------------------------------------------
+
+
+@dataclass(eq=False)
+class Leaf:
+    """A torch.nn layer: its constructor call, the meta module, its Keras form."""
+
+    node: cst.Call
+    cls: str
+    module: Any
+    raised: Raised
+
+
+@dataclass(eq=False)
+class Seq:
+    node: cst.Call | None
+    items: list
+
+
+@dataclass(eq=False)
+class ModList:
+    node: cst.Call | None
+    items: list
+
+
+@dataclass(eq=False)
+class ClassInfo:
+    name: str
+    node: cst.ClassDef
+    methods: dict[str, cst.FunctionDef]
+    attrs: dict[str, Any]  # class-level constants (`expansion = 4`)
+
+
+@dataclass(eq=False)
+class Instance:
+    """An instance of an nn.Module class of this file."""
+
+    cls: ClassInfo
+    attrs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(eq=False)
+class Method:
+    owner: Any  # Instance, or None for a module-level function
+    fn: cst.FunctionDef
+
+
+@dataclass(eq=False)
+class TupleOut:
+    """A torch call that returns (output, state...): the Keras layer returns the output."""
+
+    items: list
+
+
+class _Return(Exception):
+    def __init__(self, value):
+        self.value = value
+
+
+# -- the file-wide context ----------------------------------------------------------------
+
+
+class TorchFile:
+    """Names, rules and the rewrites recorded for one file."""
+
+    def __init__(self, module: cst.Module, names, rules, diag):
+        self.module = module
+        self.names = names  # ImportTable
+        self.rules = rules
+        self.diag = diag  # (node, message, code, severity) -> None
+        self.classes: dict[str, ClassInfo] = {}
+        self.functions: dict[str, cst.FunctionDef] = {}
+        self.env: dict[str, Any] = {}
+        self.call_texts: dict[int, set[str]] = {}  # id(cst.Call) -> Keras expressions
+        self.stmt_texts: dict[int, set] = {}  # id(statement) -> new source (None: remove)
+        self.todo: dict[int, str] = {}  # id(statement) -> reason
+        self.nodes: dict[int, cst.CSTNode] = {}
+        self.uses_training: set[str] = set()  # classes whose forward reads self.training
+        self.reached: set[str] = set()  # classes interpreted at least once
+        self.bound = _bound_names(module)  # names the file assigns: `layers = []` shadows keras.layers
+
+    def keras_text(self, text: str) -> str:
+        """Generated code says `layers.X`/`ops.x`; where the file uses those names itself,
+        it says `keras.layers.X`/`keras.ops.x` instead."""
+        for name in ("layers", "ops"):
+            if name in self.bound:
+                text = re.sub(rf"(?<![\w.]){name}\.", f"keras.{name}.", text)
+        return text
+
+    def qualified(self, node) -> str | None:
+        name = self.names.qualified(node) if isinstance(node, cst.Name | cst.Attribute) else None
+        if name and name.startswith("torch.nn.modules."):  # torch.nn.modules.conv.Conv2d
+            name = "torch.nn." + name.rsplit(".", 1)[1]
+        return name
+
+    def record_call(self, node: cst.Call, text: str) -> None:
+        self.nodes[id(node)] = node
+        self.call_texts.setdefault(id(node), set()).add(text)
+
+    def record_stmt(self, stmt, text) -> None:
+        self.nodes[id(stmt)] = stmt
+        self.stmt_texts.setdefault(id(stmt), set()).add(text)
+
+    def mark_todo(self, stmt, reason: str) -> None:
+        reason = " ".join(reason.split())  # one line: it becomes a comment
+        if id(stmt) not in self.todo:
+            self.todo[id(stmt)] = reason
+            self.nodes[id(stmt)] = stmt
+            self.diag(stmt, reason)
+
+    def scan(self) -> None:
+        for stmt in self.module.body:
+            if isinstance(stmt, cst.ClassDef) and any(self.qualified(b.value) == TORCH_MODULE for b in stmt.bases):
+                methods = {s.name.value: s for s in stmt.body.body if isinstance(s, cst.FunctionDef)}
+                attrs = {}
+                for s in stmt.body.body:
+                    small = single(s)
+                    if isinstance(small, cst.Assign) and isinstance(small.targets[0].target, cst.Name):
+                        attrs[small.targets[0].target.value] = static_eval(small.value, self.env)
+                self.classes[stmt.name.value] = ClassInfo(stmt.name.value, stmt, methods, attrs)
+            elif isinstance(stmt, cst.FunctionDef):
+                self.functions[stmt.name.value] = stmt
+            else:
+                small = single(stmt)
+                if isinstance(small, cst.Assign):
+                    for t in small.targets:
+                        if isinstance(t.target, cst.Name):
+                            value = static_eval(small.value, self.env)
+                            if value is not UNKNOWN:
+                                self.env[t.target.value] = value
+
+    def components(self) -> set[str]:
+        """Classes other modules of the file build (directly, as `block=BasicBlock`, or through
+        a helper function a module calls); the rest are models (a factory function may
+        build those)."""
+        classes = set(self.classes)
+
+        def names_in(node) -> set[str]:
+            found: set[str] = set()
+
+            class V(cst.CSTVisitor):
+                def visit_Name(self, n: cst.Name) -> None:
+                    found.add(n.value)
+
+            node.visit(V())
+            return found
+
+        used: set[str] = set()
+        helpers: set[str] = set()
+        for info in self.classes.values():
+            inside = set().union(*(names_in(s) for s in info.node.body.body))
+            used |= (inside & classes) - {info.name}
+            helpers |= inside & set(self.functions)
+        for name in helpers:
+            used |= names_in(self.functions[name]) & classes
+        return used
+
+    # -- the interpreter ----------------------------------------------------------------------
+
+
+class Interpreter:
+    """Runs __init__/forward bodies symbolically; records the Keras rewrites in `tf`."""
+
+    def __init__(self, tf: TorchFile):
+        self.tf = tf
+
+    # -- constructing ----------------------------------------------------------------------
+    def instantiate(self, info: ClassInfo, args: list, kwargs: dict) -> Instance:
+        self.tf.reached.add(info.name)
+        inst = Instance(info)
+        init = info.methods.get("__init__")
+        if init is not None:
+            env = self.bind(init, [inst, *args], kwargs)
+            self.block(init.body.body, env, "init")
+        return inst
+
+    def bind(self, fn: cst.FunctionDef, args: list, kwargs: dict) -> dict:
+        params = list(fn.params.params)
+        env: dict[str, Any] = {}
+        for i, p in enumerate(params):
+            name = p.name.value
+            if i < len(args):
+                env[name] = args[i].named(name) if isinstance(args[i], KTensor) else args[i]
+            elif name in kwargs:
+                env[name] = kwargs.pop(name)
+            elif p.default is not None:
+                env[name] = self.eval(p.default, dict(self.tf.env))
+            else:
+                raise Untranslatable(f"{fn.name.value}() is called without its argument '{name}'")
+        for p in fn.params.kwonly_params:
+            name = p.name.value
+            env[name] = kwargs.pop(name) if name in kwargs else self.eval(p.default, dict(self.tf.env))
+        if kwargs:
+            raise Untranslatable(f"{fn.name.value}() got unexpected arguments {sorted(kwargs)}")
+        return env
+
+    # -- statements ------------------------------------------------------------------------
+    def block(self, stmts, env: dict, mode: str) -> None:
+        for stmt in stmts:
+            try:
+                self.statement(stmt, env, mode)
+            except Untranslatable as exc:
+                self.tf.mark_todo(stmt, str(exc))
+
+    def statement(self, stmt, env: dict, mode: str) -> None:
+        if isinstance(stmt, cst.If):
+            return self.branch(stmt, env, mode)
+        if isinstance(stmt, cst.For):
+            return self.loop(stmt, env, mode)
+        if isinstance(stmt, cst.FunctionDef | cst.ClassDef):
+            raise Untranslatable("nested definitions in a model are not translated yet")
+        small = single(stmt)
+        if small is None:
+            raise Untranslatable("this statement is not translated yet")
+        if isinstance(small, cst.Pass):
+            return None
+        if isinstance(small, cst.Expr):
+            return self.expression_statement(stmt, small, env, mode)
+        if isinstance(small, cst.Return):
+            value = self.eval(small.value, env) if small.value is not None else None
+            if mode == "forward":
+                self.tf.record_stmt(stmt, self.return_text(value, env.get("__boundary__", False)))
+            raise _Return(value)
+        if isinstance(small, cst.Assign | cst.AnnAssign):
+            targets = [t.target for t in small.targets] if isinstance(small, cst.Assign) else [small.target]
+            if small.value is None:
+                return None
+            value = self.eval(small.value, env)
+            for target in targets:
+                self.assign(target, value, env)
+            if mode == "forward":
+                self.record_assign(stmt, targets, small.value, value)
+            return None
+        if isinstance(small, cst.AugAssign):
+            target = small.target
+            left = self.eval(target, env)
+            right = self.eval(small.value, env)
+            if isinstance(left, KTensor) or isinstance(right, KTensor):
+                op = code(small.operator).strip()[:-1].strip()
+                result = self.binary(op, left, right, code(target), code(small.value))
+                self.assign(target, result, env)
+                self.tf.record_stmt(stmt, f"{code(target)} = {result.expr}")
+                return None
+            self.assign(target, self.binop(small.operator, left, right), env)
+            return None
+        if isinstance(small, cst.Assert | cst.Raise):
+            return None
+        raise Untranslatable(f"'{code(small).strip()}' is not translated yet")
+
+    def expression_statement(self, stmt, small: cst.Expr, env: dict, mode: str) -> None:
+        value = small.value
+        if isinstance(value, cst.SimpleString | cst.ConcatenatedString):
+            return  # docstring
+        if isinstance(value, cst.Call):
+            qual = self.tf.qualified(value.func) or ""
+            if qual.startswith("torch.nn.init."):
+                self.tf.record_stmt(stmt, None)  # the checkpoint provides the weights
+                return
+            func = code(value.func)
+            if func.startswith("super(") and func.endswith(".__init__"):
+                return
+            if func.endswith(".register_buffer"):
+                raise Untranslatable("register_buffer is not translated yet")
+        self.eval(value, env)
+        return
+
+    def assign(self, target, value, env: dict) -> None:
+        if isinstance(target, cst.Name):
+            env[target.value] = value.named(target.value) if isinstance(value, KTensor) else value
+        elif isinstance(target, cst.Attribute) and code(target.value) == "self":
+            owner = env.get("self")
+            if not isinstance(owner, Instance):
+                raise Untranslatable("assignment to self outside a module")
+            owner.attrs[target.attr.value] = value
+            env[f"self.{target.attr.value}"] = value
+        elif isinstance(target, cst.Tuple | cst.List):
+            items = value.items if isinstance(value, TupleOut) else value
+            if not isinstance(items, tuple | list) or len(items) < len(target.elements):
+                raise Untranslatable("cannot unpack this value statically")
+            for el, item in zip(target.elements, items):
+                self.assign(el.value, item, env)
+        else:
+            raise Untranslatable(f"assignment to '{code(target)}' is not translated yet")
+
+    def record_assign(self, stmt, targets, value_node, value) -> None:
+        if isinstance(value, TupleOut):
+            first = targets[0].elements[0].value if isinstance(targets[0], cst.Tuple | cst.List) else None
+            if first is None:
+                raise Untranslatable("use the first element of this call's result (output, state)")
+            self.tf.record_stmt(stmt, f"{code(first)} = {value.items[0].expr}")
+            return
+        if isinstance(value, KTensor):
+            lhs = " = ".join(code(t) for t in targets)
+            self.tf.record_stmt(stmt, f"{lhs} = {value.expr}")
+        elif isinstance(value, SymInt):
+            lhs = " = ".join(code(t) for t in targets)
+            self.tf.record_stmt(stmt, f"{lhs} = {value.code}")
+        elif isinstance(value, tuple | list) and any(isinstance(v, KTensor) for v in value):
+            lhs = " = ".join(code(t) for t in targets)
+            self.tf.record_stmt(stmt, f"{lhs} = {', '.join(v.expr if isinstance(v, KTensor) else repr(v) for v in value)}")
+
+    def return_text(self, value, boundary: bool) -> str:
+        """A model's outputs follow the boundary convention; a component's go on as they are."""
+
+        def out(t: KTensor) -> str:
+            return to_layout(t, boundary_layout(t.rank)).expr if boundary else t.expr
+
+        if isinstance(value, KTensor):
+            return f"return {out(value)}"
+        if isinstance(value, tuple | list) and all(isinstance(v, KTensor) for v in value):
+            return "return " + ", ".join(out(v) for v in value)
+        raise Untranslatable("forward() returns something the translator cannot follow")
+
+    def run_forward(self, inst: Instance, inputs: list[KTensor]):
+        """The model's forward on its boundary inputs; returns its output (or None)."""
+        forward = inst.cls.methods.get("forward")
+        if forward is None:
+            raise Untranslatable(f"{inst.cls.name} has no forward()")
+        scope = self.bind(forward, [inst, *inputs], {})
+        scope["__boundary__"] = True
+        try:
+            self.block(forward.body.body, scope, "forward")
+        except _Return as r:
+            return r.value
+        return None
+
+    def branch(self, stmt: cst.If, env: dict, mode: str) -> None:
+        test = self.eval(stmt.test, env)
+        if test is UNKNOWN or test is _TRAINING:
+            if mode != "forward":
+                raise Untranslatable("a condition the translator cannot evaluate")
+            before = dict(env)
+            self.block(stmt.body.body, env, mode)
+            if stmt.orelse is not None:
+                other = dict(before)
+                body = [stmt.orelse] if isinstance(stmt.orelse, cst.If) else stmt.orelse.body.body
+                self.block(body, other, mode)
+                for key, v in other.items():
+                    mine = env.get(key)
+                    if isinstance(v, KTensor) and isinstance(mine, KTensor) and (
+                        v.layout != mine.layout or tuple(v.meta.shape) != tuple(mine.meta.shape)
+                    ):
+                        raise Untranslatable(f"'{key}' differs in shape or layout between the branches")
+            return
+        if test:
+            self.block(stmt.body.body, env, mode)
+        elif isinstance(stmt.orelse, cst.If):
+            self.branch(stmt.orelse, env, mode)
+        elif stmt.orelse is not None:
+            self.block(stmt.orelse.body.body, env, mode)
+
+    def loop(self, stmt: cst.For, env: dict, mode: str) -> None:
+        if mode == "init" and code(stmt.iter).startswith(("self.modules()", "self.children()")):
+            self.tf.record_stmt(stmt, None)  # weight initialisation: the checkpoint replaces it
+            return
+        items = self.eval(stmt.iter, env)
+        if isinstance(items, Seq | ModList):
+            items = items.items
+        if not isinstance(items, list | tuple | range):
+            raise Untranslatable("only loops over constants, ranges or module lists are translated")
+        for item in items:
+            self.assign(stmt.target, item, env)
+            self.block(stmt.body.body, env, mode)
+
+    # -- expressions -------------------------------------------------------------------------
+    def eval(self, node, env: dict):
+        if isinstance(node, cst.Name):
+            if node.value in env:
+                return env[node.value]
+            if node.value in ("True", "False", "None"):
+                return {"True": True, "False": False, "None": None}[node.value]
+            if node.value in self.tf.classes:
+                return self.tf.classes[node.value]
+            if node.value in self.tf.functions:
+                return Method(None, self.tf.functions[node.value])
+            if node.value in self.tf.env:
+                return self.tf.env[node.value]
+            return UNKNOWN
+        if isinstance(node, cst.Attribute):
+            return self.attribute(node, env)
+        if isinstance(node, cst.Call):
+            return self.call(node, env)
+        if isinstance(node, cst.BinaryOperation):
+            left, right = self.eval(node.left, env), self.eval(node.right, env)
+            if isinstance(left, KTensor) or isinstance(right, KTensor):
+                op = code(node.operator).strip()
+                return self.binary(op, left, right, code(node.left), code(node.right))
+            return self.binop(node.operator, left, right)
+        if isinstance(node, cst.UnaryOperation):
+            v = self.eval(node.expression, env)
+            if isinstance(v, KTensor) and isinstance(node.operator, cst.Minus):
+                return KTensor(f"-{atom(v.expr)}", -v.meta, v.layout)
+            return static_eval(node, {**self.tf.env, **_plain_env(env)}) if v is not UNKNOWN else UNKNOWN
+        if isinstance(node, cst.Subscript):
+            return self.subscript(node, env)
+        if isinstance(node, cst.List | cst.Tuple):
+            vals = []
+            for el in node.elements:
+                v = self.eval(el.value, env)
+                if isinstance(el, cst.StarredElement):
+                    if not isinstance(v, list | tuple):
+                        return UNKNOWN
+                    vals += list(v)
+                else:
+                    vals.append(v)
+            return vals if isinstance(node, cst.List) else tuple(vals)
+        if isinstance(node, cst.BooleanOperation):
+            left = self.eval(node.left, env)
+            if left is UNKNOWN or left is _TRAINING:
+                return UNKNOWN
+            if isinstance(node.operator, cst.And):
+                return self.eval(node.right, env) if left else left
+            return left if left else self.eval(node.right, env)
+        if isinstance(node, cst.Comparison):
+            return static_eval_comparison(self, node, env)
+        if isinstance(node, cst.ListComp):
+            return self.list_comp(node, env)
+        return static_eval(node, {**self.tf.env, **_plain_env(env)})
+
+    def binop(self, operator_node, left, right):
+        ops = {cst.Add: operator.add, cst.Subtract: operator.sub, cst.Multiply: operator.mul,
+               cst.FloorDivide: operator.floordiv, cst.Divide: operator.truediv, cst.Modulo: operator.mod,
+               cst.Power: operator.pow}
+        fn = ops.get(type(operator_node))
+        if fn is None or left is UNKNOWN or right is UNKNOWN:
+            return UNKNOWN
+        try:
+            result = fn(left, right)
+        except Exception:  # noqa: BLE001 - a value we cannot fold is unknown
+            return UNKNOWN
+        if isinstance(left, SymInt) or isinstance(right, SymInt):
+            text = f"{_code_of(left)} {code(operator_node).strip()} {_code_of(right)}"
+            return SymInt(int(result), text) if isinstance(result, int) else result
+        return result
+
+    def binary(self, op: str, left, right, left_src: str, right_src: str) -> KTensor:
+        fns = {"+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv, "@": operator.matmul}
+        if op not in fns:
+            raise Untranslatable(f"the operator '{op}' on tensors is not translated yet")
+        if isinstance(left, KTensor) and isinstance(right, KTensor):
+            layout = left.layout if left.rank == right.rank else TORCH_ORDER
+            if op == "@":
+                layout = TORCH_ORDER
+            left, right = to_layout(left, layout), to_layout(right, layout)
+        try:
+            meta = fns[op](_meta(left), _meta(right))
+        except Exception as exc:  # noqa: BLE001 - shapes that do not broadcast
+            raise Untranslatable(f"'{left_src} {op} {right_src}': {str(exc).splitlines()[0][:100]}") from None
+        tensor = left if isinstance(left, KTensor) else right
+        layout = tensor.layout if meta.dim() == tensor.rank else TORCH_ORDER
+        a = left.expr if isinstance(left, KTensor) else _scalar_code(left, left_src)
+        b = right.expr if isinstance(right, KTensor) else _scalar_code(right, right_src)
+        return KTensor(f"{_operand(a, op, False)} {op} {_operand(b, op, True)}", meta, layout)
+
+    def list_comp(self, node: cst.ListComp, env: dict):
+        comp = node.for_in
+        if comp.inner_for_in is not None or comp.ifs:
+            return UNKNOWN
+        items = self.eval(comp.iter, env)
+        if isinstance(items, Seq | ModList):
+            items = items.items
+        if not isinstance(items, list | tuple | range):
+            return UNKNOWN
+        out = []
+        for item in items:
+            scope = dict(env)
+            self.assign(comp.target, item, scope)
+            out.append(self.eval(node.elt, scope))
+        return out
+
+    def attribute(self, node: cst.Attribute, env: dict):
+        key = code(node)
+        if key in env:
+            return env[key]
+        if key == "self.training":
+            return _TRAINING
+        base = self.eval(node.value, env)
+        name = node.attr.value
+        if isinstance(base, Instance):
+            if name in base.attrs:
+                return base.attrs[name]
+            if name in base.cls.methods:
+                return Method(base, base.cls.methods[name])
+            if name in base.cls.attrs:
+                return base.cls.attrs[name]
+            return UNKNOWN
+        if isinstance(base, ClassInfo):
+            return base.attrs.get(name, UNKNOWN)
+        if name == "append" and isinstance(base, list | ModList):
+            return _ListAppend(base.items if isinstance(base, ModList) else base)
+        if isinstance(base, KTensor):
+            if name == "shape":
+                return _Shape(base)
+            if name == "ndim":
+                return base.rank
+            return _BoundTensorMethod(base, name)
+        if isinstance(base, Leaf) and hasattr(base.module, name):
+            value = getattr(base.module, name)
+            return value if isinstance(value, int | float | tuple | bool) else UNKNOWN
+        return UNKNOWN
+
+    def subscript(self, node: cst.Subscript, env: dict):
+        base = self.eval(node.value, env)
+        if isinstance(base, TupleOut):
+            index = self.eval(node.slice[0].slice.value, env) if isinstance(node.slice[0].slice, cst.Index) else None
+            if index == 0:
+                return base.items[0]
+            raise Untranslatable("only the output (element 0) of this call is translated")
+        if isinstance(base, Seq | ModList):
+            index = self.eval(node.slice[0].slice.value, env) if isinstance(node.slice[0].slice, cst.Index) else None
+            if isinstance(index, int):
+                return base.items[index]
+            raise Untranslatable("a module list indexed by a value the translator cannot read")
+        if isinstance(base, _Shape):
+            index = self.eval(node.slice[0].slice.value, env) if isinstance(node.slice[0].slice, cst.Index) else None
+            if not isinstance(index, int):
+                raise Untranslatable("x.shape indexed by a value the translator cannot read")
+            return base.size(index)
+        if isinstance(base, KTensor):
+            return self.tensor_slice(base, node, env)
+        if isinstance(base, list | tuple):
+            return static_eval(node, {**self.tf.env, **_plain_env(env)})
+        return UNKNOWN
+
+    def tensor_slice(self, t: KTensor, node: cst.Subscript, env: dict) -> KTensor:
+        t = to_layout(t, TORCH_ORDER)
+        index = []
+        for el in node.slice:
+            s = el.slice
+            if isinstance(s, cst.Index):
+                v = self.eval(s.value, env)
+                if v is None:
+                    index.append(None)
+                elif isinstance(v, int):
+                    index.append(int(v))
+                else:
+                    raise Untranslatable("a tensor index the translator cannot read")
+            else:
+                parts = [None if p is None else self.eval(p, env) for p in (s.lower, s.upper, s.step)]
+                if any(p is UNKNOWN for p in parts):
+                    raise Untranslatable("a tensor slice the translator cannot read")
+                index.append(slice(*[None if p is None else int(p) for p in parts]))
+        try:
+            meta = t.meta[tuple(index)]
+        except Exception as exc:  # noqa: BLE001 - an index out of range for the shape
+            raise Untranslatable(f"cannot index a tensor of shape {tuple(t.meta.shape)}: {exc}") from None
+        text = ", ".join(_slice_code(i) for i in index)
+        return KTensor(f"{atom(t.expr)}[{text}]", meta, TORCH_ORDER)
+
+    # -- calls -----------------------------------------------------------------------------
+    def call(self, node: cst.Call, env: dict):
+        func = self.eval(node.func, env) if not isinstance(node.func, cst.Name | cst.Attribute) or (
+            self.tf.qualified(node.func) is None
+        ) else None
+        qual = self.tf.qualified(node.func)
+        args, kwargs = self.arguments(node, env)
+        if qual is not None:
+            return self.library_call(node, qual, args, kwargs, env)
+        if isinstance(func, ClassInfo):
+            inst = self.instantiate(func, args, kwargs)
+            return inst
+        if isinstance(func, Method):
+            fn_args = [func.owner, *args] if func.owner is not None else args
+            scope = self.bind(func.fn, fn_args, dict(kwargs))
+            mode = "forward" if any(isinstance(v, KTensor) for v in [*args, *kwargs.values()]) else "init"
+            try:
+                self.block(func.fn.body.body, scope, mode)
+            except _Return as r:
+                return r.value
+            return None
+        if isinstance(func, Leaf | Seq | Instance | ModList):
+            return self.call_module(node, func, args, kwargs)
+        if isinstance(func, _BoundTensorMethod):
+            return self.tensor_method(node, func, args, kwargs)
+        if isinstance(func, _ListAppend):
+            func.target.append(args[0])
+            return None
+        if code(node.func) in ("range", "len", "int", "float", "min", "max", "tuple", "list", "enumerate", "zip"):
+            return _builtin(code(node.func), args)
+        raise Untranslatable(f"call of '{code(node.func)}' is not translated yet")
+
+    def arguments(self, node: cst.Call, env: dict) -> tuple[list, dict]:
+        args, kwargs = [], {}
+        for a in node.args:
+            v = self.eval(a.value, env)
+            if a.star == "*":
+                if not isinstance(v, list | tuple):
+                    raise Untranslatable(f"cannot expand '*{code(a.value)}' statically")
+                args += list(v)
+            elif a.star == "**":
+                raise Untranslatable("**kwargs in a call are not translated yet")
+            elif a.keyword is not None:
+                kwargs[a.keyword.value] = v
+            else:
+                args.append(v)
+        return args, kwargs
+
+    def library_call(self, node: cst.Call, qual: str, args: list, kwargs: dict, env: dict):
+        rules = self.tf.rules
+        if qual.startswith("torch.nn.") and qual.count(".") == 2 and qual[len("torch.nn."):][:1].isupper():
+            return self.construct(node, qual.rsplit(".", 1)[1], args, kwargs, env)
+        op = rules.ops.get(qual)
+        if op is not None:
+            return self.op_call(node, op, qual, args, kwargs)
+        if qual in ("collections.OrderedDict",):
+            pairs = args[0] if len(args) == 1 and not kwargs else None
+            if not isinstance(pairs, list | tuple) or not all(isinstance(p, tuple) and len(p) == 2 for p in pairs):
+                raise Untranslatable("OrderedDict(...) must be given a list of (name, module) pairs")
+            return _OrderedPairs(list(pairs))
+        raise Untranslatable(f"{qual} has no PyTorch -> Keras rule yet")
+
+    def construct(self, node: cst.Call, cls: str, args: list, kwargs: dict, env: dict):
+        if cls == "Sequential":
+            if len(args) == 1 and isinstance(args[0], _OrderedPairs):
+                items = [v for _, v in args[0].pairs]
+            else:
+                items = list(args)
+            self.tf.record_call(node, SEQUENTIAL)
+            return Seq(node, items)
+        if cls in ("ModuleList",):
+            self.tf.record_call(node, MODULE_LIST)
+            return ModList(node, list(args[0]) if args else [])
+        rule = self.tf.rules.torch_layer(cls)
+        if rule is None:
+            raise Untranslatable(f"nn.{cls} has no PyTorch -> Keras rule yet")
+        module, bound = _meta_module(cls, args, kwargs, node)
+        ctx = TorchCtx(rule, cls, module, bound)
+        raised = RAISINGS[rule.from_torch.raise_](ctx)
+        for note in raised.notes:
+            self.tf.diag(node, note, "PM002", "note")
+        leaf = Leaf(node, cls, module, raised)
+        self.tf.record_call(node, raised.keras)
+        return leaf
+
+    def op_call(self, node: cst.Call, op, qual: str, args: list, kwargs: dict, self_tensor=None):
+        import importlib
+
+        values, codes, given = {}, {}, set()
+        signature = list(op.signature)
+        positional = ([self_tensor] if self_tensor is not None else []) + list(args)
+        arg_nodes = ([None] if self_tensor is not None else []) + [a.value for a in node.args if a.keyword is None]
+        for i, v in enumerate(positional):
+            if i >= len(signature):
+                raise Untranslatable(f"too many arguments for {qual}")
+            name = signature[i]
+            if name.startswith("*"):
+                values[name[1:]] = tuple(positional[i:])
+                codes[name[1:]] = None
+                given.add(name[1:])
+                break
+            values[name] = v
+            given.add(name)
+            if arg_nodes[i] is not None:
+                codes[name] = _arg_code(v, arg_nodes[i])
+        for a in node.args:
+            if a.keyword is not None:
+                name = a.keyword.value
+                if name not in signature:
+                    raise Untranslatable(f"argument '{name}' of {qual} is not in its rule")
+                values[name] = kwargs[name]
+                codes[name] = _arg_code(kwargs[name], a.value)
+                given.add(name)
+        # the torch result on meta tensors gives the output's shape and dtype
+        if self_tensor is not None:
+            fn = getattr(self_tensor.meta, qual.rsplit(".", 1)[1])
+            meta_args = [_meta(v) for v in args]
+        else:
+            mod, _, attr = qual.rpartition(".")
+            fn = getattr(importlib.import_module(mod), attr)
+            meta_args = [_meta(v) for v in args]
+        try:
+            out = fn(*meta_args, **{k: _meta(v) for k, v in kwargs.items()})
+        except Exception as exc:  # noqa: BLE001 - torch rejects the call: report it
+            raise Untranslatable(f"{qual}: {type(exc).__name__}: {str(exc).splitlines()[0][:120]}") from None
+        for name in signature:
+            name = name.lstrip("*")
+            if name not in values and name in op.defaults:
+                values[name] = static_eval(cst.parse_expression(op.defaults[name]), {})
+        return apply_op(OpCall(op, values, codes, out, given))
+
+    def tensor_method(self, node: cst.Call, bound, args: list, kwargs: dict):
+        op = self.tf.rules.ops.get(f"Tensor.{bound.name}")
+        if op is None:
+            raise Untranslatable(f"tensor method .{bound.name}() has no PyTorch -> Keras rule yet")
+        return self.op_call(node, op, f"Tensor.{bound.name}", args, kwargs, self_tensor=bound.tensor)
+
+    def call_module(self, node: cst.Call, mod, args: list, kwargs: dict):
+        ref = code(node.func)
+        if isinstance(mod, Instance):
+            return self.call_instance(node, mod, args, kwargs)
+        tensors = [a for a in args if isinstance(a, KTensor)]
+        if not tensors or len(tensors) != len(args):
+            raise Untranslatable(f"'{ref}' is called with something other than tensors")
+        if isinstance(mod, Leaf):
+            allowed = {"need_weights"} if mod.cls == "MultiheadAttention" else set()
+            extra = set(kwargs) - allowed
+            if extra:
+                raise Untranslatable(f"argument(s) {sorted(extra)} of {mod.cls} are not translated yet")
+            return self.apply_leaf(mod, tensors, ref)
+        if isinstance(mod, Seq):
+            x = tensors[0]
+            for item in mod.items:
+                x = self.apply_in_sequence(item, x)
+            return KTensor(f"{ref}({tensors[0].expr})", x.meta, x.layout)
+        raise Untranslatable(f"'{ref}' cannot be called")
+
+    def apply_leaf(self, leaf: Leaf, tensors: list[KTensor], ref: str):
+        raised = leaf.raised
+        xs = [to_layout(t, raised.layout) if raised.layout != ANY else t for t in tensors]
+        import torch
+
+        try:
+            with torch.no_grad():
+                if leaf.cls == "MultiheadAttention":
+                    out = leaf.module(*[t.meta for t in xs], need_weights=False)
+                else:
+                    out = leaf.module(*[t.meta for t in xs])
+        except Exception as exc:  # noqa: BLE001 - torch rejects the input: say which layer and shape
+            shapes = ", ".join(str(tuple(t.meta.shape)) for t in xs)
+            raise Untranslatable(
+                f"{ref} (nn.{leaf.cls}) rejects an input of shape {shapes}: {str(exc).splitlines()[0][:100]}; "
+                "check --input-shape"
+            ) from None
+        meta = out[0] if isinstance(out, tuple) else out
+        layout = xs[0].layout if meta.dim() >= 3 else TORCH_ORDER
+        if raised.layout == CHANNELS_LAST and meta.dim() >= 3:
+            layout = CHANNELS_LAST
+        if callable(raised.call):
+            template = raised.call([t.expr for t in xs])
+        else:
+            template = raised.call
+        expr = template.replace("{m}", ref).replace("{x}", xs[0].expr)
+        result = KTensor(expr, meta, layout)
+        return TupleOut([result, UNKNOWN]) if raised.returns_tuple else result
+
+    def apply_in_sequence(self, item, x: KTensor) -> KTensor:
+        """One element of an nn.Sequential: its layout need is met by a Permute before it."""
+        if isinstance(item, Seq):
+            for sub in item.items:
+                x = self.apply_in_sequence(sub, x)
+            return x
+        if isinstance(item, Instance):
+            out = self.call_instance(None, item, [x], {})
+            return out
+        if not isinstance(item, Leaf):
+            raise Untranslatable("an nn.Sequential element the translator cannot follow")
+        want = item.raised.layout
+        if item.raised.call != "{m}({x})":
+            raise Untranslatable(f"nn.{item.cls} with these arguments cannot sit inside nn.Sequential in Keras yet")
+        if want != ANY and x.rank >= 3 and x.layout != want:
+            permute = permute_layer(x.rank, want == CHANNELS_LAST)
+            self.tf.record_call(item.node, f"keras.Sequential([{permute}, {item.raised.keras}])")
+            self.tf.call_texts[id(item.node)].discard(item.raised.keras)
+            x = KTensor(x.expr, x.meta, want)
+        out = self.apply_leaf(item, [x], "_")
+        return out.items[0] if isinstance(out, TupleOut) else out
+
+    def call_instance(self, node, inst: Instance, args: list, kwargs: dict):
+        forward = inst.cls.methods.get("forward")
+        if forward is None:
+            raise Untranslatable(f"{inst.cls.name} has no forward()")
+        scope = self.bind(forward, [inst, *args], dict(kwargs))
+        result = None
+        try:
+            self.block(forward.body.body, scope, "forward")
+        except _Return as r:
+            result = r.value
+        if not isinstance(result, KTensor | tuple | list):
+            raise Untranslatable(f"could not follow {inst.cls.name}.forward(); see its TODOs")
+        if node is None:
+            return result
+        ref = code(node.func)
+        call_args = ", ".join(code(a.value) if not isinstance(v, KTensor) else v.expr for a, v in zip(node.args, args))
+        if isinstance(result, KTensor):
+            return KTensor(f"{ref}({call_args})", result.meta, result.layout)
+        raise Untranslatable(f"{inst.cls.name}.forward() returning several tensors is not translated yet")
+
+
+_TRAINING = type("Training", (), {"__repr__": lambda self: "self.training", "__bool__": lambda self: False})()
+
+
+class _Shape:
+    def __init__(self, t: KTensor):
+        self.t = t
+
+    def size(self, index: int):
+        value = int(self.t.meta.shape[index])
+        if index % self.t.rank == 0:
+            return SymInt(value, f"ops.shape({self.t.expr})[0]")
+        return value
+
+
+@dataclass
+class _BoundTensorMethod:
+    tensor: KTensor
+    name: str
+
+
+@dataclass
+class _ListAppend:
+    target: list
+
+
+@dataclass
+class _OrderedPairs:
+    pairs: list
+
+
+def _bound_names(module: cst.Module) -> set[str]:
+    bound: set[str] = set()
+
+    class V(cst.CSTVisitor):
+        def visit_Param(self, node: cst.Param) -> None:
+            bound.add(node.name.value)
+
+        def visit_AssignTarget(self, node: cst.AssignTarget) -> None:
+            self._names(node.target)
+
+        def visit_For(self, node: cst.For) -> None:
+            self._names(node.target)
+
+        def visit_CompFor(self, node: cst.CompFor) -> None:
+            self._names(node.target)
+
+        def _names(self, target) -> None:
+            if isinstance(target, cst.Name):
+                bound.add(target.value)
+            elif isinstance(target, cst.Tuple | cst.List):
+                for el in target.elements:
+                    self._names(el.value)
+
+    module.visit(V())
+    return bound
+
+
+def sequential_elements(node: cst.Call) -> list[cst.BaseExpression] | cst.BaseExpression:
+    """Elements of nn.Sequential(a, b) / nn.Sequential(OrderedDict([...])), or the list
+    expression of nn.Sequential(*layers)."""
+    if node.args and node.args[0].star == "*":
+        return node.args[0].value
+    if len(node.args) == 1 and isinstance(node.args[0].value, cst.Call):
+        inner = node.args[0].value
+        if code(inner.func).endswith("OrderedDict") and inner.args and isinstance(inner.args[0].value, cst.List | cst.Tuple):
+            return [
+                el.value.elements[1].value
+                for el in inner.args[0].value.elements
+                if isinstance(el.value, cst.Tuple) and len(el.value.elements) == 2
+            ]
+    return [a.value for a in node.args]
+
+
+def _meta_module(cls: str, args: list, kwargs: dict, node: cst.Call):
+    """Build torch.nn.<cls> on the meta device; bind the arguments as written."""
+    import torch
+    from torch import nn
+
+    ctor = getattr(nn, cls, None)
+    if ctor is None:
+        raise Untranslatable(f"torch.nn has no '{cls}'")
+    values = [_plain(v) for v in args]
+    kw = {k: _plain(v) for k, v in kwargs.items()}
+    if any(v is UNKNOWN for v in [*values, *kw.values()]):
+        raise Untranslatable(f"nn.{cls}: an argument is not a constant the translator can read")
+    try:
+        with torch.device("meta"):
+            module = ctor(*values, **kw)
+    except Exception as exc:  # noqa: BLE001 - torch rejects the arguments: report it
+        raise Untranslatable(f"nn.{cls}: {type(exc).__name__}: {str(exc).splitlines()[0][:120]}") from None
+    params = [p.name for p in inspect.signature(ctor.__init__).parameters.values() if p.name != "self"]
+    if "args" in params:  # nn.LSTM/GRU/RNN take *args: their documented order
+        params = _RNN_PARAMS
+    bound: dict[str, Arg] = {}
+    positional = [a for a in node.args if a.keyword is None]
+    for p, a, v in zip(params, positional, values):
+        bound[p] = Arg(v, code(a.value))
+    for a in node.args:
+        if a.keyword is not None:
+            bound[a.keyword.value] = Arg(kw[a.keyword.value], code(a.value))
+    return module.eval(), bound
+
+
+_RNN_PARAMS = ["input_size", "hidden_size", "num_layers", "bias", "batch_first", "dropout", "bidirectional"]
+
+
+def _plain(v):
+    if isinstance(v, SymInt):
+        return int(v)
+    if isinstance(v, tuple):
+        return tuple(_plain(x) for x in v)
+    if isinstance(v, list):
+        return [_plain(x) for x in v]
+    return v
+
+
+def _meta(v):
+    if isinstance(v, KTensor):
+        return v.meta
+    if isinstance(v, list | tuple):
+        return type(v)(_meta(x) for x in v)
+    return _plain(v)
+
+
+def _plain_env(env: dict) -> dict:
+    return {k: v for k, v in env.items() if isinstance(v, int | float | str | bool | tuple | list) or v is None}
+
+
+def _code_of(v) -> str:
+    return v.code if isinstance(v, SymInt) else repr(v)
+
+
+def _scalar_code(v, src: str) -> str:
+    if isinstance(v, SymInt):
+        return v.code
+    if isinstance(v, int | float):
+        return src if _is_plain_source(src) else repr(v)
+    raise Untranslatable(f"'{src}' in tensor arithmetic is not a value the translator can follow")
+
+
+def _is_plain_source(src: str) -> bool:
+    return not any(root in src for root in ("torch", "F.", "nn."))
+
+
+def _arg_code(value, node) -> str | None:
+    if isinstance(value, SymInt):
+        return value.code
+    src = code(node)
+    if _is_plain_source(src) and not isinstance(value, KTensor):
+        return src
+    return repr(_plain(value))
+
+
+def _slice_code(i) -> str:
+    if i is None:
+        return "None"
+    if isinstance(i, int):
+        return str(i)
+    parts = ["" if p is None else str(p) for p in (i.start, i.stop)]
+    text = ":".join(parts)
+    return text + (f":{i.step}" if i.step is not None else "")
+
+
+_PRECEDENCE = {"+": 1, "-": 1, "*": 2, "/": 2, "@": 2}
+
+
+def _operand(expr: str, op: str, right: bool) -> str:
+    try:
+        node = cst.parse_expression(expr)
+    except cst.ParserSyntaxError:
+        return f"({expr})"
+    if isinstance(node, cst.BinaryOperation) and not node.lpar:
+        inner = _PRECEDENCE.get(code(node.operator).strip(), 0)
+        mine = _PRECEDENCE[op]
+        if inner < mine or (right and inner == mine):
+            return f"({expr})"
+    return expr
+
+
+def _builtin(name: str, args: list):
+    if any(a is UNKNOWN for a in args):
+        return UNKNOWN
+    plain = [_plain(a) for a in args]
+    fns = {"range": range, "len": len, "int": int, "float": float, "min": min, "max": max,
+           "tuple": tuple, "list": list, "enumerate": lambda x: list(enumerate(x)), "zip": lambda *x: list(zip(*x))}
+    if name in ("enumerate", "zip", "list", "tuple"):
+        plain = [a.items if isinstance(a, Seq | ModList) else a for a in args]
+    try:
+        return fns[name](*plain)
+    except Exception:  # noqa: BLE001
+        return UNKNOWN
+
+
+def static_eval_comparison(it: Interpreter, node: cst.Comparison, env: dict):
+    left = it.eval(node.left, env)
+    ops = {cst.Equal: operator.eq, cst.NotEqual: operator.ne, cst.LessThan: operator.lt,
+           cst.GreaterThan: operator.gt, cst.LessThanEqual: operator.le, cst.GreaterThanEqual: operator.ge,
+           cst.Is: operator.is_, cst.IsNot: operator.is_not}
+    for target in node.comparisons:
+        right = it.eval(target.comparator, env)
+        fn = ops.get(type(target.operator))
+        if fn is None or left is UNKNOWN or right is UNKNOWN or isinstance(left, KTensor):
+            return UNKNOWN
+        if not fn(_plain(left) if not isinstance(left, Instance | Seq | Leaf) else left,
+                  _plain(right) if not isinstance(right, Instance | Seq | Leaf) else right):
+            return False
+        left = right
+    return True
+
+
+__all__ = ["Interpreter", "KTensor", "TorchFile", "boundary_layout"]

@@ -1,0 +1,432 @@
+"""Translate one PyTorch source file to Keras 3 (static: the input is never imported or run).
+
+Per file: find the nn.Module classes; the ones no other code of the file instantiates are
+models, the others components (blocks). Each model is interpreted (`torch_reader`) with
+its default constructor arguments and, given `--input-shape`, its forward on symbolic
+tensors. The recorded rewrites are applied in place, so comments, docstrings, helpers and
+non-model code stay as they are: `nn.Module` -> `keras.Model` (`keras.layers.Layer` for
+components), torch.nn constructors -> Keras layers, `forward` -> `call`, `self.training`
+-> `training`, weight-initialisation code dropped (the checkpoint provides the weights).
+"""
+
+from __future__ import annotations
+
+import libcst as cst
+from libcst.metadata import MetadataWrapper, PositionProvider
+
+from .errors import Diagnostic
+from .hooks import Untranslatable
+from .imports import sort_block
+from .keras_layout import KTensor, boundary_layout
+from .keras_names import ImportTable
+from .keras_reader import ModelInfo, code
+from .torch_reader import (
+    META_BATCH,
+    MODULE_LIST,
+    SEQUENTIAL,
+    Instance,
+    Interpreter,
+    Leaf,
+    Seq,
+    TorchFile,
+    _Return,
+    sequential_elements,
+)
+
+TODO = "# portmodel: TODO"
+# attributes Keras layers and models own: a torch attribute of that name gets a trailing _
+KERAS_RESERVED = frozenset(
+    ["layers", "weights", "variables", "trainable_weights", "non_trainable_weights", "losses", "metrics", "input", "output", "inputs", "outputs", "dtype", "path", "compute_dtype", "variable_dtype", "dtype_policy", "metrics_names", "distribute_strategy", "quantization_mode", "name", "trainable", "built", "optimizer", "submodules", "supports_masking", "stateful", "input_spec"]
+)
+TORCH_ROOTS = ("torch",)
+def keras_imports(used: set[str]) -> list[str]:
+    """The Keras imports the generated code needs (by the names it uses)."""
+    lines = ["import keras"] if "keras" in used else []
+    names = [n for n in ("layers", "ops") if n in used]
+    if names:
+        lines.append(f"from keras import {', '.join(names)}")
+    return lines
+
+
+def translate_torch(module: cst.Module, source: str, path: str, input_shape, rules):
+    """Translate parsed PyTorch source; returns a TranslationResult."""
+    from .translate import TranslationResult
+
+    if "torch" not in source:
+        return TranslationResult(path, "unchanged", source)
+    wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
+    positions = {}
+    diagnostics: list[Diagnostic] = []
+
+    def diag(node, message: str, code_: str = "PM001", severity: str = "todo") -> None:
+        if not positions:
+            positions.update(wrapper.resolve(PositionProvider))
+        p = positions.get(node)
+        line, col = (p.start.line, p.start.column + 1) if p else (1, 1)
+        diagnostics.append(Diagnostic(path, line, col, code_, message, severity))
+
+    tf = TorchFile(wrapper.module, ImportTable(wrapper.module), rules, diag)
+    tf.scan()
+    if not tf.classes:
+        return TranslationResult(path, "unchanged", source)
+    components = tf.components()
+    models: list[ModelInfo] = []
+    it = Interpreter(tf)
+    for name, info in tf.classes.items():
+        if name in components:
+            continue
+        try:
+            inst = it.instantiate(info, [], {})
+        except Untranslatable as exc:
+            tf.mark_todo(info.node, f"{name}: {exc}")
+            continue
+        except _Return:
+            continue
+        except Exception as exc:  # noqa: BLE001 - a bug of ours must not lose the user's file
+            tf.mark_todo(info.node, f"{name}: internal error {type(exc).__name__}: {exc} (please report it)")
+            continue
+        models.append(ModelInfo(name, name, "subclassed", _registration_order(inst)))
+        if not input_shape:
+            diag(info.methods.get("forward", info.node), "the model's input shape is unknown; pass --input-shape")
+            continue
+        try:
+            _run_model(it, inst, tuple(input_shape))
+        except (Untranslatable, _Return) as exc:
+            tf.mark_todo(info.methods.get("forward", info.node), str(exc) or "forward() could not be followed")
+        except Exception as exc:  # noqa: BLE001 - a bug of ours must not lose the user's file
+            tf.mark_todo(
+                info.methods.get("forward", info.node),
+                f"internal error {type(exc).__name__}: {exc} (please report it)",
+            )
+    for name in components - tf.reached:
+        if name in tf.classes:
+            tf.mark_todo(tf.classes[name].node, f"class {name} is not used by any model of this file; not translated")
+    rewriter = _Rewriter(tf, components)
+    new_module = wrapper.module.visit(rewriter)
+    text = _tidy_imports(new_module, tf.bound, _used_in(wrapper.module))
+    diagnostics = list(dict.fromkeys(diagnostics))
+    return TranslationResult(path, "converted", text, diagnostics, models)
+
+
+def _run_model(it: Interpreter, inst: Instance, shape: tuple) -> None:
+    import torch
+
+    forward = inst.cls.methods.get("forward")
+    if forward is None:
+        raise Untranslatable(f"{inst.cls.name} has no forward()")
+    params = [p for p in forward.params.params[1:] if p.default is None]
+    shapes = list(shape) if shape and isinstance(shape[0], tuple | list) else [shape]
+    if len(params) != len(shapes):
+        raise Untranslatable(f"forward() takes {len(params)} inputs; give one input shape for each")
+    dtype = torch.int64 if _first_leaf_is_embedding(inst) else torch.float32
+    inputs = []
+    for p, s in zip(params, shapes):
+        meta = torch.empty((META_BATCH, *s), dtype=dtype, device="meta")
+        inputs.append(KTensor(p.name.value, meta, boundary_layout(meta.dim())))
+    it.run_forward(inst, inputs)
+
+
+def _leaves(value, out: list) -> list:
+    if isinstance(value, Leaf):
+        out.append(value)
+    elif isinstance(value, Seq) or hasattr(value, "items") and isinstance(value.items, list):
+        for v in value.items:
+            _leaves(v, out)
+    elif isinstance(value, list | tuple):
+        for v in value:
+            _leaves(v, out)
+    elif isinstance(value, Instance):
+        for v in value.attrs.values():
+            _leaves(v, out)
+    return out
+
+
+def _first_leaf_is_embedding(inst: Instance) -> bool:
+    leaves = _leaves(inst, [])
+    return bool(leaves) and leaves[0].cls == "Embedding"
+
+
+def _registration_order(inst: Instance) -> list[str]:
+    return [k for k, v in inst.attrs.items() if _leaves(v, [])]
+
+
+class _Rewriter(cst.CSTTransformer):
+    """Applies the recorded rewrites and the nn.Module -> Keras class surface."""
+
+    def __init__(self, tf: TorchFile, components: set[str]):
+        self.tf = tf
+        self.components = components
+        self.cls: str | None = None
+        self.method: str | None = None
+        self.flagged: list[str | None] = []
+        self.renamed: set[tuple[str, str]] = set()
+
+    # -- statements ------------------------------------------------------------------------
+    def visit_SimpleStatementLine(self, node) -> bool:
+        self.flagged.append(None)
+        return True
+
+    def leave_SimpleStatementLine(self, original, updated):
+        conflict = self.flagged.pop()
+        return self._statement(original, updated, conflict)
+
+    def visit_For(self, node) -> bool:
+        self.flagged.append(None)
+        return True
+
+    def leave_For(self, original, updated):
+        return self._statement(original, updated, self.flagged.pop())
+
+    def visit_If(self, node) -> bool:
+        self.flagged.append(None)
+        return True
+
+    def leave_If(self, original, updated):
+        return self._statement(original, updated, self.flagged.pop())
+
+    def _statement(self, original, updated, conflict):
+        key = id(original)
+        reason = self.tf.todo.get(key) or conflict
+        texts = self.tf.stmt_texts.get(key)
+        if texts is not None and reason is None:
+            if len(texts) > 1:
+                reason = "this statement needs different Keras code on different uses; not translated"
+                self.tf.diag(original, reason)
+            else:
+                (text,) = texts
+                if text is None:
+                    return cst.RemoveFromParent()
+                if isinstance(original, cst.SimpleStatementLine):
+                    small = cst.parse_statement(self.tf.keras_text(text) + "\n").body[0]
+                    updated = updated.with_changes(body=[small])
+        if reason is not None:
+            comment = cst.EmptyLine(comment=cst.Comment(f"{TODO} {reason}"))
+            return updated.with_changes(leading_lines=[*updated.leading_lines, comment])
+        return updated
+
+    # -- expressions -----------------------------------------------------------------------
+    def leave_Call(self, original, updated):
+        texts = self.tf.call_texts.get(id(original))
+        if not texts:
+            return updated
+        if len(texts) > 1:
+            if self.flagged:
+                self.flagged[-1] = "this layer needs different Keras code on different uses; not translated"
+            return updated
+        (text,) = texts
+        if text == SEQUENTIAL:
+            return _keras_sequential(updated)
+        if text == MODULE_LIST:
+            return updated.args[0].value if updated.args else cst.List([])
+        return cst.parse_expression(self.tf.keras_text(text))
+
+    def leave_Attribute(self, original, updated):
+        if self.method == "forward" and code(original) == "self.training":
+            return cst.Name("training")
+        if self.cls is not None and code(original.value) == "self" and original.attr.value in KERAS_RESERVED:
+            key = (self.cls, original.attr.value)
+            if key not in self.renamed:
+                self.renamed.add(key)
+                self.tf.diag(original, f"self.{key[1]} renamed self.{key[1]}_: Keras reserves the name", "PM002", "note")
+            return updated.with_changes(attr=cst.Name(original.attr.value + "_"))
+        return updated
+
+    # -- classes and methods -----------------------------------------------------------------
+    def visit_ClassDef(self, node) -> bool:
+        if node.name.value in self.tf.classes:
+            self.cls = node.name.value
+        return True
+
+    def leave_ClassDef(self, original, updated):
+        name = original.name.value
+        if name not in self.tf.classes or name not in self.tf.reached or id(original) in self.tf.todo:
+            self.cls = None
+            return self._statement(original, updated, None) if id(original) in self.tf.todo else updated
+        base = "keras.layers.Layer" if name in self.components else "keras.Model"
+        bases = [
+            cst.Arg(cst.parse_expression(base)) if self.tf.qualified(old.value) == "torch.nn.Module" else new
+            for old, new in zip(original.bases, updated.bases)
+        ]
+        self.cls = None
+        return updated.with_changes(bases=bases)
+
+    def visit_FunctionDef(self, node) -> bool:
+        if self.cls is not None:
+            self.method = node.name.value
+        return True
+
+    def leave_FunctionDef(self, original, updated):
+        if self.cls is None:
+            return updated
+        self.method = None
+        decorators = [d for d in updated.decorators if "torch" not in code(d)]
+        updated = updated.with_changes(decorators=decorators, returns=_no_torch_annotation(updated.returns))
+        params = [p.with_changes(annotation=_no_torch_annotation(p.annotation)) for p in updated.params.params]
+        if original.name.value == "forward":
+            if _reads_training(original):
+                last = params[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
+                params = [*params[:-1], last.with_changes(comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))),
+                          cst.Param(cst.Name("training"), default=cst.Name("None"),
+                                    equal=cst.AssignEqual(cst.SimpleWhitespace(""), cst.SimpleWhitespace("")))]
+            updated = updated.with_changes(name=cst.Name("call"))
+        return updated.with_changes(params=updated.params.with_changes(params=params))
+
+
+def _keras_sequential(call: cst.Call) -> cst.Call:
+    """nn.Sequential(a, b) -> keras.Sequential([a, b]), keeping the source's line breaks."""
+    elements = sequential_elements(call)
+    if not isinstance(elements, list):  # nn.Sequential(*layers)
+        return cst.parse_expression("keras.Sequential(_)").with_changes(args=[cst.Arg(elements)])
+    if len(elements) == len(call.args) and all(a.star == "" and a.keyword is None for a in call.args):
+        items = [cst.Element(a.value, comma=a.comma) for a in call.args]
+        closing = call.args[-1].whitespace_after_arg if call.args else cst.SimpleWhitespace("")
+        listing = cst.List(
+            items,
+            lbracket=cst.LeftSquareBracket(whitespace_after=call.whitespace_before_args),
+            rbracket=cst.RightSquareBracket(whitespace_before=closing),
+        )
+    elif _ordered_dict_list(call) is not None:  # OrderedDict([("name", layer), ...]): the layers
+        inner = _ordered_dict_list(call)
+        listing = inner.with_changes(
+            elements=[el.with_changes(value=v) for el, v in zip(inner.elements, elements)]
+        ) if len(inner.elements) == len(elements) else cst.List([cst.Element(e) for e in elements])
+    else:
+        listing = cst.List([cst.Element(e) for e in elements])
+    return cst.parse_expression("keras.Sequential(_)").with_changes(args=[cst.Arg(listing)])
+
+
+def _ordered_dict_list(call: cst.Call):
+    if len(call.args) == 1 and isinstance(call.args[0].value, cst.Call) and call.args[0].value.args:
+        inner = call.args[0].value.args[0].value
+        if code(call.args[0].value.func).endswith("OrderedDict") and isinstance(inner, cst.List):
+            return inner
+    return None
+
+
+def _reads_training(fn: cst.FunctionDef) -> bool:
+    found = []
+
+    class V(cst.CSTVisitor):
+        def visit_Attribute(self, node: cst.Attribute) -> None:
+            if code(node) == "self.training":
+                found.append(node)
+
+    fn.visit(V())
+    return bool(found)
+
+
+def _no_torch_annotation(annotation):
+    if annotation is not None and "torch" in code(annotation.annotation) or (
+        annotation is not None and code(annotation.annotation).startswith(("nn.", "Tensor"))
+    ):
+        return None
+    return annotation
+
+
+# -- imports ------------------------------------------------------------------------------
+
+
+def _is_torch_import(small) -> bool:
+    if isinstance(small, cst.Import):
+        return any(code(a.name).split(".")[0] in TORCH_ROOTS for a in small.names)
+    if isinstance(small, cst.ImportFrom) and small.module is not None and not small.relative:
+        return code(small.module).split(".")[0] in TORCH_ROOTS
+    return False
+
+
+def _used_in(module: cst.Module) -> set[str]:
+    from .translate import _used_names
+
+    return _used_names(module.code)
+
+
+def _tidy_imports(module: cst.Module, bound: set[str], used_before: set[str]) -> str:
+    """Drop the imports only the PyTorch code used (torch, OrderedDict...), add the Keras
+    ones the code needs, isort the block."""
+    from .translate import _prune_import, _used_names
+
+    text = module.code
+    used = _used_names(text)
+    dropped = used_before - used
+
+    def only_torch_used(small) -> bool:
+        if _is_torch_import(small):
+            return True
+        names = [] if isinstance(small.names, cst.ImportStar) else small.names
+        return bool(names) and all(
+            (code(a.asname.name) if a.asname else code(a.name).split(".")[0]) in dropped for a in names
+        )
+
+    body = list(module.body)
+    slot = None
+    new_body = []
+    for stmt in body:
+        if isinstance(stmt, cst.SimpleStatementLine) and any(
+            isinstance(s, cst.Import | cst.ImportFrom) and only_torch_used(s) for s in stmt.body
+        ):
+            if slot is None and any(_is_torch_import(s) for s in stmt.body):
+                slot = len(new_body)
+            kept = _prune_import(stmt, used, only_torch_used)
+            if kept.strip():
+                new_body.append(cst.parse_statement(kept))
+            continue
+        new_body.append(stmt)
+    needed = keras_imports(used - bound)
+    if slot is None:
+        slot = _first_code_index(new_body)
+    imports = [cst.parse_statement(line + "\n") for line in needed]
+    new_body[slot:slot] = imports
+    out = module.with_changes(body=new_body)
+    return _sort_imports(out)
+
+
+def _first_code_index(body: list) -> int:
+    for i, stmt in enumerate(body):
+        small = stmt.body[0] if isinstance(stmt, cst.SimpleStatementLine) else None
+        if isinstance(small, cst.Expr) and isinstance(small.value, cst.SimpleString) and i == 0:
+            continue
+        if isinstance(small, cst.ImportFrom) and small.module is not None and code(small.module) == "__future__":
+            continue
+        return i
+    return len(body)
+
+
+def _sort_imports(module: cst.Module) -> str:
+    """isort the first contiguous run of plain import statements (if every one is simple)."""
+    body = list(module.body)
+    start = next((i for i, s in enumerate(body) if _is_plain_import(s)), None)
+    if start is None:
+        return module.code
+    end = start
+    while end < len(body) and _is_plain_import(body[end]):
+        end += 1
+    lines = [code(s.with_changes(leading_lines=[])).strip("\n") for s in body[start:end]]
+    ordered = sort_block(lines)
+    if ordered is None:
+        return module.code
+    first = body[start]
+    new = [cst.parse_statement(line + "\n") if line else None for line in ordered]
+    stmts = []
+    blank = False
+    for s in new:
+        if s is None:
+            blank = True
+            continue
+        if blank:
+            s = s.with_changes(leading_lines=[cst.EmptyLine()])
+            blank = False
+        stmts.append(s)
+    stmts[0] = stmts[0].with_changes(leading_lines=first.leading_lines)
+    rest = body[end:]
+    if rest and not rest[0].leading_lines:
+        rest[0] = rest[0].with_changes(leading_lines=[cst.EmptyLine()])
+    return module.with_changes(body=[*body[:start], *stmts, *rest]).code
+
+
+def _is_plain_import(stmt) -> bool:
+    return (
+        isinstance(stmt, cst.SimpleStatementLine)
+        and len(stmt.body) == 1
+        and isinstance(stmt.body[0], cst.Import | cst.ImportFrom)
+        and not any(line.comment for line in stmt.leading_lines[1:])
+    )

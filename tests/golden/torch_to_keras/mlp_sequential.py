@@ -1,0 +1,21 @@
+"""An MLP classifier for 28x28 images as one nn.Sequential."""
+import keras
+from keras import layers
+
+
+class MLPClassifier(keras.Model):
+    def __init__(self, hidden=64, num_classes=10):
+        super().__init__()
+        # flatten the image, then two hidden layers
+        self.net = keras.Sequential([
+            keras.Sequential([layers.Permute((3, 1, 2)), layers.Flatten()]),
+            layers.Dense(hidden),
+            layers.ReLU(),
+            layers.Dropout(0.25),
+            layers.Dense(hidden),
+            layers.Activation('tanh'),
+            layers.Dense(num_classes),
+        ])
+
+    def call(self, x):
+        return self.net(x)

@@ -1,0 +1,20 @@
+"""Residual MLP blocks kept in an nn.ModuleList built in a loop."""
+import keras
+from keras import layers, ops
+
+
+class ResidualMLP(keras.Model):
+    def __init__(self, width=32, depth=3, out_features=6):
+        super().__init__()
+        self.inp = layers.Dense(width)
+        self.blocks = []
+        for _ in range(depth):
+            self.blocks.append(layers.Dense(width))
+        self.norms = [layers.LayerNormalization(epsilon=1e-05) for _ in range(depth)]
+        self.head = layers.Dense(out_features)
+
+    def call(self, x):
+        x = self.inp(x)
+        for block, norm in zip(self.blocks, self.norms):
+            x = x + ops.gelu(block(norm(x)), approximate=False)
+        return self.head(x)

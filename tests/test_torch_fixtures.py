@@ -1,0 +1,73 @@
+"""PyTorch -> Keras on every fixture model: no TODO, golden source, ruff-clean, numerically equal."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+from helpers import ROOT, TORCH_FIXTURES, TORCH_GOLDEN, TORCH_MANIFEST, torch_port
+
+from portmodel.translate import _used_names, translate_source
+from portmodel.verify import verify_torch_source
+
+NAMES = sorted(TORCH_MANIFEST)
+
+
+def _translate(name: str):
+    spec = TORCH_MANIFEST[name]
+    path = TORCH_FIXTURES / name
+    return translate_source(
+        path.read_text(), str(path.relative_to(ROOT)), input_shape=tuple(spec["input_shape"]), to="keras"
+    )
+
+
+def test_at_least_twelve_fixtures():
+    assert len(NAMES) >= 12
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_translates_without_todo(name):
+    result = _translate(name)
+    assert result.status == "converted"
+    assert not result.todos, [d.format() for d in result.todos]
+    assert not {"torch", "nn", "F"} & _used_names(result.code), "PyTorch names left in the Keras code"
+    compile(result.code, name, "exec")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_golden(name):
+    code = _translate(name).code
+    golden = TORCH_GOLDEN / name
+    if os.environ.get("PORTMODEL_UPDATE_GOLDEN"):
+        golden.parent.mkdir(parents=True, exist_ok=True)
+        golden.write_text(code)
+    assert golden.exists(), f"missing golden file {golden}; run with PORTMODEL_UPDATE_GOLDEN=1"
+    assert code == golden.read_text()
+
+
+def test_goldens_pass_ruff():
+    proc = subprocess.run(
+        [sys.executable, "-m", "ruff", "check", "--no-cache", "--isolated", str(TORCH_GOLDEN)],
+        capture_output=True, text=True, check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_keras_output_is_left_alone(name):
+    """Translating the Keras output again with --to keras changes nothing (idempotent)."""
+    code = _translate(name).code
+    again = translate_source(code, name, input_shape=tuple(TORCH_MANIFEST[name]["input_shape"]), to="keras")
+    assert again.status == "unchanged" and again.code == code
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_numeric_equivalence(name, tmp_path):
+    spec = TORCH_MANIFEST[name]
+    torch_model, keras_model, inputs = torch_port(
+        TORCH_FIXTURES / name, spec["model"], tuple(spec["input_shape"]), tmp_path, code=_translate(name).code
+    )
+    (res,) = verify_torch_source(torch_model, keras_model, inputs, atol=1e-5)
+    assert res.passed, [(o.max_abs, o.max_rel) for o in res.outputs]
