@@ -228,6 +228,8 @@ def test_port_torch_to_keras_with_a_checkpoint(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert sorted(p.name for p in out.iterdir()) == ["model.py", "model.weights.h5", "report.json", "report.md"]
     report = json.loads((out / "report.json").read_text())
+    # block=BasicBlock (a class) as a constructor argument: no .keras file, and the report says why
+    assert not report["keras_file"]["written"] and "serialisable" in report["keras_file"]["reason"]
     assert report["passed"] and report["direction"] == "PyTorch -> Keras"
     assert report["verify"][0]["outputs"][0]["max_abs"] <= 1e-5
     # the same checkpoint through `weights` and `verify`
@@ -290,3 +292,12 @@ def test_translate_torch_with_a_wrong_input_shape_is_a_todo():
                    "--strict")
     assert proc.returncode == 1
     assert "rejects an input of shape" in proc.stderr and "check --input-shape" in proc.stderr
+
+
+def test_port_torch_writes_a_keras_file_that_reloads(tmp_path):
+    out = tmp_path / "out"
+    proc = run_cli("port", str(ROOT / "fixtures" / "torch" / "transformer_block.py"), "--input-shape", "6,8",
+                   "-o", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert (out / "model.keras").is_file()
+    assert "`.keras` model" in (out / "report.md").read_text()

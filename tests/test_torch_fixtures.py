@@ -71,3 +71,19 @@ def test_numeric_equivalence(name, tmp_path):
     )
     (res,) = verify_torch_source(torch_model, keras_model, inputs, atol=1e-5)
     assert res.passed, [(o.max_abs, o.max_rel) for o in res.outputs]
+
+
+@pytest.mark.parametrize("name", ["resnet_small.py", "lstm_tagger.py", "transformer_block.py"])
+def test_per_layer_names_the_diverging_layer(name, tmp_path):
+    """Every paired layer agrees; after one Keras weight is changed, exactly that layer is named."""
+    spec = TORCH_MANIFEST[name]
+    torch_model, keras_model, inputs = torch_port(
+        TORCH_FIXTURES / name, spec["model"], tuple(spec["input_shape"]), tmp_path, code=_translate(name).code
+    )
+    (res,) = verify_torch_source(torch_model, keras_model, inputs, layers=True)
+    assert res.layers and all(r["passed"] for r in res.layers if r["compared"]) and res.first_divergence is None
+    variable = keras_model.weights[len(keras_model.weights) // 2]
+    variable.assign(variable.numpy() + 0.1)
+    (res,) = verify_torch_source(torch_model, keras_model, inputs, layers=True)
+    assert res.first_divergence is not None
+    assert variable.path.split("/", 1)[1].startswith(res.first_divergence["layer"])

@@ -206,8 +206,6 @@ def _verify_torch_source(args) -> int:
     from .verify import load_array_inputs, make_torch_inputs, resolve_devices, verify_torch_source
     from .weights import check_fits, transfer_to_keras
 
-    if args.per_layer:
-        raise PortmodelError("--per-layer is not available for PyTorch sources yet")
     torch.manual_seed(args.seed)
     torch_model = load_torch_module(args.source)
     if args.weights:
@@ -222,7 +220,8 @@ def _verify_torch_source(args) -> int:
     else:
         inputs = make_torch_inputs(torch_model, args.input_shape, seed=args.seed)
     results = verify_torch_source(
-        torch_model, keras_model, inputs, devices=resolve_devices(args.device), atol=args.atol, rtol=args.rtol
+        torch_model, keras_model, inputs, devices=resolve_devices(args.device), atol=args.atol, rtol=args.rtol,
+        layers=args.per_layer,
     )
     return _print_verify(args, results)
 
@@ -258,6 +257,8 @@ def cmd_port(args) -> int:
     for d in report["translation"]["todos"]:
         print(d, file=sys.stderr)
     weights = "model.weights.h5" if args.to == "keras" else "model.safetensors"
+    if report.get("keras_file", {}).get("written"):
+        weights += ", model.keras"
     print(f"portmodel: wrote {args.output}/model.py, {weights}, report.md, report.json")
     return EXIT_OK if report["passed"] else EXIT_FINDINGS
 

@@ -111,6 +111,30 @@ def port(
     return report
 
 
+def _save_keras_file(keras_model, model_py: str, path: str, inputs) -> dict:
+    """`model.keras` when the model is serialisable: saved, reloaded (safe_mode) and checked
+    to compute the same outputs; otherwise the reason, for the report."""
+    import numpy as np
+
+    from .loading import import_file, keras_custom_objects, load_keras_file
+    from .verify import run_keras_port
+
+    try:
+        keras_model.save(path)
+        again = load_keras_file(path, keras_custom_objects(import_file(model_py)))
+        same = all(np.array_equal(a, b) for a, b in zip(run_keras_port(keras_model, inputs), run_keras_port(again, inputs)))
+    except Exception as exc:  # noqa: BLE001 - not serialisable: the weights file is the output
+        if os.path.exists(path):
+            os.remove(path)
+        reason = str(exc).splitlines()[0][:200] if str(exc) else "get_config() is not implemented"
+        return {"written": False, "reason": f"{type(exc).__name__}: {reason} (constructor arguments must be "
+                "serialisable: numbers, strings, tuples)"}
+    if not same:
+        os.remove(path)
+        return {"written": False, "reason": "the reloaded .keras model computes different outputs"}
+    return {"written": True}
+
+
 def _refuse_todos(result: TranslationResult, src: str) -> None:
     if result.todos:
         first = result.todos[0]
@@ -147,7 +171,7 @@ def port_to_keras(
     from .weights import check_fits, transfer_to_keras
 
     out = Path(out_dir)
-    existing = [str(out / n) for n in KERAS_OUTPUTS if (out / n).exists()]
+    existing = [str(out / n) for n in (*KERAS_OUTPUTS, "model.keras") if (out / n).exists()]
     if existing and not force:
         raise PortmodelError("output exists; pass --force to overwrite it", existing[0])
     if not input_shape:
@@ -172,7 +196,10 @@ def port_to_keras(
             inputs = load_array_inputs(inputs_path, input_shape)
         else:
             inputs = make_torch_inputs(torch_model, input_shape)
-        results = verify_torch_source(torch_model, keras_model, inputs, devices=devices, atol=atol, rtol=rtol)
+        results = verify_torch_source(
+            torch_model, keras_model, inputs, devices=devices, atol=atol, rtol=rtol, layers=True
+        )
+        keras_file = _save_keras_file(keras_model, model_py, os.path.join(tmp, "model.keras"), inputs)
         report = {
             "source": src,
             "direction": "PyTorch -> Keras",
@@ -187,6 +214,7 @@ def port_to_keras(
                 "todos": [d.format() for d in result.todos],
             },
             "weights": {"output": str(out / "model.weights.h5"), "tensors": len(keras_model.weights), "from": weights},
+            "keras_file": {**keras_file, "output": str(out / "model.keras")} if keras_file["written"] else keras_file,
             "verify": [r.to_dict() for r in results],
             "inputs": {
                 "from": inputs_path or "seeded standard normal / token ids (seed 0)",
@@ -195,7 +223,7 @@ def port_to_keras(
         }
         write_reports(report, os.path.join(tmp, "report.json"), os.path.join(tmp, "report.md"))
         out.mkdir(parents=True, exist_ok=True)
-        for name in KERAS_OUTPUTS:
+        for name in KERAS_OUTPUTS + (("model.keras",) if keras_file["written"] else ()):
             os.replace(os.path.join(tmp, name), out / name)
     shutil.rmtree(out / "__pycache__", ignore_errors=True)
     return report

@@ -9,6 +9,8 @@ from .fsutil import write_text
 
 def render_markdown(report: dict) -> str:
     lines = [f"# portmodel report: {report['source']}", ""]
+    if report.get("direction"):
+        lines += [f"Direction: {report['direction']}", ""]
     verdict = "PASS" if report["passed"] else "FAIL"
     lines += [f"**Verdict: {verdict}** (tolerance: max abs <= {report['atol']:g} + {report['rtol']:g} x scale)", ""]
     if report.get("translation"):
@@ -24,7 +26,11 @@ def render_markdown(report: dict) -> str:
         lines.append("")
     if report.get("weights"):
         w = report["weights"]
-        lines += ["## Weights", "", f"- {w['tensors']} tensors written to `{w['output']}`", ""]
+        lines += ["## Weights", "", f"- {w['tensors']} tensors written to `{w['output']}`"]
+        k = report.get("keras_file")
+        if k:
+            lines.append(f"- `.keras` model: `{k['output']}`" if k["written"] else f"- no `.keras` file: {k['reason']}")
+        lines.append("")
     if report.get("inputs"):
         lines += [f"Inputs: {report['inputs']['from']}", ""]
     lines += ["## Equivalence", "", "| device | output | shape | max abs | max rel | result |", "|---|---|---|---|---|---|"]

@@ -160,6 +160,7 @@ class _Rewriter(cst.CSTTransformer):
         self.method: str | None = None
         self.flagged: list[str | None] = []
         self.renamed: set[tuple[str, str]] = set()
+        self.passes_kwargs = False
 
     # -- statements ------------------------------------------------------------------------
     def visit_SimpleStatementLine(self, node) -> bool:
@@ -269,7 +270,29 @@ class _Rewriter(cst.CSTTransformer):
                           cst.Param(cst.Name("training"), default=cst.Name("None"),
                                     equal=cst.AssignEqual(cst.SimpleWhitespace(""), cst.SimpleWhitespace("")))]
             updated = updated.with_changes(name=cst.Name("call"))
-        return updated.with_changes(params=updated.params.with_changes(params=params))
+        new_params = updated.params.with_changes(params=params)
+        if original.name.value == "__init__" and updated.params.star_kwarg is None and self.passes_kwargs:
+            # Keras passes name/trainable/dtype when it rebuilds a saved model (.keras)
+            if params:
+                params[-1] = params[-1].with_changes(comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" ")))
+            new_params = updated.params.with_changes(params=params, star_kwarg=cst.Param(cst.Name("kwargs"), star="**"))
+        self.passes_kwargs = False
+        return updated.with_changes(params=new_params)
+
+    def leave_Expr(self, original, updated):
+        """`super().__init__()` in a translated __init__ hands Keras' keyword arguments on."""
+        call = updated.value
+        if (
+            self.cls is not None
+            and self.method == "__init__"
+            and isinstance(call, cst.Call)
+            and code(call.func).startswith("super(")
+            and code(call.func).endswith(".__init__")
+            and not call.args
+        ):
+            self.passes_kwargs = True
+            return updated.with_changes(value=cst.parse_expression("super().__init__(**kwargs)"))
+        return updated
 
 
 def _keras_sequential(call: cst.Call) -> cst.Call:

@@ -16,7 +16,7 @@ import numpy as np
 
 from .errors import PortmodelError
 from .rules import RuleSet, load_rules
-from .weights import keras_units, torch_leaves
+from .weights import keras_units, pair_units, torch_leaves
 
 
 @dataclass
@@ -202,16 +202,14 @@ def per_layer(keras_model, torch_model, inputs, *, atol=1e-5, rtol=0.0, rules=No
     captured_k: dict[int, np.ndarray] = {}
     captured_t: dict[int, object] = {}
     restore, handles = [], []
-    li = 0
-    for i, unit in enumerate(units):
-        n = max(unit.rule.torch_units, 1)
-        group = leaves[li : li + n]
-        li += n
+    for i, (unit, group, level, _) in enumerate(pair_units(units, leaves)):
         if not group:
             break
+        if level + 1 < getattr(group[0][1], "num_layers", 1):
+            continue  # an inner level of a multi-layer torch RNN: torch only shows the last one
         layer = unit.layer
-        act = getattr(layer, "activation", None)
-        if act is not None and getattr(act, "__name__", "") != "linear":
+        act = getattr(layer, "activation", None) if unit.rule.activation else None
+        if act is not None and getattr(act, "__name__", "") != "linear":  # the port applies it after the module
             def grab(x, _i=i, _act=act):
                 captured_k[_i] = np.asarray(x)
                 return _act(x)
@@ -229,8 +227,8 @@ def per_layer(keras_model, torch_model, inputs, *, atol=1e-5, rtol=0.0, rules=No
             object.__setattr__(layer, "call", call)
             restore.append((layer, "call", None))
 
-        def hook(_m, _inp, out, _i=i):
-            captured_t[_i] = out[0] if isinstance(out, tuple) else out
+        def hook(_m, _inp, out, _i=i):  # a copy: a later in-place op (ReLU(inplace=True)) must not change it
+            captured_t[_i] = (out[0] if isinstance(out, tuple) else out).detach().clone()
 
         handles.append(group[-1][1].register_forward_hook(hook))
     try:
@@ -250,8 +248,10 @@ def per_layer(keras_model, torch_model, inputs, *, atol=1e-5, rtol=0.0, rules=No
             continue
         k = captured_k[i]
         t = captured_t[i].detach().cpu().numpy()
-        if t.shape != k.shape and t.ndim >= 3:
-            t = t.transpose(0, *range(2, t.ndim), 1)  # channels-first back to Keras order
+        # channels-first back to Keras order: by the rule's layout (shapes alone are ambiguous
+        # when channels == height == width), else when only the transpose makes them agree
+        if t.ndim >= 3 and (unit.rule.layout == "channels_first" or t.shape != k.shape):
+            t = t.transpose(0, *range(2, t.ndim), 1)
         if t.shape != k.shape:
             rows.append({"layer": unit.name, "compared": False})
             continue
@@ -330,8 +330,10 @@ def run_keras_port(keras_model, inputs: list[np.ndarray]) -> list[np.ndarray]:
         return [from_keras_layout(np.asarray(o)) for o in _flat(out)]
 
 
-def verify_torch_source(torch_model, keras_model, inputs, *, devices=("cpu",), atol=1e-5, rtol=0.0):
-    """The Keras port against its PyTorch source, the source run on each device."""
+def verify_torch_source(torch_model, keras_model, inputs, *, devices=("cpu",), atol=1e-5, rtol=0.0, layers=False):
+    """The Keras port against its PyTorch source, the source run on each device; with
+    `layers`, each paired layer's output too (the pairing and boundary layouts are the same
+    as in the other direction, so `per_layer` serves both)."""
     got = run_keras_port(keras_model, inputs)
     results = []
     for device in devices:
@@ -342,6 +344,10 @@ def verify_torch_source(torch_model, keras_model, inputs, *, devices=("cpu",), a
         for i, (r, g) in enumerate(zip(ref, got)):
             max_abs, max_rel, scale = errors(r, g)
             outs.append(OutputError(f"output_{i}", list(r.shape), max_abs, max_rel, max_abs <= atol + rtol * scale))
-        results.append(VerifyResult(device, atol, rtol, outs))
+        res = VerifyResult(device, atol, rtol, outs)
+        if layers and device == "cpu":
+            res.layers = per_layer(keras_model, torch_model, [to_keras_layout(a) for a in inputs], atol=atol, rtol=rtol)
+            res.first_divergence = next((r for r in res.layers if r.get("compared") and not r["passed"]), None)
+        results.append(res)
     torch_model.to("cpu")
     return results

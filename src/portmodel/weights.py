@@ -118,6 +118,24 @@ def torch_leaves(module) -> list[tuple[str, object]]:
     ]
 
 
+def pair_units(units: list[Unit], leaves: list):
+    """(unit, its torch modules, RNN level, leaves used so far) for each Keras unit, in order.
+
+    A unit takes `torch_units` modules; the levels of a multi-layer torch RNN
+    (nn.LSTM(num_layers=2) is one module) are consecutive Keras layers of one module.
+    """
+    li, level = 0, 0
+    for unit in units:
+        n = max(unit.rule.torch_units, 1)
+        group = leaves[li : li + n]
+        depth = getattr(group[0][1], "num_layers", 1) if len(group) == 1 else 1
+        this = level
+        level = (level + 1) % depth
+        if level == 0:
+            li += n
+        yield unit, group, this, li
+
+
 def _match(key: str, rel: str) -> bool:
     parts = rel.split("/")
     if "/" not in key:
@@ -163,11 +181,10 @@ def bind(keras_model, torch_model, rules: RuleSet | None = None) -> list[Binding
     problems: list[str] = []
     bindings: list[Binding] = []
     filled: set[str] = set()
-    li = 0
-    for unit in units:
+    li = len(leaves)
+    for unit, group, level, li in pair_units(units, leaves):
         n = max(unit.rule.torch_units, 1)
-        group = leaves[li : li + n]
-        li += n
+        suffix = f"_l{level}"
         if len(group) < n:
             problems.append(f"Keras layer '{unit.name}' has no counterpart module in the port")
             continue
@@ -187,6 +204,7 @@ def bind(keras_model, torch_model, rules: RuleSet | None = None) -> list[Binding
                     prefix = group[int(index)][0]
                 else:
                     prefix, param = group[0][0], target
+                param = param.replace("_l0", suffix)
                 keys.append(f"{prefix}.{param}" if prefix else param)
             missing = [k for k in keys if k not in expected]
             if missing:

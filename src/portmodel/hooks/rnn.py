@@ -107,14 +107,14 @@ def _recurrent_from_torch(ctx: TorchCtx, keras_name: str, extra: dict) -> Raised
     m = ctx.module
     if not m.batch_first:
         raise Untranslatable(f"nn.{ctx.cls} without batch_first=True (time-major input) is not supported yet")
-    if m.num_layers != 1:
-        raise Untranslatable(f"nn.{ctx.cls} with num_layers > 1: write one layer per level for now")
     if getattr(m, "proj_size", 0):
         raise Untranslatable("LSTM proj_size has no Keras equivalent")
     kwargs = {"return_sequences": "True", **extra, "use_bias": ctx.code("bias")}
     layer = keras_ctor(f"layers.{keras_name}", [ctx.value_code("hidden_size")], kwargs)
     if m.bidirectional:
         layer = f"layers.Bidirectional({layer})"
+    if m.num_layers > 1:  # one Keras layer per level; the weights step maps level k to *_l{k}
+        layer = "keras.Sequential([" + ", ".join([layer] * m.num_layers) + "])"
     # torch returns (output, state); the Keras layer returns the output sequence only
     return Raised(layer, TORCH_ORDER, returns_tuple=True)
 

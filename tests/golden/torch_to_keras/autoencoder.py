@@ -4,8 +4,8 @@ from keras import layers
 
 
 class ConvAutoencoder(keras.Model):
-    def __init__(self):
-        super().__init__()
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
         self.encoder = keras.Sequential([
             keras.Sequential([layers.ZeroPadding2D(1), layers.Conv2D(8, 3, strides=2)]),
             layers.LeakyReLU(negative_slope=0.1),

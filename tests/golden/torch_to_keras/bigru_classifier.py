@@ -4,8 +4,8 @@ from keras import layers
 
 
 class BiGRUClassifier(keras.Model):
-    def __init__(self, features=10, hidden=16, classes=3):
-        super().__init__()
+    def __init__(self, features=10, hidden=16, classes=3, **kwargs):
+        super().__init__(**kwargs)
         self.gru = layers.Bidirectional(layers.GRU(hidden, return_sequences=True))
         self.fc = layers.Dense(classes)
 

@@ -4,8 +4,8 @@ from keras import layers, ops
 
 
 class SmallVGG(keras.Model):
-    def __init__(self, num_classes=5):
-        super().__init__()
+    def __init__(self, num_classes=5, **kwargs):
+        super().__init__(**kwargs)
         self.features = keras.Sequential([
                     layers.Conv2D(8, 3, padding='same'),
                     layers.BatchNormalization(epsilon=1e-05, momentum=0.9),

@@ -4,8 +4,8 @@ from keras import layers
 
 
 class MLPClassifier(keras.Model):
-    def __init__(self, hidden=64, num_classes=10):
-        super().__init__()
+    def __init__(self, hidden=64, num_classes=10, **kwargs):
+        super().__init__(**kwargs)
         # flatten the image, then two hidden layers
         self.net = keras.Sequential([
             keras.Sequential([layers.Permute((3, 1, 2)), layers.Flatten()]),
