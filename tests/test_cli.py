@@ -301,3 +301,58 @@ def test_port_torch_writes_a_keras_file_that_reloads(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert (out / "model.keras").is_file()
     assert "`.keras` model" in (out / "report.md").read_text()
+
+
+@pytest.mark.parametrize("dtype,atol", [("float64", 1e-12), ("float16", 1e-2), ("bfloat16", 5e-2)])
+def test_port_torch_keeps_the_checkpoint_dtype(dtype, atol, tmp_path):
+    """float64/float16/bfloat16 checkpoints: the Keras weights have that dtype and the same values."""
+    import json
+
+    import numpy as np
+    import torch
+
+    from portmodel.examples import randomize_torch
+    from portmodel.loading import keras_dtype_policy, load_keras_port, load_torch_module
+    from portmodel.weights import transfer
+
+    src = ROOT / "fixtures" / "torch" / "cnn_ordered.py"
+    model = load_torch_module(f"{src}:SmallVGG")
+    randomize_torch(model, seed=4)
+    model.to(getattr(torch, dtype))
+    ckpt = tmp_path / "net.pt"
+    torch.save(model.state_dict(), ckpt)
+    out = tmp_path / "out"
+    proc = run_cli("port", str(src), "--weights", str(ckpt), "--input-shape", "3,12,12", "-o", str(out),
+                   "--atol", str(atol))
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads((out / "report.json").read_text())
+    assert report["weights"]["dtype"] == dtype and report["weights"]["cast"] is None
+    with keras_dtype_policy(dtype):
+        keras_model = load_keras_port(f"{out / 'model.py'}:SmallVGG", (3, 12, 12))
+    keras_model.load_weights(out / "model.weights.h5")
+    assert {str(v.dtype) for v in keras_model.weights} == {dtype}
+    back = transfer(keras_model, model)
+    for key, value in model.state_dict().items():
+        if not key.endswith("num_batches_tracked"):
+            assert back[key].dtype == value.dtype and torch.equal(back[key], value), key
+    assert np.isfinite(report["verify"][0]["outputs"][0]["max_abs"])
+
+
+def test_port_torch_cast_is_reported(tmp_path):
+    import json
+
+    import torch
+
+    from portmodel.loading import load_torch_module
+
+    src = ROOT / "fixtures" / "torch" / "mlp_sequential.py"
+    model = load_torch_module(f"{src}:MLPClassifier").to(torch.float64)
+    ckpt = tmp_path / "net.safetensors"
+    from safetensors.torch import save_file
+
+    save_file(model.state_dict(), ckpt)
+    out = tmp_path / "out"
+    proc = run_cli("port", str(src), "--weights", str(ckpt), "--input-shape", "1,28,28", "-o", str(out),
+                   "--dtype", "float32")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads((out / "report.json").read_text())["weights"]["cast"] == "float64 -> float32"

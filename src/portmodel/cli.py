@@ -246,10 +246,13 @@ def cmd_port(args) -> int:
 
     args.to = args.to or guess_target(read_source(args.src))
     run = port_to_keras if args.to == "keras" else port
+    if args.dtype and args.to != "keras":
+        raise PortmodelError("--dtype is available with --to keras")
+    extra = {"dtype": args.dtype} if args.to == "keras" else {}
     report = run(
         args.src, args.output, weights=args.weights, model=args.model, input_shape=args.input_shape,
         devices=resolve_devices(args.device), atol=args.atol, rtol=args.rtol, force=args.force,
-        inputs_path=args.inputs,
+        inputs_path=args.inputs, **extra,
     )
     for res in report["verify"]:
         for o in res["outputs"]:
@@ -324,6 +327,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True, help="output folder")
     _tolerances(p)
     p.add_argument("--force", action="store_true")
+    p.add_argument(
+        "--dtype", choices=["float16", "bfloat16", "float32", "float64"],
+        help="cast the weights (default: keep the checkpoint's dtype; a cast is reported)",
+    )
     p.set_defaults(func=cmd_port)
     return ap
 

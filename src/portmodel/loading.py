@@ -7,6 +7,7 @@ Importing a user's Python file executes it: only these explicit steps do that, n
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import os
@@ -191,3 +192,16 @@ def load_keras_port(spec: str, input_shape):
     arrays = [np.zeros(s, dtype=dtype) for s in shapes]
     model(*arrays, training=False)
     return model
+
+
+@contextlib.contextmanager
+def keras_dtype_policy(dtype: str):
+    """Build Keras layers with `dtype` variables and computation (the checkpoint's dtype)."""
+    import keras
+
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(dtype)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)

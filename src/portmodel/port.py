@@ -63,6 +63,10 @@ def port(
     inputs_path: str | None = None,
 ) -> dict:
     """Port a Keras source file (and checkpoint) to PyTorch; returns the report dict."""
+    import torch
+
+    from .weights import float_dtype
+
     out = Path(out_dir)
     existing = [str(out / n) for n in OUTPUTS if (out / n).exists()]
     if existing and not force:
@@ -77,6 +81,9 @@ def port(
         keras_model = load_keras(f"{src}:{info.source}", weights, input_shape)
         torch_model = load_torch_module(f"{model_py}:{info.target}")
         state = transfer(keras_model, torch_model)
+        dtype = float_dtype(state)
+        if dtype and dtype != "float32":  # a float16/bfloat16/float64 Keras model: keep its dtype
+            torch_model.to(getattr(torch, dtype))
         torch_model.load_state_dict(state, strict=True)
         save_state_dict(state, os.path.join(tmp, "model.safetensors"))
         if inputs_path:
@@ -158,17 +165,20 @@ def port_to_keras(
     rtol: float = 0.0,
     force: bool = False,
     inputs_path: str | None = None,
+    dtype: str | None = None,
 ) -> dict:
     """Port a PyTorch source file (and state_dict) to Keras 3; returns the report dict.
 
     Without `weights` the source model keeps the weights its constructor gives it (seeded),
-    which still proves the translation computes the same function.
+    which still proves the translation computes the same function. The Keras port is built
+    in the checkpoint's dtype (float16/bfloat16/float64 stay so); `dtype` casts, and the
+    report says so.
     """
     import torch
 
-    from .loading import load_keras_port, load_state_dict
+    from .loading import keras_dtype_policy, load_keras_port, load_state_dict
     from .verify import make_torch_inputs, verify_torch_source
-    from .weights import check_fits, transfer_to_keras
+    from .weights import check_fits, float_dtype, transfer_to_keras
 
     out = Path(out_dir)
     existing = [str(out / n) for n in (*KERAS_OUTPUTS, "model.keras") if (out / n).exists()]
@@ -181,13 +191,30 @@ def port_to_keras(
     _refuse_todos(result, src)
     torch.manual_seed(0)
     torch_model = load_torch_module(f"{src}:{info.source}")
+    source_dtype = "float32"
     if weights:
-        check_fits(torch_model, load_state_dict(weights), weights)
+        state = load_state_dict(weights)
+        source_dtype = float_dtype(state, weights) or "float32"
+        torch_model.to(getattr(torch, source_dtype))  # load without casting
+        check_fits(torch_model, state, weights)
+    target_dtype = dtype or source_dtype
+    cast = None if target_dtype == source_dtype else f"{source_dtype} -> {target_dtype}"
+    torch_model.to(getattr(torch, target_dtype))
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".portmodel-", dir=out.parent) as tmp:
         model_py = os.path.join(tmp, "model.py")
         write_text(model_py, result.code)
-        keras_model = load_keras_port(f"{model_py}:{info.target}", input_shape)
+        try:
+            with keras_dtype_policy(target_dtype):
+                keras_model = load_keras_port(f"{model_py}:{info.target}", input_shape)
+        except PortmodelError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the backend lacks a kernel for this dtype
+            msg = str(exc).strip().splitlines()[0][:160]
+            raise PortmodelError(
+                f"Keras cannot build this model in {target_dtype} ({type(exc).__name__}: {msg}); "
+                "pass --dtype float32 to cast the weights", src,
+            ) from None
         transfer_to_keras(torch_model, keras_model)
         keras_model.save_weights(os.path.join(tmp, "model.weights.h5"))
         if inputs_path:
@@ -199,7 +226,12 @@ def port_to_keras(
         results = verify_torch_source(
             torch_model, keras_model, inputs, devices=devices, atol=atol, rtol=rtol, layers=True
         )
-        keras_file = _save_keras_file(keras_model, model_py, os.path.join(tmp, "model.keras"), inputs)
+        if target_dtype == "float32":
+            keras_file = _save_keras_file(keras_model, model_py, os.path.join(tmp, "model.keras"), inputs)
+        else:
+            keras_file = {"written": False, "reason": (
+                f"a {target_dtype} model's .keras file would reload as float32 (Keras rebuilds the layers "
+                f"under the global dtype policy); model.weights.h5 keeps {target_dtype}")}
         report = {
             "source": src,
             "direction": "PyTorch -> Keras",
@@ -213,7 +245,10 @@ def port_to_keras(
                 "models": [asdict(m) for m in result.models],
                 "todos": [d.format() for d in result.todos],
             },
-            "weights": {"output": str(out / "model.weights.h5"), "tensors": len(keras_model.weights), "from": weights},
+            "weights": {
+                "output": str(out / "model.weights.h5"), "tensors": len(keras_model.weights), "from": weights,
+                "dtype": target_dtype, "cast": cast,
+            },
             "keras_file": {**keras_file, "output": str(out / "model.keras")} if keras_file["written"] else keras_file,
             "verify": [r.to_dict() for r in results],
             "inputs": {

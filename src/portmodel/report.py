@@ -27,6 +27,8 @@ def render_markdown(report: dict) -> str:
     if report.get("weights"):
         w = report["weights"]
         lines += ["## Weights", "", f"- {w['tensors']} tensors written to `{w['output']}`"]
+        if w.get("dtype"):
+            lines.append(f"- dtype {w['dtype']}" + (f" (cast {w['cast']}, as asked)" if w.get("cast") else " (as in the checkpoint)"))
         k = report.get("keras_file")
         if k:
             lines.append(f"- `.keras` model: `{k['output']}`" if k["written"] else f"- no `.keras` file: {k['reason']}")

@@ -113,7 +113,7 @@ def _to_port(arr: np.ndarray):
 
 
 def _from_port(t) -> np.ndarray:
-    arr = t.detach().cpu().numpy()
+    arr = t.detach().cpu().double().numpy()
     if arr.ndim in (4, 5):
         arr = arr.transpose(0, *range(2, arr.ndim), 1)
     return arr
@@ -161,9 +161,17 @@ def run_torch(torch_model, inputs: list[np.ndarray], device: str = "cpu") -> lis
     import torch
 
     torch_model.eval().to(device)
+    dtype = _param_dtype(torch_model)
     with torch.no_grad(), exact_float32():
-        out = torch_model(*[_to_port(a).to(device) for a in inputs])
+        out = torch_model(*[_to_port(a).to(device, dtype=dtype if a.dtype.kind == "f" else None) for a in inputs])
     return [_from_port(o) for o in _flat(out)]
+
+
+def _param_dtype(torch_model):
+    """The model's floating dtype: inputs are given to it in that dtype."""
+    import torch
+
+    return next((p.dtype for p in torch_model.parameters() if p.is_floating_point()), torch.float32)
 
 
 def errors(ref: np.ndarray, got: np.ndarray) -> tuple[float, float, float]:
@@ -247,7 +255,7 @@ def per_layer(keras_model, torch_model, inputs, *, atol=1e-5, rtol=0.0, rules=No
         if i not in captured_k or i not in captured_t:
             continue
         k = captured_k[i]
-        t = captured_t[i].detach().cpu().numpy()
+        t = captured_t[i].detach().cpu().double().numpy()
         # channels-first back to Keras order: by the rule's layout (shapes alone are ambiguous
         # when channels == height == width), else when only the transpose makes them agree
         if t.ndim >= 3 and (unit.rule.layout == "channels_first" or t.shape != k.shape):
@@ -318,9 +326,11 @@ def run_torch_source(torch_model, inputs: list[np.ndarray], device: str = "cpu")
     import torch
 
     torch_model.eval().to(device)
+    dtype = _param_dtype(torch_model)
+    tensors = [torch.from_numpy(a).to(device, dtype=dtype if a.dtype.kind == "f" else None) for a in inputs]
     with torch.no_grad(), exact_float32():
-        out = torch_model(*[torch.from_numpy(a).to(device) for a in inputs])
-    return [o.detach().cpu().numpy() for o in _flat(out)]
+        out = torch_model(*tensors)
+    return [o.detach().cpu().double().numpy() for o in _flat(out)]
 
 
 def run_keras_port(keras_model, inputs: list[np.ndarray]) -> list[np.ndarray]:

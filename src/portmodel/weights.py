@@ -249,9 +249,9 @@ def transfer(keras_model, torch_model, rules: RuleSet | None = None) -> dict:
             if b.weight.chunk:
                 chunks.setdefault(key, {})[b.weight.chunk[0]] = value
             else:
-                out[key] = torch.from_numpy(value)
+                out[key] = _tensor(value)
     for key, parts in chunks.items():
-        out[key] = torch.from_numpy(np.concatenate([parts[i] for i in sorted(parts)]))
+        out[key] = _tensor(np.concatenate([parts[i] for i in sorted(parts)]))
     for key, value in torch_model.state_dict().items():
         if key.endswith("num_batches_tracked") and key not in out:
             out[key] = torch.zeros_like(value)
@@ -261,8 +261,15 @@ def transfer(keras_model, torch_model, rules: RuleSet | None = None) -> dict:
 def transfer_to_keras(torch_model, keras_model, rules: RuleSet | None = None) -> None:
     """Assign `torch_model`'s weights to `keras_model` (PyTorch -> Keras), through the same
     pairing and the inverse of each rule transform."""
-    state = {k: v.detach().cpu().numpy() for k, v in torch_model.state_dict().items()}
-    for b in bind(keras_model, torch_model, rules):
+    state = {k: _numpy(v) for k, v in torch_model.state_dict().items()}
+    bindings = bind(keras_model, torch_model, rules)
+    mismatched = sorted(
+        {f"{k}: {_dtype_name(torch_model.state_dict()[k])} vs Keras {b.variable.dtype}"
+         for b in bindings for k in b.keys if _dtype_name(torch_model.state_dict()[k]) != str(b.variable.dtype)}
+    )
+    if mismatched:  # never cast silently: the port is built in the checkpoint's dtype, or --dtype asks
+        raise PortmodelError("weight dtypes differ (pass --dtype to cast): " + "; ".join(mismatched[:5]))
+    for b in bindings:
         values = [state[k] for k in b.keys]
         if b.weight.chunk:
             values = [np.split(v, b.weight.chunk[1])[b.weight.chunk[0]] for v in values]
@@ -273,7 +280,36 @@ def transfer_to_keras(torch_model, keras_model, rules: RuleSet | None = None) ->
             (value,) = values
         if b.weight.permute:
             value = value.transpose(np.argsort(b.weight.permute))
-        b.variable.assign(np.ascontiguousarray(value).astype(b.variable.dtype))
+        b.variable.assign(np.ascontiguousarray(value))
+
+
+def _tensor(value: np.ndarray):
+    """numpy -> torch keeping the dtype (Keras' bfloat16 arrays are ml_dtypes, torch's own)."""
+    import torch
+
+    if value.dtype.name == "bfloat16":
+        return torch.from_numpy(value.astype(np.float32)).to(torch.bfloat16)
+    return torch.from_numpy(value)
+
+
+def _dtype_name(t) -> str:
+    return str(t.dtype).removeprefix("torch.")
+
+
+def _numpy(t) -> np.ndarray:
+    """A tensor's values as numpy; bfloat16 (which numpy lacks) widens exactly to float32."""
+    import torch
+
+    t = t.detach().cpu()
+    return (t.float() if t.dtype == torch.bfloat16 else t).numpy()
+
+
+def float_dtype(state: dict, path: str | None = None) -> str | None:
+    """The one floating dtype of a state_dict's tensors ('float32', 'bfloat16'...), or None."""
+    found = sorted({_dtype_name(t) for t in state.values() if t.is_floating_point()})
+    if len(found) > 1:
+        raise PortmodelError(f"the checkpoint mixes float dtypes ({', '.join(found)}); pass --dtype to cast", path)
+    return found[0] if found else None
 
 
 def save_state_dict(state: dict, path: str, force: bool = True) -> None:
