@@ -26,7 +26,7 @@ OPS = {id(op): op for op in RULES.ops.values()}.values()
 OP_CASES = [pytest.param(ex, id=f"{op.id}-{i}") for op in OPS for i, ex in enumerate(op.examples)]
 
 
-def _port(source: str, shape: tuple, tmp_path, dtype: str = "float32"):
+def _port(source: str, shape: tuple, tmp_path):
     result = translate_source(source, "example.py", input_shape=shape, to="keras")
     assert not result.todos, [d.format() for d in result.todos]
     src, out = tmp_path / "example.py", tmp_path / "example_keras.py"
@@ -44,15 +44,14 @@ def _port(source: str, shape: tuple, tmp_path, dtype: str = "float32"):
 
 @pytest.mark.parametrize("example", LAYER_CASES)
 def test_layer_example(example, tmp_path):
-    code = _port(torch_example_source(example.torch), tuple(example.input), tmp_path, example.dtype)
+    code = _port(torch_example_source(example.torch), tuple(example.input), tmp_path)
     if example.keras:
         assert re.findall(r"self\.layer = (.+)", code) == [example.keras]
 
 
 @pytest.mark.parametrize("example", OP_CASES)
 def test_op_example(example, tmp_path):
-    (shape,) = example.input
-    code = _port(torch_op_source(example.torch), tuple(shape), tmp_path)
+    code = _port(torch_op_source(example.torch), tuple(example.input), tmp_path)
     if example.keras:
         assert re.findall(r"return (.+)", code) == [example.keras]
 

@@ -59,10 +59,19 @@ def keras_axis(dim: int, t: KTensor) -> int:
     return rank - 1 if d == 1 else d - 1
 
 
+def dim_size(t: KTensor, dim: int):
+    """`x.size(dim)` / `x.shape[dim]`: the batch size is only known when the model runs
+    (`ops.shape(x)[0]`); every other size is the constant the input shape gives."""
+    from .static_eval import SymInt
+
+    value = int(t.meta.shape[dim])
+    return SymInt(value, f"ops.shape({t.expr})[0]") if dim % t.rank == 0 else value
+
+
 def permute_layer(rank: int, to_channels_last: bool) -> str:
     """A `layers.Permute` doing the same as `to_layout` inside a keras.Sequential."""
     axes = perm(rank, to_channels_last)[1:]
     return f"layers.Permute({axes})"
 
 
-__all__ = ["KTensor", "atom", "boundary_layout", "keras_axis", "perm", "permute_layer", "to_layout"]
+__all__ = ["KTensor", "atom", "boundary_layout", "dim_size", "keras_axis", "perm", "permute_layer", "to_layout"]

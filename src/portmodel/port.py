@@ -91,31 +91,46 @@ def port(
         else:
             inputs = make_inputs(keras_model, input_shape)
         results = verify(keras_model, torch_model, inputs, devices=devices, atol=atol, rtol=rtol, layers=per_layer)
-        report = {
-            "source": src,
-            "model": asdict(info),
-            "atol": atol,
-            "rtol": rtol,
-            "passed": all(r.passed for r in results),
-            "translation": {
-                "source": src,
-                "output": str(out / "model.py"),
-                "models": [asdict(m) for m in result.models],
-                "todos": [d.format() for d in result.todos],
-            },
-            "weights": {"output": str(out / "model.safetensors"), "tensors": len(state), "from": weights},
-            "verify": [r.to_dict() for r in results],
-            "inputs": {
-                "from": inputs_path or "seeded standard normal / token ids (seed 0)",
-                "arrays": [{"shape": list(a.shape), "dtype": str(a.dtype)} for a in inputs],
-            },
-        }
-        write_reports(report, os.path.join(tmp, "report.json"), os.path.join(tmp, "report.md"))
-        out.mkdir(parents=True, exist_ok=True)
-        for name in OUTPUTS:
-            os.replace(os.path.join(tmp, name), out / name)
-    shutil.rmtree(out / "__pycache__", ignore_errors=True)
+        weights_info = {"output": str(out / "model.safetensors"), "tensors": len(state), "from": weights}
+        report = _report(src, info, result, out, results, inputs, inputs_path, atol, rtol, weights_info)
+        _publish(report, tmp, out, OUTPUTS)
     return report
+
+
+def _report(
+    src, info, result, out: Path, results, inputs, inputs_path, atol, rtol, weights_info, direction=None, **extra
+) -> dict:
+    """The report of one port (report.json as it is written; report.md renders it)."""
+    return {
+        "source": src,
+        **({"direction": direction} if direction else {}),
+        "model": asdict(info),
+        "atol": atol,
+        "rtol": rtol,
+        "passed": all(r.passed for r in results),
+        "translation": {
+            "source": src,
+            "output": str(out / "model.py"),
+            "models": [asdict(m) for m in result.models],
+            "todos": [d.format() for d in result.todos],
+        },
+        "weights": weights_info,
+        **extra,
+        "verify": [r.to_dict() for r in results],
+        "inputs": {
+            "from": inputs_path or "seeded standard normal / token ids (seed 0)",
+            "arrays": [{"shape": list(a.shape), "dtype": str(a.dtype)} for a in inputs],
+        },
+    }
+
+
+def _publish(report: dict, tmp: str, out: Path, names) -> None:
+    """Write the reports, then move every output from the temporary folder into place."""
+    write_reports(report, os.path.join(tmp, "report.json"), os.path.join(tmp, "report.md"))
+    out.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        os.replace(os.path.join(tmp, name), out / name)
+    shutil.rmtree(out / "__pycache__", ignore_errors=True)
 
 
 def _save_keras_file(keras_model, model_py: str, path: str, inputs) -> dict:
@@ -232,33 +247,14 @@ def port_to_keras(
             keras_file = {"written": False, "reason": (
                 f"a {target_dtype} model's .keras file would reload as float32 (Keras rebuilds the layers "
                 f"under the global dtype policy); model.weights.h5 keeps {target_dtype}")}
-        report = {
-            "source": src,
-            "direction": "PyTorch -> Keras",
-            "model": asdict(info),
-            "atol": atol,
-            "rtol": rtol,
-            "passed": all(r.passed for r in results),
-            "translation": {
-                "source": src,
-                "output": str(out / "model.py"),
-                "models": [asdict(m) for m in result.models],
-                "todos": [d.format() for d in result.todos],
-            },
-            "weights": {
-                "output": str(out / "model.weights.h5"), "tensors": len(keras_model.weights), "from": weights,
-                "dtype": target_dtype, "cast": cast,
-            },
-            "keras_file": {**keras_file, "output": str(out / "model.keras")} if keras_file["written"] else keras_file,
-            "verify": [r.to_dict() for r in results],
-            "inputs": {
-                "from": inputs_path or "seeded standard normal / token ids (seed 0)",
-                "arrays": [{"shape": list(a.shape), "dtype": str(a.dtype)} for a in inputs],
-            },
+        weights_info = {
+            "output": str(out / "model.weights.h5"), "tensors": len(keras_model.weights), "from": weights,
+            "dtype": target_dtype, "cast": cast,
         }
-        write_reports(report, os.path.join(tmp, "report.json"), os.path.join(tmp, "report.md"))
-        out.mkdir(parents=True, exist_ok=True)
-        for name in KERAS_OUTPUTS + (("model.keras",) if keras_file["written"] else ()):
-            os.replace(os.path.join(tmp, name), out / name)
-    shutil.rmtree(out / "__pycache__", ignore_errors=True)
+        keras_info = {**keras_file, "output": str(out / "model.keras")} if keras_file["written"] else keras_file
+        report = _report(
+            src, info, result, out, results, inputs, inputs_path, atol, rtol, weights_info,
+            direction="PyTorch -> Keras", keras_file=keras_info,
+        )
+        _publish(report, tmp, out, KERAS_OUTPUTS + (("model.keras",) if keras_file["written"] else ()))
     return report

@@ -32,6 +32,20 @@ _WEIGHT = {
     },
 }
 
+# a PyTorch -> Keras example: a module constructor (layer rules) or an expression over `x0`
+# (op rules), the torch-order input shape without the batch, and optionally the Keras text
+_TORCH_EXAMPLE = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["torch", "input"],
+    "properties": {
+        "torch": {"type": "string"},
+        "input": {"type": "array", "items": {"type": "integer"}},
+        "dtype": {"enum": ["float32", "int64"]},
+        "keras": {"type": "string"},
+    },
+}
+
 LAYER_SCHEMA: dict[str, Any] = {
     "type": "object",
     "additionalProperties": False,
@@ -71,21 +85,7 @@ LAYER_SCHEMA: dict[str, Any] = {
             "properties": {
                 "torch": {"type": "array", "minItems": 1, "items": {"type": "string"}},
                 "raise": {"type": "string"},
-                "examples": {
-                    "type": "array",
-                    "minItems": 1,
-                    "items": {
-                        "type": "object",
-                        "additionalProperties": False,
-                        "required": ["torch", "input"],
-                        "properties": {
-                            "torch": {"type": "string"},
-                            "input": {"type": "array", "items": {"type": "integer"}},
-                            "dtype": {"enum": ["float32", "int64"]},
-                            "keras": {"type": "string"},
-                        },
-                    },
-                },
+                "examples": {"type": "array", "minItems": 1, "items": _TORCH_EXAMPLE},
             },
         },
         "examples": {
@@ -130,19 +130,7 @@ OPS_SCHEMA: dict[str, Any] = {
                     "axes": {"type": "array", "items": {"type": "string"}},
                     "layout": {"enum": ["any", "torch"]},
                     "values": {"type": "object", "additionalProperties": {"type": "object"}},
-                    "examples": {
-                        "type": "array",
-                        "items": {
-                            "type": "object",
-                            "additionalProperties": False,
-                            "required": ["torch", "inputs"],
-                            "properties": {
-                                "torch": {"type": "string"},
-                                "inputs": {"type": "array", "items": {"type": "array", "items": {"type": "integer"}}},
-                                "keras": {"type": "string"},
-                            },
-                        },
-                    },
+                    "examples": {"type": "array", "items": _TORCH_EXAMPLE},
                 },
             },
         },
@@ -205,7 +193,7 @@ class Example:
 @dataclass(frozen=True)
 class TorchExample:
     torch: str  # source of the PyTorch side (a module constructor, or an op call over x0, x1...)
-    input: tuple  # torch-order input shape(s), batch excluded
+    input: tuple  # torch-order input shape, batch excluded
     dtype: str = "float32"
     keras: str | None = None  # the expected Keras source, when the example pins it
 
@@ -316,7 +304,7 @@ def parse_layer_rule(data: Any, path: Path) -> LayerRule:
         ft = data["from_torch"]
         if ft["raise"] not in RAISINGS:
             raise RuleError(f"key 'from_torch/raise': no PyTorch -> Keras function named '{ft['raise']}'", str(path))
-        from_torch = FromTorch(tuple(ft["torch"]), ft["raise"], _torch_examples(ft["examples"], "input"))
+        from_torch = FromTorch(tuple(ft["torch"]), ft["raise"], _torch_examples(ft["examples"]))
     weights = []
     for name, spec in (data.get("weights") or {}).items():
         to = spec["to"]
@@ -366,12 +354,8 @@ def parse_layer_rule(data: Any, path: Path) -> LayerRule:
     )
 
 
-def _torch_examples(items: list, key: str) -> tuple[TorchExample, ...]:
-    return tuple(
-        TorchExample(e["torch"], tuple(tuple(s) if isinstance(s, list) else s for s in e[key]),
-                     e.get("dtype", "float32"), e.get("keras"))
-        for e in items
-    )
+def _torch_examples(items: list) -> tuple[TorchExample, ...]:
+    return tuple(TorchExample(e["torch"], tuple(e["input"]), e.get("dtype", "float32"), e.get("keras")) for e in items)
 
 
 def parse_op_rules(data: Any, path: Path) -> list[OpRule]:
@@ -401,7 +385,7 @@ def parse_op_rules(data: Any, path: Path) -> list[OpRule]:
                 axes=tuple(spec.get("axes", [])),
                 layout=spec.get("layout", "any"),
                 values={k: {str(a): str(b) for a, b in v.items()} for k, v in spec.get("values", {}).items()},
-                examples=_torch_examples(spec.get("examples", []), "inputs"),
+                examples=_torch_examples(spec.get("examples", [])),
             )
         )
     return out

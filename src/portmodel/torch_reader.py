@@ -23,7 +23,7 @@ import libcst as cst
 
 from .hooks import ANY, CHANNELS_LAST, RAISINGS, TORCH_ORDER, Arg, Raised, TorchCtx, Untranslatable
 from .hooks.torch_ops import OpCall, apply_op
-from .keras_layout import KTensor, boundary_layout, permute_layer, to_layout
+from .keras_layout import KTensor, boundary_layout, dim_size, permute_layer, to_layout
 from .keras_reader import code, single
 from .layout import atom
 from .static_eval import UNKNOWN, SymInt, static_eval
@@ -550,7 +550,7 @@ class Interpreter:
             index = self.eval(node.slice[0].slice.value, env) if isinstance(node.slice[0].slice, cst.Index) else None
             if not isinstance(index, int):
                 raise Untranslatable("x.shape indexed by a value the translator cannot read")
-            return base.size(index)
+            return dim_size(base.t, index)
         if isinstance(base, KTensor):
             return self.tensor_slice(base, node, env)
         if isinstance(base, list | tuple):
@@ -584,10 +584,8 @@ class Interpreter:
 
     # -- calls -----------------------------------------------------------------------------
     def call(self, node: cst.Call, env: dict):
-        func = self.eval(node.func, env) if not isinstance(node.func, cst.Name | cst.Attribute) or (
-            self.tf.qualified(node.func) is None
-        ) else None
         qual = self.tf.qualified(node.func)
+        func = None if qual else self.eval(node.func, env)
         args, kwargs = self.arguments(node, env)
         if qual is not None:
             return self.library_call(node, qual, args, kwargs, env)
@@ -814,15 +812,11 @@ class Interpreter:
 _TRAINING = type("Training", (), {"__repr__": lambda self: "self.training", "__bool__": lambda self: False})()
 
 
+@dataclass
 class _Shape:
-    def __init__(self, t: KTensor):
-        self.t = t
+    """`x.shape` of a tensor: indexed, it gives `dim_size`."""
 
-    def size(self, index: int):
-        value = int(self.t.meta.shape[index])
-        if index % self.t.rank == 0:
-            return SymInt(value, f"ops.shape({self.t.expr})[0]")
-        return value
+    t: KTensor
 
 
 @dataclass

@@ -209,14 +209,12 @@ def transpose(call: OpCall):
 
 @op_hook("size")
 def size(call: OpCall):
-    x = call.get("input")
+    from ..keras_layout import dim_size
+
     dim = call.get("dim")
     if dim is None:
         raise Untranslatable("x.size() without a dim is not translated; index it: x.size(0)")
-    value = int(x.meta.shape[int(dim)])
-    if int(dim) % x.rank == 0:  # the batch size is only known when the model runs
-        return SymInt(value, f"ops.shape({x.expr})[0]")
-    return value
+    return dim_size(call.get("input"), int(dim))
 
 
 def _pool_geometry(call: OpCall, nd: int):
