@@ -14,6 +14,7 @@ give the same Keras code each time; otherwise it becomes a TODO, never a silent 
 from __future__ import annotations
 
 import inspect
+import math
 import operator
 import re
 from dataclasses import dataclass, field
@@ -23,12 +24,13 @@ import libcst as cst
 
 from .hooks import ANY, CHANNELS_LAST, RAISINGS, TORCH_ORDER, Arg, Raised, TorchCtx, Untranslatable
 from .hooks.torch_ops import OpCall, apply_op
-from .keras_layout import KTensor, boundary_layout, dim_size, permute_layer, to_layout
+from .keras_layout import KTensor, boundary_layout, dim_size, perm, permute_layer, to_layout
 from .keras_reader import code, single
 from .layout import atom
 from .static_eval import UNKNOWN, SymInt, static_eval
 
 TORCH_MODULE = "torch.nn.Module"
+_MATH = frozenset({"sqrt", "log", "exp", "pow", "floor", "ceil", "prod"})
 SEQUENTIAL, MODULE_LIST = "<keras.Sequential>", "<list>"  # rewritten from the rewritten elements
 META_BATCH = 2
 
@@ -301,7 +303,11 @@ class Interpreter:
 
     def assign(self, target, value, env: dict) -> None:
         if isinstance(target, cst.Name):
-            env[target.value] = value.named(target.value) if isinstance(value, KTensor) else value
+            if isinstance(value, KTensor):
+                value = value.named(target.value)
+            elif isinstance(value, SymInt):  # a batch size read from a tensor: by its name from now on
+                value = SymInt(int(value), target.value)
+            env[target.value] = value
         elif isinstance(target, cst.Attribute) and code(target.value) == "self":
             owner = env.get("self")
             if not isinstance(owner, Instance):
@@ -310,6 +316,8 @@ class Interpreter:
             env[f"self.{target.attr.value}"] = value
         elif isinstance(target, cst.Tuple | cst.List):
             items = value.items if isinstance(value, TupleOut) else value
+            if isinstance(value, _Shape):  # b, t, c = x.shape: every size by its name
+                items = [SymInt(int(n), "") for n in value.t.meta.shape]
             if not isinstance(items, tuple | list) or len(items) < len(target.elements):
                 raise Untranslatable("cannot unpack this value statically")
             for el, item in zip(target.elements, items):
@@ -327,6 +335,15 @@ class Interpreter:
         if isinstance(value, KTensor):
             lhs = " = ".join(code(t) for t in targets)
             self.tf.record_stmt(stmt, f"{lhs} = {value.expr}")
+        elif isinstance(value, _Shape):
+            lhs = " = ".join(code(t) for t in targets)
+            t = value.t
+            if t.layout == CHANNELS_LAST and t.rank >= 3:  # Keras holds the sizes in another order
+                where = {d: i for i, d in enumerate(perm(t.rank, True))}
+                rhs = ", ".join(f"ops.shape({t.expr})[{where[d]}]" for d in range(t.rank))
+            else:
+                rhs = f"ops.shape({t.expr})"
+            self.tf.record_stmt(stmt, f"{lhs} = {rhs}")
         elif isinstance(value, SymInt):
             lhs = " = ".join(code(t) for t in targets)
             self.tf.record_stmt(stmt, f"{lhs} = {value.code}")
@@ -596,11 +613,17 @@ class Interpreter:
             fn_args = [func.owner, *args] if func.owner is not None else args
             scope = self.bind(func.fn, fn_args, dict(kwargs))
             mode = "forward" if any(isinstance(v, KTensor) for v in [*args, *kwargs.values()]) else "init"
+            result = None
             try:
                 self.block(func.fn.body.body, scope, mode)
             except _Return as r:
-                return r.value
-            return None
+                result = r.value
+            if mode == "forward" and isinstance(result, KTensor):  # the caller calls the helper
+                call_args = ", ".join(
+                    v.expr if isinstance(v, KTensor) else code(a.value) for a, v in zip(node.args, args)
+                )
+                return KTensor(f"{code(node.func)}({call_args})", result.meta, result.layout)
+            return result
         if isinstance(func, Leaf | Seq | Instance | ModList):
             return self.call_module(node, func, args, kwargs)
         if isinstance(func, _BoundTensorMethod):
@@ -635,6 +658,10 @@ class Interpreter:
         op = rules.ops.get(qual)
         if op is not None:
             return self.op_call(node, op, qual, args, kwargs)
+        if qual.startswith("math.") and qual[5:] in _MATH:  # pure arithmetic on constants
+            if any(a is UNKNOWN or isinstance(a, KTensor) for a in [*args, *kwargs.values()]):
+                raise Untranslatable(f"{qual} of a value the translator cannot read")
+            return getattr(math, qual[5:])(*[_plain(a) for a in args])
         if qual in ("collections.OrderedDict",):
             pairs = args[0] if len(args) == 1 and not kwargs else None
             if not isinstance(pairs, list | tuple) or not all(isinstance(p, tuple) and len(p) == 2 for p in pairs):
@@ -678,7 +705,7 @@ class Interpreter:
             name = signature[i]
             if name.startswith("*"):
                 values[name[1:]] = tuple(positional[i:])
-                codes[name[1:]] = None
+                codes[name[1:]] = [_arg_code(v, n) for v, n in zip(positional[i:], arg_nodes[i:])]
                 given.add(name[1:])
                 break
             values[name] = v

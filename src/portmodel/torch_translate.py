@@ -198,7 +198,7 @@ class _Rewriter(cst.CSTTransformer):
                 if text is None:
                     return cst.RemoveFromParent()
                 if isinstance(original, cst.SimpleStatementLine):
-                    small = cst.parse_statement(self.tf.keras_text(text) + "\n").body[0]
+                    small = cst.parse_statement(self.tf.keras_text(text) + "\n").body[0].visit(_RenameReserved())
                     updated = updated.with_changes(body=[small])
         if reason is not None:
             comment = cst.EmptyLine(comment=cst.Comment(f"{TODO} {reason}"))
@@ -292,6 +292,15 @@ class _Rewriter(cst.CSTTransformer):
         ):
             self.passes_kwargs = True
             return updated.with_changes(value=cst.parse_expression("super().__init__(**kwargs)"))
+        return updated
+
+
+class _RenameReserved(cst.CSTTransformer):
+    """`self.output` -> `self.output_` in generated statements, as in the rest of the class."""
+
+    def leave_Attribute(self, original, updated):
+        if code(original.value) == "self" and original.attr.value in KERAS_RESERVED:
+            return updated.with_changes(attr=cst.Name(original.attr.value + "_"))
         return updated
 
 

@@ -153,14 +153,15 @@ def flatten(call: OpCall):
 def reshape(call: OpCall):
     x = call.get("input")
     shape = call.get("shape")
+    sources = call.codes.get("shape") or [None] * len(shape)
     if len(shape) == 1 and isinstance(shape[0], tuple | list):  # x.view((a, b)) form
-        shape = tuple(shape[0])
+        shape, sources = tuple(shape[0]), [None] * len(shape[0])
     texts = []
-    for v in shape:
+    for v, src in zip(shape, sources):
         if isinstance(v, SymInt):
             texts.append(v.code)
         elif isinstance(v, int):
-            texts.append(str(v))
+            texts.append(src or str(v))  # as written (`self.num_heads`) where that is plain Python
         else:
             raise Untranslatable("a reshape size the translator cannot read")
     # the batch size stays dynamic: a size read from the batch axis, or -1
