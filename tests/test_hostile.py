@@ -41,6 +41,19 @@ def test_non_utf8_source(tmp_path):
     assert not (tmp_path / "out.py").exists()
 
 
+def test_enormous_source_is_refused_quickly(tmp_path):
+    """A 5 MB file (a model with megabytes of generated data) is refused, not parsed for minutes."""
+    src = tmp_path / "huge.py"
+    src.write_text("import keras\n" + "WEIGHTS = [" + "0.5, " * 1_000_000 + "]\n")
+    out = tmp_path / "out.py"
+    proc = run_cli("translate", str(src), "-o", str(out), timeout=60)
+    assert proc.returncode == 2, proc.stderr
+    assert f"{src}: file too large to translate (5.0 MB, the limit is 4 MB); split it or exclude it" in proc.stderr
+    assert not out.exists()
+    proc = run_cli("lint", str(src), timeout=60)
+    assert proc.returncode == 2 and "file too large to translate" in proc.stderr
+
+
 def test_code_in_the_model_file_is_never_run(tmp_path):
     marker = tmp_path / "PWNED"
     src = tmp_path / "evil.py"

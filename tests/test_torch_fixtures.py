@@ -87,3 +87,36 @@ def test_per_layer_names_the_diverging_layer(name, tmp_path):
     (res,) = verify_torch_source(torch_model, keras_model, inputs, layers=True)
     assert res.first_divergence is not None
     assert variable.path.split("/", 1)[1].startswith(res.first_divergence["layer"])
+
+
+WIDE = '''
+import os
+from torch import nn
+
+{constants}
+
+
+class Stack(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.layers = nn.ModuleList([nn.Linear(WIDTH, WIDTH) for _ in range(DEPTH)])
+
+    def forward(self, x):
+        for layer in self.layers:
+            x = layer(x)
+        return x
+'''
+
+
+def test_module_constants_unpacked_from_a_tuple():
+    code = WIDE.format(constants="WIDTH, DEPTH = 8, 3")
+    result = translate_source(code, "wide.py", input_shape=(8,), to="keras")
+    assert not result.todos, [d.format() for d in result.todos]
+    assert "layers.Dense(WIDTH) for _ in range(DEPTH)" in result.code
+
+
+def test_module_list_of_unknown_size_is_a_todo():
+    code = WIDE.format(constants='WIDTH = 8\nDEPTH = int(os.environ["DEPTH"])')
+    result = translate_source(code, "wide.py", input_shape=(8,), to="keras")
+    assert any("nn.ModuleList of modules the translator cannot list" in d.message for d in result.todos)
+    assert not any("internal error" in d.message for d in result.todos)

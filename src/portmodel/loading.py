@@ -48,13 +48,23 @@ def split_spec(spec: str, framework: str | None = None) -> tuple[str, str | None
     return path, name
 
 
-def _build_subclassed(model, input_shape):
+def _build_call(model, shapes: list[tuple], dtype: str, symbolic: bool) -> None:
+    """Build `model` by calling it once: on zeros, or on symbolic tensors (no computation, and
+    no weight memory inside a `keras.StatelessScope`)."""
+    import keras
+    import numpy as np
+
+    if symbolic:
+        model(*[keras.KerasTensor(s, dtype=dtype) for s in shapes], training=False)
+    else:
+        model(*[np.zeros(s, dtype=dtype) for s in shapes], training=False)
+
+
+def _build_subclassed(model, input_shape, symbolic: bool = False):
     if not model.built:
         if not input_shape:
             raise PortmodelError("a subclassed model needs --input-shape to be built")
-        import numpy as np
-
-        model(np.zeros((1, *input_shape), dtype="float32"), training=False)
+        _build_call(model, [(1, *input_shape)], "float32", symbolic)
     return model
 
 
@@ -68,8 +78,11 @@ def keras_custom_objects(module) -> dict:
     }
 
 
-def load_keras(spec: str, weights: str | None = None, input_shape=None, source: str | None = None):
-    """A Keras model from `.keras`, or `PATH.py:builder_or_class` (+ weights file)."""
+def load_keras(
+    spec: str, weights: str | None = None, input_shape=None, source: str | None = None, symbolic: bool = False
+):
+    """A Keras model from `.keras`, or `PATH.py:builder_or_class` (+ weights file); `symbolic`
+    builds a subclassed model on symbolic inputs."""
     import keras
 
     path, name = split_spec(spec, "keras")
@@ -81,7 +94,7 @@ def load_keras(spec: str, weights: str | None = None, input_shape=None, source: 
     module, model = _construct(path, name, keras.Model)
     if not isinstance(model, keras.Model):
         raise PortmodelError(f"{name} did not give a keras.Model", path)
-    _build_subclassed(model, input_shape)
+    _build_subclassed(model, input_shape, symbolic)
     if weights:
         if weights.endswith(".keras"):
             saved = load_keras_file(weights, keras_custom_objects(module))
@@ -167,11 +180,10 @@ def load_state_dict(path: str) -> dict:
     return sd
 
 
-def load_keras_port(spec: str, input_shape):
-    """The Keras port of a PyTorch model (`PATH.py:Class`), built on a zero input given in
-    torch's layout (`input_shape`, batch excluded)."""
+def load_keras_port(spec: str, input_shape, symbolic: bool = False):
+    """The Keras port of a PyTorch model (`PATH.py:Class`), built on a zero (or `symbolic`)
+    input given in torch's layout (`input_shape`, batch excluded)."""
     import keras
-    import numpy as np
 
     path, name = split_spec(spec, "keras")
     if name is None:
@@ -189,8 +201,7 @@ def load_keras_port(spec: str, input_shape):
     if any(type(layer).__name__ == "Embedding" for layer in model._flatten_layers(include_self=False)):
         first = next(iter(model._flatten_layers(include_self=False)))
         dtype = "int32" if type(first).__name__ == "Embedding" else "float32"
-    arrays = [np.zeros(s, dtype=dtype) for s in shapes]
-    model(*arrays, training=False)
+    _build_call(model, shapes, dtype, symbolic)
     return model
 
 

@@ -13,9 +13,18 @@ import libcst as cst
 from .errors import PortmodelError
 
 TOO_DEEP = "expressions nested too deeply to parse safely; simplify them or exclude the file"
+# Model source is kilobytes; a multi-megabyte file is generated data or an accident, and
+# parsing it would take minutes and gigabytes (libcst keeps every token).
+MAX_SOURCE_CHARS = 4_000_000
 
 
 def parse_python(source: str, path: str) -> cst.Module:
+    if len(source) > MAX_SOURCE_CHARS:
+        raise PortmodelError(
+            f"file too large to translate ({len(source) / 1e6:.1f} MB, the limit is {MAX_SOURCE_CHARS / 1e6:.0f} MB); "
+            "split it or exclude it",
+            path,
+        )
     try:
         compile(source, path, "exec", dont_inherit=True)
     except SyntaxError as err:

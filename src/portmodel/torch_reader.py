@@ -160,11 +160,24 @@ class TorchFile:
             else:
                 small = single(stmt)
                 if isinstance(small, cst.Assign):
+                    value = static_eval(small.value, self.env)
                     for t in small.targets:
-                        if isinstance(t.target, cst.Name):
-                            value = static_eval(small.value, self.env)
-                            if value is not UNKNOWN:
-                                self.env[t.target.value] = value
+                        self._bind_constant(t.target, value)
+
+    def _bind_constant(self, target, value) -> None:
+        """`N = 4` and `VOCAB, DIM = 100, 8` at module level: constants the modules may read."""
+        if value is UNKNOWN:
+            return
+        if isinstance(target, cst.Name):
+            self.env[target.value] = value
+        elif (
+            isinstance(target, cst.Tuple | cst.List)
+            and isinstance(value, tuple | list)
+            and len(target.elements) == len(value)
+            and not any(isinstance(e, cst.StarredElement) for e in target.elements)
+        ):
+            for element, item in zip(target.elements, value):
+                self._bind_constant(element.value, item)
 
     def components(self) -> set[str]:
         """Classes other modules of the file build (directly, as `block=BasicBlock`, or through
@@ -678,6 +691,8 @@ class Interpreter:
             self.tf.record_call(node, SEQUENTIAL)
             return Seq(node, items)
         if cls in ("ModuleList",):
+            if args and not isinstance(args[0], list | tuple):
+                raise Untranslatable("nn.ModuleList of modules the translator cannot list (a size it cannot read?)")
             self.tf.record_call(node, MODULE_LIST)
             return ModList(node, list(args[0]) if args else [])
         rule = self.tf.rules.torch_layer(cls)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import PortmodelError
-from .hooks import INVERSES, TRANSFORMS
+from .hooks import AXIS_ORDERS, INVERSES, TRANSFORMS
 from .hooks.rnn import bidirectional_weights
 from .rules import RuleSet, WeightMap, load_rules
 
@@ -153,13 +153,38 @@ def _weight_maps(unit: Unit, rules: RuleSet) -> tuple[WeightMap, ...]:
     return unit.rule.weights
 
 
-def _convert(w: WeightMap, value: np.ndarray) -> tuple[np.ndarray, ...]:
+def to_torch(w: WeightMap, value: np.ndarray, contiguous: bool = True) -> tuple[np.ndarray, ...]:
+    """One Keras variable's value -> the port tensors of its rule's mapping (chunks: their rows)."""
     if w.permute:
         value = value.transpose(w.permute)
     if w.transform:
         value = TRANSFORMS[w.transform](value)
     values = value if isinstance(value, tuple) else (value,)
-    return tuple(np.ascontiguousarray(v) for v in values)
+    return tuple(np.ascontiguousarray(v) for v in values) if contiguous else values
+
+
+def to_keras(w: WeightMap, values: list[np.ndarray], shape: tuple) -> np.ndarray:
+    """The port tensors of one mapping (whole, chunks included) -> the Keras variable's value."""
+    if w.chunk:
+        values = [np.split(v, w.chunk[1])[w.chunk[0]] for v in values]
+    if w.transform:
+        value = INVERSES[w.transform](*values, shape)
+    else:
+        (value,) = values
+    if w.permute:
+        value = value.transpose(np.argsort(w.permute))
+    return np.ascontiguousarray(value)
+
+
+def axis_order(w: WeightMap, ndim: int) -> tuple[int, ...] | None:
+    """The mapping as a pure reordering of axes (Keras -> torch), or None where it moves
+    values otherwise (gate reorders, bias splits, chunks): such tensors can be copied in blocks."""
+    if w.chunk or (w.transform and w.permute):
+        return None
+    if w.transform:
+        order = AXIS_ORDERS.get(w.transform)
+        return order(ndim) if order else None
+    return tuple(w.permute) if w.permute else tuple(range(ndim))
 
 
 @dataclass
@@ -210,7 +235,8 @@ def bind(keras_model, torch_model, rules: RuleSet | None = None) -> list[Binding
             if missing:
                 problems.append(f"'{unit.name}': the port has no tensor '{missing[0]}'")
                 continue
-            shapes = _convert(w, np.zeros(tuple(found[0].shape), dtype="float32"))
+            # shapes only: a zero-strided view costs no memory (models may hold no weights, see streaming)
+            shapes = to_torch(w, np.broadcast_to(np.float32(0), tuple(found[0].shape)), contiguous=False)
             for key, value in zip(keys, shapes):
                 want = tuple(expected[key].shape)
                 if w.chunk:
@@ -245,7 +271,7 @@ def transfer(keras_model, torch_model, rules: RuleSet | None = None) -> dict:
     out: dict[str, torch.Tensor] = {}
     chunks: dict[str, dict[int, np.ndarray]] = {}
     for b in bind(keras_model, torch_model, rules):
-        for key, value in zip(b.keys, _convert(b.weight, np.asarray(b.variable.numpy()))):
+        for key, value in zip(b.keys, to_torch(b.weight, np.asarray(b.variable.numpy()))):
             if b.weight.chunk:
                 chunks.setdefault(key, {})[b.weight.chunk[0]] = value
             else:
@@ -270,17 +296,7 @@ def transfer_to_keras(torch_model, keras_model, rules: RuleSet | None = None) ->
     if mismatched:  # never cast silently: the port is built in the checkpoint's dtype, or --dtype asks
         raise PortmodelError("weight dtypes differ (pass --dtype to cast): " + "; ".join(mismatched[:5]))
     for b in bindings:
-        values = [state[k] for k in b.keys]
-        if b.weight.chunk:
-            values = [np.split(v, b.weight.chunk[1])[b.weight.chunk[0]] for v in values]
-        shape = tuple(b.variable.shape)
-        if b.weight.transform:
-            value = INVERSES[b.weight.transform](*values, shape)
-        else:
-            (value,) = values
-        if b.weight.permute:
-            value = value.transpose(np.argsort(b.weight.permute))
-        b.variable.assign(np.ascontiguousarray(value))
+        b.variable.assign(to_keras(b.weight, [state[k] for k in b.keys], tuple(b.variable.shape)))
 
 
 def _tensor(value: np.ndarray):
@@ -329,22 +345,26 @@ def save_state_dict(state: dict, path: str, force: bool = True) -> None:
             torch.save(state, tmp)
 
 
+def fit_problems(expected: dict[str, tuple], given: dict[str, tuple]) -> list[str]:
+    """What keeps a checkpoint's tensors (name -> shape) from filling a model's: missing,
+    unexpected and mis-shaped names."""
+    missing = sorted(set(expected) - set(given))
+    extra = sorted(set(given) - set(expected))
+    shapes = [f"{k}: {given[k]} vs {v}" for k, v in expected.items() if k in given and given[k] != v]
+    parts = []
+    if missing:
+        parts.append("missing " + ", ".join(missing[:10]))
+    if extra:
+        parts.append("unexpected " + ", ".join(extra[:10]))
+    if shapes:
+        parts.append("mis-shaped " + ", ".join(shapes[:10]))
+    return parts
+
+
 def check_fits(torch_model, state: dict, path: str) -> None:
     """Load `state` strictly, turning torch's error into one line naming the file."""
-    missing = sorted(set(torch_model.state_dict()) - set(state))
-    extra = sorted(set(state) - set(torch_model.state_dict()))
-    shapes = [
-        f"{k}: {tuple(state[k].shape)} vs {tuple(v.shape)}"
-        for k, v in torch_model.state_dict().items()
-        if k in state and tuple(state[k].shape) != tuple(v.shape)
-    ]
-    if missing or extra or shapes:
-        parts = []
-        if missing:
-            parts.append("missing " + ", ".join(missing[:10]))
-        if extra:
-            parts.append("unexpected " + ", ".join(extra[:10]))
-        if shapes:
-            parts.append("mis-shaped " + ", ".join(shapes[:10]))
+    shapes = {k: tuple(v.shape) for k, v in state.items()}
+    parts = fit_problems({k: tuple(v.shape) for k, v in torch_model.state_dict().items()}, shapes)
+    if parts:
         raise PortmodelError("checkpoint does not fit the model: " + "; ".join(parts), path)
     torch_model.load_state_dict(state, strict=True)

@@ -19,6 +19,7 @@ from ..static_eval import UNKNOWN, sym_code
 LOWERINGS: dict[str, Callable[[LayerCtx], Lowering]] = {}
 TRANSFORMS: dict[str, Callable[..., Any]] = {}  # Keras array -> torch array(s)
 INVERSES: dict[str, Callable[..., Any]] = {}  # torch array(s), Keras shape -> Keras array
+AXIS_ORDERS: dict[str, Callable[[int], tuple]] = {}  # transforms that only reorder axes: ndim -> order
 RAISINGS: dict[str, Callable[[TorchCtx], Raised]] = {}  # torch.nn module -> Keras layer
 OP_HOOKS: dict[str, Callable[..., Any]] = {}  # torch function/method -> Keras expression
 
@@ -46,6 +47,8 @@ lowering = _registrar(LOWERINGS, "lowering")
 transform = _registrar(TRANSFORMS, "weight transform")
 # the PyTorch -> Keras inverse of a transform (rules serve both directions)
 inverse = _registrar(INVERSES, "inverse of weight transform")
+# a transform that is a pure axis reordering (streamed in blocks by `portmodel.streaming`)
+axis_order = _registrar(AXIS_ORDERS, "axis order of weight transform")
 raising = _registrar(RAISINGS, "PyTorch -> Keras layer function")
 op_hook = _registrar(OP_HOOKS, "PyTorch -> Keras op hook")
 

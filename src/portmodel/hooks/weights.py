@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import inverse, transform
+from . import axis_order, inverse, transform
 
 
 @transform("bias_and_zeros")
@@ -40,11 +40,15 @@ def gru_bias(b: np.ndarray):
     return _zrh_to_rzn(b[0]), _zrh_to_rzn(b[1])
 
 
+@axis_order("kernel_to_torch")
+def kernel_axes(r: int) -> tuple[int, ...]:
+    return (r - 1, r - 2, *range(r - 2))
+
+
 @transform("kernel_to_torch")
 def kernel_to_torch(k: np.ndarray):
     """Keras (k..., a, b) -> torch (b, a, k...): conv HWIO -> OIHW, transposed HWOI -> IOHW."""
-    r = k.ndim
-    return k.transpose(r - 1, r - 2, *range(r - 2))
+    return k.transpose(kernel_axes(k.ndim))
 
 
 @inverse("bias_and_zeros")
