@@ -82,7 +82,48 @@ def test_pickled_checkpoint_with_code_is_refused(tmp_path):
         "--source", f"keras:{DIGITS / 'keras_model.py'}:build_model", "-o", str(out),
     )
     assert proc.returncode == 2 and f"{evil}: cannot read the checkpoint (corrupt or unsafe?)" in proc.stderr
+    assert "if you trust the file, --trust-checkpoint loads it (unpickling can run code)" in proc.stderr
     assert not out.exists()
+
+
+NET = """
+from torch import nn
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 3)
+
+    def forward(self, x):
+        return self.fc(x)
+"""
+
+
+def test_whole_pickled_module_loads_only_when_trusted(tmp_path):
+    """`torch.save(model)` (the module pickled, class and all) is refused by default and read
+    with --trust-checkpoint, which says so; its state_dict is what gets converted."""
+    import subprocess
+    import sys
+
+    (tmp_path / "net.py").write_text(NET)
+    subprocess.run(
+        [sys.executable, "-c", "import torch, net; torch.manual_seed(1); torch.save(net.Net(), 'whole.pt')"],
+        cwd=tmp_path, check=True,
+    )
+    assert run_cli("translate", str(tmp_path / "net.py"), "--to", "keras", "--input-shape", "4",
+                   "-o", str(tmp_path / "port.py")).returncode == 0
+    out = tmp_path / "net.weights.h5"
+    args = ("weights", "whole.pt", "--to", "keras", "--source", "torch:net.py:Net", "--model", "port.py:Net",
+            "--input-shape", "4", "-o", str(out))
+    proc = run_cli(*args, cwd=tmp_path)
+    assert proc.returncode == 2 and "--trust-checkpoint" in proc.stderr and not out.exists()
+    proc = run_cli(*args, "--trust-checkpoint", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "whole.pt: loading with --trust-checkpoint (code in the file can run)" in proc.stderr
+    proc = run_cli("verify", "--source", "torch:net.py:Net", "--weights", "whole.pt", "--target", "keras:port.py:Net",
+                   "--target-weights", str(out), "--input-shape", "4", "--trust-checkpoint", cwd=tmp_path)
+    assert proc.returncode == 0 and "PASS" in proc.stdout, proc.stdout + proc.stderr
 
 
 def test_truncated_safetensors(tmp_path):

@@ -334,6 +334,7 @@ def parser() -> argparse.ArgumentParser:
     w.add_argument("--source", help="Keras source (PATH.py[:builder_or_class]); imported to build the model")
     w.add_argument("-o", "--output", required=True, help="--to torch: .safetensors/.pt; --to keras: .weights.h5/.keras")
     w.add_argument("--force", action="store_true")
+    _trust(w)
     w.set_defaults(func=cmd_weights)
 
     v = sub.add_parser("verify", help="run source and port on the same seeded inputs")
@@ -348,6 +349,7 @@ def parser() -> argparse.ArgumentParser:
     v.add_argument("--per-layer", action="store_true", help="name the first layer whose output diverges")
     v.add_argument("--seed", type=int, default=0)
     v.add_argument("--json", action="store_true")
+    _trust(v)
     v.set_defaults(func=cmd_verify)
 
     p = sub.add_parser("port", help="translate + weights + verify, with a report")
@@ -362,8 +364,17 @@ def parser() -> argparse.ArgumentParser:
         "--dtype", choices=["float16", "bfloat16", "float32", "float64"],
         help="cast the weights (default: keep the checkpoint's dtype; a cast is reported)",
     )
+    _trust(p)
     p.set_defaults(func=cmd_port)
     return ap
+
+
+def _trust(p) -> None:
+    p.add_argument(
+        "--trust-checkpoint", action="store_true",
+        help="unpickle .pt/.pth checkpoints fully and load .keras files without safe_mode: only for files "
+        "you trust (both can run code)",
+    )
 
 
 def _tolerances(p) -> None:
@@ -375,6 +386,9 @@ def _tolerances(p) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    from .loading import TRUST_CHECKPOINTS
+
+    token = TRUST_CHECKPOINTS.set(getattr(args, "trust_checkpoint", False))
     try:
         return args.func(args)
     except PortmodelError as exc:
@@ -390,6 +404,8 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_ERROR
     except KeyboardInterrupt:
         return EXIT_ERROR
+    finally:
+        TRUST_CHECKPOINTS.reset(token)
 
 
 if __name__ == "__main__":

@@ -2,12 +2,14 @@
 
 Importing a user's Python file executes it: only these explicit steps do that, never
 `translate`. Checkpoints load safely: Keras with `safe_mode=True`, torch with
-`weights_only=True`.
+`weights_only=True`, unless the user vouches for them (`--trust-checkpoint`, which sets
+`TRUST_CHECKPOINTS` for the command).
 """
 
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import hashlib
 import importlib.util
 import os
@@ -18,6 +20,17 @@ from pathlib import Path
 from .errors import PortmodelError
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+# True only where the user asked to unpickle checkpoints (which can run code) they trust
+TRUST_CHECKPOINTS: contextvars.ContextVar[bool] = contextvars.ContextVar("trust_checkpoints", default=False)
+_UNSAFE_HINT = "; if you trust the file, --trust-checkpoint loads it (unpickling can run code)"
+
+
+def _trusting(path: str) -> bool:
+    if TRUST_CHECKPOINTS.get():
+        print(f"portmodel: warning: {path}: loading with --trust-checkpoint (code in the file can run)", file=sys.stderr)
+        return True
+    return False
 
 
 def import_file(path: str):
@@ -141,11 +154,13 @@ def load_keras_file(path: str, custom_objects: dict | None = None):
     check_file(path, (".keras",))
     if not zipfile.is_zipfile(path):
         raise PortmodelError("not a valid .keras file (corrupt or truncated zip archive)", path)
+    trust = _trusting(path)
     try:
-        return keras.saving.load_model(path, custom_objects=custom_objects, compile=False, safe_mode=True)
+        return keras.saving.load_model(path, custom_objects=custom_objects, compile=False, safe_mode=not trust)
     except Exception as exc:  # noqa: BLE001
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise PortmodelError(f"cannot load the Keras model: {msg}", path) from None
+        hint = _UNSAFE_HINT if "safe_mode" in msg and not trust else ""
+        raise PortmodelError(f"cannot load the Keras model: {msg}{hint}", path) from None
 
 
 def load_torch_module(spec: str):
@@ -166,15 +181,20 @@ def load_state_dict(path: str) -> dict:
     import torch
 
     check_file(path, (".safetensors", ".pt", ".pth"))
+    trust = False
     try:
         if path.endswith(".safetensors"):
             from safetensors.torch import load_file
 
             return load_file(path)
-        sd = torch.load(path, map_location="cpu", weights_only=True)
+        trust = _trusting(path)
+        sd = torch.load(path, map_location="cpu", weights_only=not trust)
     except Exception as exc:  # noqa: BLE001
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise PortmodelError(f"cannot read the checkpoint (corrupt or unsafe?): {msg}", path) from None
+        hint = "" if trust else _UNSAFE_HINT
+        raise PortmodelError(f"cannot read the checkpoint (corrupt or unsafe?): {msg}{hint}", path) from None
+    if trust and isinstance(sd, torch.nn.Module):  # `torch.save(model)`: the whole module pickled
+        sd = sd.state_dict()
     if not isinstance(sd, dict):
         raise PortmodelError("the file does not hold a state_dict", path)
     return sd
