@@ -172,6 +172,10 @@ def test_cli_streams_keras_weights_to_safetensors_and_back(tmp_path):
     assert proc.returncode == 0 and "streamed" in proc.stderr, proc.stderr
     want, got = load_file(str(in_memory)), load_file(str(streamed))
     assert sorted(want) == sorted(got) and all(np.array_equal(want[k], got[k]) for k in want)
+    before = streamed.read_bytes()
+    proc = run_cli("weights", str(h5), "--source", source, "--model", f"{model_py}:DigitsCnn", "-o", str(streamed))
+    assert proc.returncode == 2 and f"{streamed}: output exists; pass --force to overwrite it" in proc.stderr
+    assert streamed.read_bytes() == before
 
     back = tmp_path / "back.weights.h5"
     proc = run_cli("weights", str(streamed), "--to", "keras", "--source", source, "--model", f"{model_py}:DigitsCnn", "-o", str(back))
