@@ -120,3 +120,55 @@ def test_module_list_of_unknown_size_is_a_todo():
     result = translate_source(code, "wide.py", input_shape=(8,), to="keras")
     assert any("nn.ModuleList of modules the translator cannot list" in d.message for d in result.todos)
     assert not any("internal error" in d.message for d in result.todos)
+
+
+SEQUENTIAL_SUBCLASS = '''
+from torch import nn
+
+
+class ConvBNReLU(nn.Sequential):
+    def __init__(self, in_planes, out_planes, kernel_size=3, stride=1, groups=1):
+        padding = (kernel_size - 1) // 2
+        super(ConvBNReLU, self).__init__(
+            nn.Conv2d(in_planes, out_planes, kernel_size, stride, padding, groups=groups, bias=False),
+            nn.BatchNorm2d(out_planes),
+            nn.ReLU6(inplace=True)
+        )
+
+
+class Net(nn.Module):
+    def __init__(self, widths=(8, 16)):
+        super().__init__()
+        layers = [ConvBNReLU(3, widths[0])]
+        layers.extend([ConvBNReLU(widths[i], widths[i + 1]) for i in range(len(widths) - 1)])
+        self.features = nn.Sequential(*layers)
+        self.head = nn.Linear(widths[-1], 4)
+
+    def forward(self, x):
+        x = self.features(x)
+        return self.head(x.mean((2, 3)))
+'''
+
+
+def test_sequential_subclass_becomes_a_keras_sequential_subclass(tmp_path):
+    """torchvision's `class ConvBNReLU(nn.Sequential)`: a keras.Sequential subclass whose
+    layers go to super().__init__ as a list, weights and numbers as the original's."""
+    src = tmp_path / "net.py"
+    src.write_text(SEQUENTIAL_SUBCLASS)
+    result = translate_source(SEQUENTIAL_SUBCLASS, str(src), input_shape=(3, 12, 12), to="keras")
+    assert not result.todos, [d.format() for d in result.todos]
+    assert "class ConvBNReLU(keras.Sequential):" in result.code
+    assert "super().__init__([\n            keras.Sequential([keras.layers.ZeroPadding2D(1), keras.layers.Conv2D(" in result.code
+    assert "        ], **kwargs)" in result.code
+    torch_model, keras_model, inputs = torch_port(src, "Net", (3, 12, 12), tmp_path, code=result.code)
+    assert verify_torch_source(torch_model, keras_model, inputs)[0].passed
+
+
+def test_known_gap_mobilenet_v2():
+    """torchvision's MobileNetV2 (fixtures/torch/gaps/) translates but for one construct: the
+    convolution of ConvBNReLU, used with stride 1 and 2 and as a depthwise convolution, needs
+    different Keras code per use. When this test fails, the gap is closed: move the fixture
+    into fixtures/torch/ and its manifest."""
+    path = TORCH_FIXTURES / "gaps" / "mobilenet_v2.py"
+    result = translate_source(path.read_text(), str(path), input_shape=(3, 32, 32), to="keras")
+    assert [d.message for d in result.todos] == ["this layer needs different Keras code on different uses; not translated"]

@@ -30,8 +30,10 @@ from .layout import atom
 from .static_eval import UNKNOWN, SymInt, static_eval
 
 TORCH_MODULE = "torch.nn.Module"
+TORCH_SEQUENTIAL = "torch.nn.Sequential"
 _MATH = frozenset({"sqrt", "log", "exp", "pow", "floor", "ceil", "prod"})
 SEQUENTIAL, MODULE_LIST = "<keras.Sequential>", "<list>"  # rewritten from the rewritten elements
+SEQUENTIAL_INIT = "<keras.Sequential.__init__>"  # super().__init__(a, b) of an nn.Sequential subclass
 META_BATCH = 2
 
 
@@ -66,6 +68,7 @@ class ClassInfo:
     node: cst.ClassDef
     methods: dict[str, cst.FunctionDef]
     attrs: dict[str, Any]  # class-level constants (`expansion = 4`)
+    sequential: bool = False  # `class ConvBNReLU(nn.Sequential)`: its modules go to super().__init__
 
 
 @dataclass(eq=False)
@@ -147,14 +150,17 @@ class TorchFile:
 
     def scan(self) -> None:
         for stmt in self.module.body:
-            if isinstance(stmt, cst.ClassDef) and any(self.qualified(b.value) == TORCH_MODULE for b in stmt.bases):
+            bases = {self.qualified(b.value) for b in stmt.bases} if isinstance(stmt, cst.ClassDef) else set()
+            if bases & {TORCH_MODULE, TORCH_SEQUENTIAL}:
                 methods = {s.name.value: s for s in stmt.body.body if isinstance(s, cst.FunctionDef)}
                 attrs = {}
                 for s in stmt.body.body:
                     small = single(s)
                     if isinstance(small, cst.Assign) and isinstance(small.targets[0].target, cst.Name):
                         attrs[small.targets[0].target.value] = static_eval(small.value, self.env)
-                self.classes[stmt.name.value] = ClassInfo(stmt.name.value, stmt, methods, attrs)
+                self.classes[stmt.name.value] = ClassInfo(
+                    stmt.name.value, stmt, methods, attrs, sequential=TORCH_SEQUENTIAL in bases
+                )
             elif isinstance(stmt, cst.FunctionDef):
                 self.functions[stmt.name.value] = stmt
             else:
@@ -308,6 +314,13 @@ class Interpreter:
                 return
             func = code(value.func)
             if func.startswith("super(") and func.endswith(".__init__"):
+                inst = env.get("self")
+                if isinstance(inst, Instance) and inst.cls.sequential:
+                    args, kwargs = self.arguments(value, env)
+                    if kwargs or len(args) == 1 and isinstance(args[0], _OrderedPairs):
+                        raise Untranslatable("an nn.Sequential subclass is translated from its modules as arguments")
+                    self.tf.record_call(value, SEQUENTIAL_INIT)
+                    inst.attrs["__items__"] = Seq(value, list(args))
                 return
             if func.endswith(".register_buffer"):
                 raise Untranslatable("register_buffer is not translated yet")
@@ -480,6 +493,11 @@ class Interpreter:
             return static_eval_comparison(self, node, env)
         if isinstance(node, cst.ListComp):
             return self.list_comp(node, env)
+        if isinstance(node, cst.IfExp):  # `s if i == 0 else 1` on constants
+            test = self.eval(node.test, env)
+            if test is UNKNOWN or test is _TRAINING or isinstance(test, KTensor):
+                return UNKNOWN
+            return self.eval(node.body if test else node.orelse, env)
         return static_eval(node, {**self.tf.env, **_plain_env(env)})
 
     def binop(self, operator_node, left, right):
@@ -551,8 +569,8 @@ class Interpreter:
             return UNKNOWN
         if isinstance(base, ClassInfo):
             return base.attrs.get(name, UNKNOWN)
-        if name == "append" and isinstance(base, list | ModList):
-            return _ListAppend(base.items if isinstance(base, ModList) else base)
+        if name in ("append", "extend") and isinstance(base, list | ModList):
+            return _ListAppend(base.items if isinstance(base, ModList) else base, name == "extend")
         if isinstance(base, KTensor):
             if name == "shape":
                 return _Shape(base)
@@ -642,9 +660,14 @@ class Interpreter:
         if isinstance(func, _BoundTensorMethod):
             return self.tensor_method(node, func, args, kwargs)
         if isinstance(func, _ListAppend):
-            func.target.append(args[0])
+            if func.extend and not isinstance(args[0], list | tuple | Seq | ModList):
+                raise Untranslatable(f"'{code(node.func)}' of something the translator cannot list")
+            if func.extend:
+                func.target.extend(args[0].items if isinstance(args[0], Seq | ModList) else args[0])
+            else:
+                func.target.append(args[0])
             return None
-        if code(node.func) in ("range", "len", "int", "float", "min", "max", "tuple", "list", "enumerate", "zip"):
+        if code(node.func) in ("range", "len", "int", "float", "round", "min", "max", "tuple", "list", "enumerate", "zip"):
             return _builtin(code(node.func), args)
         raise Untranslatable(f"call of '{code(node.func)}' is not translated yet")
 
@@ -832,6 +855,14 @@ class Interpreter:
 
     def call_instance(self, node, inst: Instance, args: list, kwargs: dict):
         forward = inst.cls.methods.get("forward")
+        if forward is None and inst.cls.sequential:
+            items = inst.attrs.get("__items__")
+            if not isinstance(items, Seq):
+                raise Untranslatable(f"{inst.cls.name}: its modules are not passed to super().__init__")
+            x = self.apply_in_sequence(items, args[0]) if len(args) == 1 and not kwargs else None
+            if x is None:
+                raise Untranslatable(f"{inst.cls.name} (an nn.Sequential) is called with one tensor only")
+            return x if node is None else KTensor(f"{code(node.func)}({args[0].expr})", x.meta, x.layout)
         if forward is None:
             raise Untranslatable(f"{inst.cls.name} has no forward()")
         scope = self.bind(forward, [inst, *args], dict(kwargs))
@@ -869,7 +900,10 @@ class _BoundTensorMethod:
 
 @dataclass
 class _ListAppend:
+    """`layers.append` / `layers.extend` of a list of modules being built."""
+
     target: list
+    extend: bool = False
 
 
 @dataclass
@@ -1030,7 +1064,7 @@ def _builtin(name: str, args: list):
     if any(a is UNKNOWN for a in args):
         return UNKNOWN
     plain = [_plain(a) for a in args]
-    fns = {"range": range, "len": len, "int": int, "float": float, "min": min, "max": max,
+    fns = {"range": range, "len": len, "int": int, "float": float, "round": round, "min": min, "max": max,
            "tuple": tuple, "list": list, "enumerate": lambda x: list(enumerate(x)), "zip": lambda *x: list(zip(*x))}
     if name in ("enumerate", "zip", "list", "tuple"):
         plain = [a.items if isinstance(a, Seq | ModList) else a for a in args]

@@ -24,6 +24,7 @@ from .torch_reader import (
     META_BATCH,
     MODULE_LIST,
     SEQUENTIAL,
+    SEQUENTIAL_INIT,
     Instance,
     Interpreter,
     Leaf,
@@ -187,6 +188,8 @@ class _Rewriter(cst.CSTTransformer):
 
     def _statement(self, original, updated, conflict):
         key = id(original)
+        if conflict is not None and key not in self.tf.todo:
+            self.tf.diag(original, conflict)  # a call inside it: reported like every TODO
         reason = self.tf.todo.get(key) or conflict
         texts = self.tf.stmt_texts.get(key)
         if texts is not None and reason is None:
@@ -217,6 +220,12 @@ class _Rewriter(cst.CSTTransformer):
         (text,) = texts
         if text == SEQUENTIAL:
             return _keras_sequential(updated)
+        if text == SEQUENTIAL_INIT:  # keras.Sequential subclass: the layers as one list
+            self.passes_kwargs = True
+            listing = _keras_sequential(updated).args[0].with_changes(comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" ")))
+            return cst.parse_expression("super().__init__(_, **kwargs)").with_changes(
+                args=[listing, cst.Arg(cst.Name("kwargs"), star="**")]
+            )
         if text == MODULE_LIST:
             return updated.args[0].value if updated.args else cst.List([])
         return cst.parse_expression(self.tf.keras_text(text))
@@ -244,8 +253,9 @@ class _Rewriter(cst.CSTTransformer):
             self.cls = None
             return self._statement(original, updated, None) if id(original) in self.tf.todo else updated
         base = "keras.layers.Layer" if name in self.components else "keras.Model"
+        keras_bases = {"torch.nn.Module": base, "torch.nn.Sequential": "keras.Sequential"}
         bases = [
-            cst.Arg(cst.parse_expression(base)) if self.tf.qualified(old.value) == "torch.nn.Module" else new
+            cst.Arg(cst.parse_expression(keras_bases[q])) if (q := self.tf.qualified(old.value)) in keras_bases else new
             for old, new in zip(original.bases, updated.bases)
         ]
         self.cls = None
