@@ -164,11 +164,28 @@ def test_sequential_subclass_becomes_a_keras_sequential_subclass(tmp_path):
     assert verify_torch_source(torch_model, keras_model, inputs)[0].passed
 
 
-def test_known_gap_mobilenet_v2():
-    """torchvision's MobileNetV2 (fixtures/torch/gaps/) translates but for one construct: the
-    convolution of ConvBNReLU, used with stride 1 and 2 and as a depthwise convolution, needs
-    different Keras code per use. When this test fails, the gap is closed: move the fixture
-    into fixtures/torch/ and its manifest."""
-    path = TORCH_FIXTURES / "gaps" / "mobilenet_v2.py"
-    result = translate_source(path.read_text(), str(path), input_shape=(3, 32, 32), to="keras")
-    assert [d.message for d in result.todos] == ["this layer needs different Keras code on different uses; not translated"]
+ANNOTATED = """
+from typing import List
+
+from torch import Tensor, nn
+
+
+class Net(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        layers: List[nn.Module] = [nn.Linear(4, 4)]
+        self.body = nn.Sequential(*layers)
+
+    def forward(self, x: Tensor) -> Tensor:
+        y: Tensor = self.body(x)
+        return y
+"""
+
+
+def test_torch_annotations_in_bodies():
+    """`List[nn.Module]` becomes `List[keras.layers.Layer]`; other torch annotations go."""
+    result = translate_source(ANNOTATED, "net.py", input_shape=(4,), to="keras")
+    assert not result.todos, [d.format() for d in result.todos]
+    assert "layers: List[keras.layers.Layer] = [keras.layers.Dense(4)]" in result.code
+    assert "        y = self.body(x)" in result.code and "def call(self, x):" in result.code
+    assert "torch" not in result.code

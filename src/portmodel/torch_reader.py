@@ -112,6 +112,7 @@ class TorchFile:
         self.functions: dict[str, cst.FunctionDef] = {}
         self.env: dict[str, Any] = {}
         self.call_texts: dict[int, set[str]] = {}  # id(cst.Call) -> Keras expressions
+        self.general_texts: dict[int, set[str | None]] = {}  # the same, in forms right for every use
         self.stmt_texts: dict[int, set] = {}  # id(statement) -> new source (None: remove)
         self.todo: dict[int, str] = {}  # id(statement) -> reason
         self.nodes: dict[int, cst.CSTNode] = {}
@@ -133,9 +134,10 @@ class TorchFile:
             name = "torch.nn." + name.rsplit(".", 1)[1]
         return name
 
-    def record_call(self, node: cst.Call, text: str) -> None:
+    def record_call(self, node: cst.Call, text: str, general: str | None = None) -> None:
         self.nodes[id(node)] = node
         self.call_texts.setdefault(id(node), set()).add(text)
+        self.general_texts.setdefault(id(node), set()).add(general)
 
     def record_stmt(self, stmt, text) -> None:
         self.nodes[id(stmt)] = stmt
@@ -727,7 +729,7 @@ class Interpreter:
         for note in raised.notes:
             self.tf.diag(node, note, "PM002", "note")
         leaf = Leaf(node, cls, module, raised)
-        self.tf.record_call(node, raised.keras)
+        self.tf.record_call(node, raised.keras, raised.general)
         return leaf
 
     def op_call(self, node: cst.Call, op, qual: str, args: list, kwargs: dict, self_tensor=None):
@@ -847,8 +849,10 @@ class Interpreter:
             raise Untranslatable(f"nn.{item.cls} with these arguments cannot sit inside nn.Sequential in Keras yet")
         if want != ANY and x.rank >= 3 and x.layout != want:
             permute = permute_layer(x.rank, want == CHANNELS_LAST)
-            self.tf.record_call(item.node, f"keras.Sequential([{permute}, {item.raised.keras}])")
+            general = item.raised.general and f"keras.Sequential([{permute}, {item.raised.general}])"
+            self.tf.record_call(item.node, f"keras.Sequential([{permute}, {item.raised.keras}])", general)
             self.tf.call_texts[id(item.node)].discard(item.raised.keras)
+            self.tf.general_texts[id(item.node)].discard(item.raised.general)
             x = KTensor(x.expr, x.meta, want)
         out = self.apply_leaf(item, [x], "_")
         return out.items[0] if isinstance(out, TupleOut) else out
@@ -919,6 +923,9 @@ def _bound_names(module: cst.Module) -> set[str]:
             bound.add(node.name.value)
 
         def visit_AssignTarget(self, node: cst.AssignTarget) -> None:
+            self._names(node.target)
+
+        def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
             self._names(node.target)
 
         def visit_For(self, node: cst.For) -> None:

@@ -12,6 +12,7 @@ components), torch.nn constructors -> Keras layers, `forward` -> `call`, `self.t
 from __future__ import annotations
 
 import libcst as cst
+import libcst.matchers as m
 from libcst.metadata import MetadataWrapper, PositionProvider
 
 from .errors import Diagnostic
@@ -213,6 +214,9 @@ class _Rewriter(cst.CSTTransformer):
         texts = self.tf.call_texts.get(id(original))
         if not texts:
             return updated
+        general = self.tf.general_texts.get(id(original), set())
+        if len(texts) > 1 and len(general) == 1 and None not in general:
+            texts = general  # one call, uses that need different idiomatic code: the form right for all
         if len(texts) > 1:
             if self.flagged:
                 self.flagged[-1] = "this layer needs different Keras code on different uses; not translated"
@@ -271,8 +275,8 @@ class _Rewriter(cst.CSTTransformer):
             return updated
         self.method = None
         decorators = [d for d in updated.decorators if "torch" not in code(d)]
-        updated = updated.with_changes(decorators=decorators, returns=_no_torch_annotation(updated.returns))
-        params = [p.with_changes(annotation=_no_torch_annotation(p.annotation)) for p in updated.params.params]
+        updated = updated.with_changes(decorators=decorators, returns=self._no_torch_annotation(updated.returns))
+        params = [p.with_changes(annotation=self._no_torch_annotation(p.annotation)) for p in updated.params.params]
         if original.name.value == "forward":
             if _reads_training(original):
                 last = params[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
@@ -288,6 +292,34 @@ class _Rewriter(cst.CSTTransformer):
             new_params = updated.params.with_changes(params=params, star_kwarg=cst.Param(cst.Name("kwargs"), star="**"))
         self.passes_kwargs = False
         return updated.with_changes(params=new_params)
+
+    def _no_torch_annotation(self, annotation):
+        """None for an annotation naming anything from torch (`Tensor`, `List[nn.Module]`)."""
+        if annotation is None:
+            return None
+        names = m.findall(annotation.annotation, m.Name() | m.Attribute())
+        return None if any((self.tf.qualified(n) or "").startswith("torch") for n in names) else annotation
+
+    def leave_AnnAssign(self, original, updated):
+        """`layers: List[nn.Module] = []` -> `layers: List[keras.layers.Layer] = []`; other
+        torch annotations are dropped (`x: Tensor = ...` -> `x = ...`)."""
+        if self.cls is None or self._no_torch_annotation(updated.annotation) is not None:
+            return updated
+        tf = self.tf
+
+        class ModuleToLayer(cst.CSTTransformer):
+            def leave_Attribute(self, original, updated):
+                return cst.parse_expression("keras.layers.Layer") if tf.qualified(original) == "torch.nn.Module" else updated
+
+            def leave_Name(self, original, updated):
+                return cst.parse_expression("keras.layers.Layer") if tf.qualified(original) == "torch.nn.Module" else updated
+
+        annotation = updated.annotation.with_changes(annotation=original.annotation.annotation.visit(ModuleToLayer()))
+        if self._no_torch_annotation(annotation) is not None:
+            return updated.with_changes(annotation=annotation)
+        if updated.value is None:
+            return cst.RemoveFromParent()
+        return cst.Assign([cst.AssignTarget(updated.target)], updated.value)
 
     def leave_Expr(self, original, updated):
         """`super().__init__()` in a translated __init__ hands Keras' keyword arguments on."""
@@ -357,12 +389,6 @@ def _reads_training(fn: cst.FunctionDef) -> bool:
     return bool(found)
 
 
-def _no_torch_annotation(annotation):
-    if annotation is not None and "torch" in code(annotation.annotation) or (
-        annotation is not None and code(annotation.annotation).startswith(("nn.", "Tensor"))
-    ):
-        return None
-    return annotation
 
 
 # -- imports ------------------------------------------------------------------------------

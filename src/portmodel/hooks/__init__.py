@@ -104,6 +104,9 @@ class Raised:
     call: str = "{m}({x})"  # call template; {m} the layer, {x} its input
     returns_tuple: bool = False  # torch returns (output, state...): element 0 is the Keras output
     notes: list[str] = field(default_factory=list)
+    # a form that holds on every use of the constructor call, its arguments as written (used
+    # when the same call, in a block built with different arguments, needs different `keras`)
+    general: str | None = None
 
 
 def keras_ctor(name: str, positional: list[str], keywords: dict[str, str | None]) -> str:

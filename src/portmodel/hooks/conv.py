@@ -241,7 +241,24 @@ def conv_from_torch(ctx: TorchCtx) -> Raised:
             [ctx.value_code("out_channels"), ctx.value_code("kernel_size")],
             {**common, "groups": ctx.code("groups") if m.groups > 1 else None, "use_bias": ctx.code("bias")},
         )
-    return Raised(with_padding(nd, pads, layer), CHANNELS_LAST)
+    return Raised(with_padding(nd, pads, layer), CHANNELS_LAST, general=_general_conv(ctx, nd))
+
+
+def _general_conv(ctx: TorchCtx, nd: int) -> str | None:
+    """Conv{nd}D with the arguments as written: groups as Conv2D(groups=) (depthwise included),
+    torch's padding as an explicit ZeroPadding first. Right for any values of the arguments
+    (torch pads symmetrically, then convolves without padding), where the idiomatic form
+    ('same', DepthwiseConv2D) depends on them."""
+    if isinstance(ctx.module.padding, str) or getattr(ctx.module, "padding_mode", "zeros") != "zeros":
+        return None
+    layer = keras_ctor(
+        f"layers.Conv{nd}D",
+        [ctx.value_code("out_channels"), ctx.value_code("kernel_size")],
+        {"strides": ctx.code("stride"), "dilation_rate": ctx.code("dilation"), "groups": ctx.code("groups"),
+         "use_bias": ctx.code("bias")},
+    )
+    padding = ctx.code("padding")
+    return f"keras.Sequential([layers.ZeroPadding{nd}D({padding}), {layer}])" if padding else layer
 
 
 @raising("conv_transpose")
