@@ -169,6 +169,8 @@ class TorchFile:
                 small = single(stmt)
                 if isinstance(small, cst.Assign):
                     value = static_eval(small.value, self.env)
+                    if value is UNKNOWN and isinstance(small.value, cst.Dict):
+                        value = _literal(small.value)  # a configuration table: cfgs = {"A": [64, "M"]}
                     for t in small.targets:
                         self._bind_constant(t.target, value)
 
@@ -248,9 +250,23 @@ class Interpreter:
         for p in fn.params.kwonly_params:
             name = p.name.value
             env[name] = kwargs.pop(name) if name in kwargs else self.eval(p.default, dict(self.tf.env))
+        star = fn.params.star_arg
+        if isinstance(star, cst.Param):  # *args
+            env[star.name.value] = tuple(args[len(params):])
+        if fn.params.star_kwarg is not None:  # **kwargs: the rest, passed on as a dict
+            env[fn.params.star_kwarg.name.value] = dict(kwargs)
+            kwargs.clear()
         if kwargs:
             raise Untranslatable(f"{fn.name.value}() got unexpected arguments {sorted(kwargs)}")
         return env
+
+    def run_factory(self, fn: cst.FunctionDef):
+        """Call a module-level function with no arguments (a factory such as `vgg11()`)."""
+        try:
+            self.block(fn.body.body, self.bind(fn, [], {}), "init")
+        except _Return as r:
+            return r.value
+        return None
 
     # -- statements ------------------------------------------------------------------------
     def block(self, stmts, env: dict, mode: str) -> None:
@@ -505,7 +521,11 @@ class Interpreter:
     def binop(self, operator_node, left, right):
         ops = {cst.Add: operator.add, cst.Subtract: operator.sub, cst.Multiply: operator.mul,
                cst.FloorDivide: operator.floordiv, cst.Divide: operator.truediv, cst.Modulo: operator.mod,
-               cst.Power: operator.pow}
+               cst.Power: operator.pow,
+               # `x += y` on constants and lists (a list is extended in place, as Python does)
+               cst.AddAssign: operator.iadd, cst.SubtractAssign: operator.isub, cst.MultiplyAssign: operator.imul,
+               cst.FloorDivideAssign: operator.ifloordiv, cst.DivideAssign: operator.itruediv,
+               cst.ModuloAssign: operator.imod, cst.PowerAssign: operator.ipow}
         fn = ops.get(type(operator_node))
         if fn is None or left is UNKNOWN or right is UNKNOWN:
             return UNKNOWN
@@ -605,6 +625,9 @@ class Interpreter:
             return self.tensor_slice(base, node, env)
         if isinstance(base, list | tuple):
             return static_eval(node, {**self.tf.env, **_plain_env(env)})
+        if isinstance(base, dict) and len(node.slice) == 1 and isinstance(node.slice[0].slice, cst.Index):
+            key = self.eval(node.slice[0].slice.value, env)  # cfgs["A"]: a configuration table
+            return base[key] if isinstance(key, str | int) and key in base else UNKNOWN
         return UNKNOWN
 
     def tensor_slice(self, t: KTensor, node: cst.Subscript, env: dict) -> KTensor:
@@ -682,7 +705,9 @@ class Interpreter:
                     raise Untranslatable(f"cannot expand '*{code(a.value)}' statically")
                 args += list(v)
             elif a.star == "**":
-                raise Untranslatable("**kwargs in a call are not translated yet")
+                if not isinstance(v, dict):
+                    raise Untranslatable(f"cannot expand '**{code(a.value)}' statically")
+                kwargs.update(v)
             elif a.keyword is not None:
                 kwargs[a.keyword.value] = v
             else:
@@ -913,6 +938,16 @@ class _ListAppend:
 @dataclass
 class _OrderedPairs:
     pairs: list
+
+
+def _literal(node) -> Any:
+    """A literal written in the source (dicts, lists, numbers, strings), or UNKNOWN."""
+    import ast
+
+    try:
+        return ast.literal_eval(code(node))
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return UNKNOWN
 
 
 def _bound_names(module: cst.Module) -> set[str]:

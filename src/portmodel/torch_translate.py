@@ -21,6 +21,7 @@ from .imports import sort_block
 from .keras_layout import KTensor, boundary_layout
 from .keras_names import ImportTable
 from .keras_reader import ModelInfo, code
+from .static_eval import UNKNOWN
 from .torch_reader import (
     META_BATCH,
     MODULE_LIST,
@@ -78,7 +79,7 @@ def translate_torch(module: cst.Module, source: str, path: str, input_shape, rul
         if name in components:
             continue
         try:
-            inst = it.instantiate(info, [], {})
+            inst = _construct_model(it, tf, info)
         except Untranslatable as exc:
             tf.mark_todo(info.node, f"{name}: {exc}")
             continue
@@ -104,10 +105,26 @@ def translate_torch(module: cst.Module, source: str, path: str, input_shape, rul
         if name in tf.classes:
             tf.mark_todo(tf.classes[name].node, f"class {name} is not used by any model of this file; not translated")
     rewriter = _Rewriter(tf, components)
-    new_module = wrapper.module.visit(rewriter)
+    new_module = wrapper.module.visit(rewriter).visit(_DropDeadLocals(_reads_by_function(wrapper.module)))
     text = _tidy_imports(new_module, tf.bound, _used_in(wrapper.module))
     diagnostics = list(dict.fromkeys(diagnostics))
     return TranslationResult(path, "converted", text, diagnostics, models)
+
+
+def _construct_model(it: Interpreter, tf: TorchFile, info) -> Instance:
+    """The model as `Class()`, or, when its constructor needs arguments, as the file's
+    factory functions build it (`def vgg11(**kwargs): return VGG(make_layers(cfg), **kwargs)`)."""
+    try:
+        return it.instantiate(info, [], {})
+    except Untranslatable:
+        for fn in tf.functions.values():
+            if all(p.default is not None for p in fn.params.params) and m.findall(
+                fn, m.Return(value=m.Call(func=m.Name(info.name)))
+            ):
+                inst = it.run_factory(fn)
+                if isinstance(inst, Instance) and inst.cls is info:
+                    return inst
+        raise
 
 
 def _run_model(it: Interpreter, inst: Instance, shape: tuple) -> None:
@@ -212,6 +229,8 @@ class _Rewriter(cst.CSTTransformer):
     # -- expressions -----------------------------------------------------------------------
     def leave_Call(self, original, updated):
         texts = self.tf.call_texts.get(id(original))
+        if not texts and self._torch_constructor(original):
+            texts = self._unreached(original)
         if not texts:
             return updated
         general = self.tf.general_texts.get(id(original), set())
@@ -233,6 +252,29 @@ class _Rewriter(cst.CSTTransformer):
         if text == MODULE_LIST:
             return updated.args[0].value if updated.args else cst.List([])
         return cst.parse_expression(self.tf.keras_text(text))
+
+    def _torch_constructor(self, node: cst.Call) -> bool:
+        qual = self.tf.qualified(node.func) or ""
+        return qual.startswith("torch.nn.") and qual.count(".") == 2 and qual.rsplit(".", 1)[1][:1].isupper()
+
+    def _unreached(self, node: cst.Call) -> set[str] | None:
+        """An nn.X(...) the models never construct (a branch not taken for them): its rule
+        still applies when its arguments are constants; otherwise the statement is a TODO."""
+        from .torch_reader import _literal
+
+        args = [_literal(a.value) for a in node.args]
+        kwargs = {a.keyword.value: v for a, v in zip(node.args, args) if a.keyword is not None}
+        positional = [v for a, v in zip(node.args, args) if a.keyword is None]
+        cls = self.tf.qualified(node.func).rsplit(".", 1)[1]
+        if all(a.star == "" for a in node.args) and UNKNOWN not in args:
+            try:
+                Interpreter(self.tf).construct(node, cls, positional, kwargs, {})
+                return self.tf.call_texts.get(id(node))
+            except Untranslatable:
+                pass
+        if self.flagged:
+            self.flagged[-1] = f"nn.{cls} here is not built by the model translated (a branch not taken?); translate it by hand"
+        return None
 
     def leave_Attribute(self, original, updated):
         if self.method == "forward" and code(original) == "self.training":
@@ -334,6 +376,88 @@ class _Rewriter(cst.CSTTransformer):
         ):
             self.passes_kwargs = True
             return updated.with_changes(value=cst.parse_expression("super().__init__(**kwargs)"))
+        return updated
+
+
+class _Reads(cst.CSTVisitor):
+    """Names a function reads (assignment targets are writes, not reads)."""
+
+    def __init__(self):
+        self.names: set[str] = set()
+
+    def visit_AssignTarget(self, node) -> bool:
+        return not isinstance(node.target, cst.Name)  # `x = ...` writes x; `x[i] = ...` reads it
+
+    def visit_Name(self, node) -> None:
+        self.names.add(node.value)
+
+
+def _reads_by_function(module: cst.Module) -> dict[str, set[str]]:
+    """Per function (by its dotted name), the names its body reads."""
+    out: dict[str, set[str]] = {}
+
+    class V(cst.CSTVisitor):
+        def __init__(self):
+            self.stack: list[str] = []
+
+        def visit_ClassDef(self, node) -> None:
+            self.stack.append(node.name.value)
+
+        def leave_ClassDef(self, node) -> None:
+            self.stack.pop()
+
+        def visit_FunctionDef(self, node) -> None:
+            self.stack.append(node.name.value)
+            reads = _Reads()
+            node.body.visit(reads)
+            out[".".join(self.stack)] = reads.names
+
+        def leave_FunctionDef(self, node) -> None:
+            self.stack.pop()
+
+    module.visit(V())
+    return out
+
+
+class _DropDeadLocals(cst.CSTTransformer):
+    """`in_channels = v`, kept only to feed a torch constructor argument Keras infers, is dead
+    in the port: a plain assignment of a call-free value to a local the function read before
+    the translation and reads no longer goes."""
+
+    def __init__(self, before: dict[str, set[str]]):
+        self.before = before
+        self.stack: list[str] = []
+        self.dead: list[set[str]] = []
+
+    def visit_ClassDef(self, node) -> None:
+        self.stack.append(node.name.value)
+
+    def leave_ClassDef(self, original, updated):
+        self.stack.pop()
+        return updated
+
+    def visit_FunctionDef(self, node) -> None:
+        self.stack.append(node.name.value)
+        reads = _Reads()
+        node.body.visit(reads)
+        self.dead.append(self.before.get(".".join(self.stack), set()) - reads.names)
+
+    def leave_FunctionDef(self, original, updated):
+        self.stack.pop()
+        self.dead.pop()
+        return updated
+
+    def leave_SimpleStatementLine(self, original, updated):
+        if not self.dead or len(updated.body) != 1 or not isinstance(updated.body[0], cst.Assign):
+            return updated
+        if any(line.comment for line in updated.leading_lines) or updated.trailing_whitespace.comment:
+            return updated  # a comment says something about it: keep both
+        assign = updated.body[0]
+        names = [t.target.value for t in assign.targets if isinstance(t.target, cst.Name)]
+        if names and len(names) == len(assign.targets) and set(names) <= self.dead[-1] and not m.findall(
+            assign.value, m.Call()
+        ):
+            return cst.RemoveFromParent()
         return updated
 
 

@@ -155,7 +155,9 @@ def adaptive_pool_from_torch(ctx: TorchCtx) -> Raised:
     out = ctx.module.output_size
     nd = int(ctx.cls[-2])
     sizes = tuple(out) if isinstance(out, tuple | list) else (out,) * nd
-    if any(v != 1 for v in sizes):
-        raise Untranslatable("adaptive pooling to a size other than 1 has no Keras layer")
     kind = "Average" if "Avg" in ctx.cls else "Max"
+    if None in sizes:
+        raise Untranslatable("adaptive pooling that keeps a dimension (None) has no Keras form")
+    if any(v != 1 for v in sizes):  # Keras' adaptive pooling uses torch's bins (floor/ceil bounds)
+        return Raised(f"layers.Adaptive{kind}Pooling{nd}D({ctx.value_code('output_size')})", CHANNELS_LAST)
     return Raised(f"layers.Global{kind}Pooling{nd}D(keepdims=True)", CHANNELS_LAST)

@@ -275,8 +275,10 @@ def adaptive_avg_pool(call: OpCall):
     x = to_layout(call.get("input"), CHANNELS_LAST)
     out = call.get("output_size")
     sizes = tuple(out) if isinstance(out, tuple | list) else (out,)
-    if any(v != 1 for v in sizes):
-        raise Untranslatable("adaptive pooling to a size other than 1 is not supported yet")
+    if None in sizes:
+        raise Untranslatable("adaptive pooling that keeps a dimension (None) has no Keras form")
+    if any(v != 1 for v in sizes):  # keras.ops uses torch's bins (floor/ceil bounds)
+        return KTensor(f"ops.adaptive_average_pool({x.expr}, {out!r})", call.out_meta, CHANNELS_LAST)
     axes = tuple(range(1, x.rank - 1))
     axes_code = f"({', '.join(map(str, axes))}{',' if len(axes) == 1 else ''})"
     return KTensor(f"ops.mean({x.expr}, axis={axes_code}, keepdims=True)", call.out_meta, CHANNELS_LAST)
