@@ -226,3 +226,31 @@ def test_constructors_in_branches_the_model_does_not_take():
     assert "        # portmodel: TODO nn.Linear here" in result.code
     assert "        layers += [nn.Linear(width, 2 * width), keras.layers.ReLU()]" in result.code
     assert "in_features = width  # kept: this comment is about it" in result.code
+
+
+EARLY_RETURN = '''
+import torch
+from torch import nn
+
+
+def noisy(x, std, training):
+    if not training:
+        return x
+    return x + torch.randn_like(x) * std
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x):
+        return noisy(self.fc(x), 0.1, self.training)
+'''
+
+
+def test_code_after_an_early_return_is_never_left_in_torch_silently():
+    result = translate_source(EARLY_RETURN, "net.py", input_shape=(4,), to="keras")
+    assert "return noisy(self.fc(x), 0.1, training)" in result.code  # self.training -> training
+    lines = [d.line for d in result.todos if d.message.startswith("not reached when the model was followed")]
+    assert lines == [9], [d.format() for d in result.todos]  # `return x + torch.randn_like(x) * std`

@@ -113,6 +113,7 @@ class TorchFile:
         self.env: dict[str, Any] = {}
         self.call_texts: dict[int, set[str]] = {}  # id(cst.Call) -> Keras expressions
         self.general_texts: dict[int, set[str | None]] = {}  # the same, in forms right for every use
+        self.visited: set[int] = set()  # id() of every statement the interpreter followed
         self.stmt_texts: dict[int, set] = {}  # id(statement) -> new source (None: remove)
         self.todo: dict[int, str] = {}  # id(statement) -> reason
         self.nodes: dict[int, cst.CSTNode] = {}
@@ -142,6 +143,8 @@ class TorchFile:
     def record_stmt(self, stmt, text) -> None:
         self.nodes[id(stmt)] = stmt
         self.stmt_texts.setdefault(id(stmt), set()).add(text)
+        if text is None:  # removed with everything in it (a weight-init loop): nothing left to reach
+            self.visited.update(id(n) for n in _statements_in(stmt))
 
     def mark_todo(self, stmt, reason: str) -> None:
         reason = " ".join(reason.split())  # one line: it becomes a comment
@@ -271,6 +274,7 @@ class Interpreter:
     # -- statements ------------------------------------------------------------------------
     def block(self, stmts, env: dict, mode: str) -> None:
         for stmt in stmts:
+            self.tf.visited.add(id(stmt))
             try:
                 self.statement(stmt, env, mode)
             except Untranslatable as exc:
@@ -509,7 +513,7 @@ class Interpreter:
             return left if left else self.eval(node.right, env)
         if isinstance(node, cst.Comparison):
             return static_eval_comparison(self, node, env)
-        if isinstance(node, cst.ListComp):
+        if isinstance(node, cst.ListComp | cst.GeneratorExp):  # a generator is consumed at once: a list
             return self.list_comp(node, env)
         if isinstance(node, cst.IfExp):  # `s if i == 0 else 1` on constants
             test = self.eval(node.test, env)
@@ -557,7 +561,7 @@ class Interpreter:
         b = right.expr if isinstance(right, KTensor) else _scalar_code(right, right_src)
         return KTensor(f"{_operand(a, op, False)} {op} {_operand(b, op, True)}", meta, layout)
 
-    def list_comp(self, node: cst.ListComp, env: dict):
+    def list_comp(self, node: cst.ListComp | cst.GeneratorExp, env: dict):
         comp = node.for_in
         if comp.inner_for_in is not None or comp.ifs:
             return UNKNOWN
@@ -676,7 +680,8 @@ class Interpreter:
                 result = r.value
             if mode == "forward" and isinstance(result, KTensor):  # the caller calls the helper
                 call_args = ", ".join(
-                    v.expr if isinstance(v, KTensor) else code(a.value) for a, v in zip(node.args, args)
+                    v.expr if isinstance(v, KTensor) else "training" if v is _TRAINING else code(a.value)
+                    for a, v in zip(node.args, args)
                 )
                 return KTensor(f"{code(node.func)}({call_args})", result.meta, result.layout)
             return result
@@ -692,7 +697,7 @@ class Interpreter:
             else:
                 func.target.append(args[0])
             return None
-        if code(node.func) in ("range", "len", "int", "float", "round", "min", "max", "tuple", "list", "enumerate", "zip"):
+        if code(node.func) in _BUILTINS:
             return _builtin(code(node.func), args)
         raise Untranslatable(f"call of '{code(node.func)}' is not translated yet")
 
@@ -940,6 +945,23 @@ class _OrderedPairs:
     pairs: list
 
 
+def _statements_in(stmt) -> list:
+    found = []
+
+    class V(cst.CSTVisitor):
+        def visit_SimpleStatementLine(self, node) -> None:
+            found.append(node)
+
+        def visit_For(self, node) -> None:
+            found.append(node)
+
+        def visit_If(self, node) -> None:
+            found.append(node)
+
+    stmt.visit(V())
+    return found
+
+
 def _literal(node) -> Any:
     """A literal written in the source (dicts, lists, numbers, strings), or UNKNOWN."""
     import ast
@@ -1102,12 +1124,16 @@ def _operand(expr: str, op: str, right: bool) -> str:
     return expr
 
 
+_BUILTINS = ("range", "len", "int", "float", "round", "min", "max", "sum", "abs", "tuple", "list", "enumerate", "zip")
+
+
 def _builtin(name: str, args: list):
     if any(a is UNKNOWN for a in args):
         return UNKNOWN
     plain = [_plain(a) for a in args]
     fns = {"range": range, "len": len, "int": int, "float": float, "round": round, "min": min, "max": max,
-           "tuple": tuple, "list": list, "enumerate": lambda x: list(enumerate(x)), "zip": lambda *x: list(zip(*x))}
+           "sum": sum, "abs": abs, "tuple": tuple, "list": list, "enumerate": lambda x: list(enumerate(x)),
+           "zip": lambda *x: list(zip(*x))}
     if name in ("enumerate", "zip", "list", "tuple"):
         plain = [a.items if isinstance(a, Seq | ModList) else a for a in args]
     try:

@@ -180,6 +180,7 @@ class _Rewriter(cst.CSTTransformer):
         self.flagged: list[str | None] = []
         self.renamed: set[tuple[str, str]] = set()
         self.passes_kwargs = False
+        self.followed: list[bool] = []  # per enclosing function: did the interpreter go into it?
 
     # -- statements ------------------------------------------------------------------------
     def visit_SimpleStatementLine(self, node) -> bool:
@@ -206,6 +207,8 @@ class _Rewriter(cst.CSTTransformer):
 
     def _statement(self, original, updated, conflict):
         key = id(original)
+        if conflict is None and self.followed and self.followed[-1] and key not in self.tf.visited:
+            conflict = self._still_torch(original, updated)
         if conflict is not None and key not in self.tf.todo:
             self.tf.diag(original, conflict)  # a call inside it: reported like every TODO
         reason = self.tf.todo.get(key) or conflict
@@ -310,9 +313,20 @@ class _Rewriter(cst.CSTTransformer):
     def visit_FunctionDef(self, node) -> bool:
         if self.cls is not None:
             self.method = node.name.value
+        self.followed.append(any(id(s) in self.tf.visited for s in node.body.body))
         return True
 
+    def _still_torch(self, original, updated) -> str | None:
+        """A statement of a function the translator followed but not this far (after an
+        early return, in a branch not taken) that still names torch after the rewrite."""
+        if isinstance(original, cst.SimpleStatementLine):
+            names = m.findall(updated, m.Name())
+            if any((self.tf.qualified(n) or "").startswith("torch") for n in names):
+                return "not reached when the model was followed (after an early return, or a branch not taken); translate it by hand"
+        return None
+
     def leave_FunctionDef(self, original, updated):
+        self.followed.pop()
         if self.cls is None:
             return updated
         self.method = None

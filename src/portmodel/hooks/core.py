@@ -201,7 +201,8 @@ def activation_from_torch(ctx: TorchCtx) -> Raised:
     name = _module_activations(load_rules().activations).get(ctx.cls)
     if name is None:
         raise Untranslatable(f"nn.{ctx.cls} has no Keras activation in the rules")
-    if ctx.module.extra_repr() != getattr(nn, ctx.cls)().extra_repr():
+    inplace = {"inplace": ctx.module.inplace} if hasattr(ctx.module, "inplace") else {}  # no meaning in Keras
+    if ctx.module.extra_repr() != getattr(nn, ctx.cls)(**inplace).extra_repr():
         raise Untranslatable(f"nn.{ctx.cls}({ctx.module.extra_repr()}) has no Keras activation with these arguments")
     return Raised(f"layers.Activation({name!r})", ANY)
 
