@@ -346,8 +346,25 @@ class Interpreter:
                 return
             if func.endswith(".register_buffer"):
                 raise Untranslatable("register_buffer is not translated yet")
+            if self._in_place(stmt, value, env):
+                return
         self.eval(value, env)
         return
+
+    def _in_place(self, stmt, call: cst.Call, env: dict) -> bool:
+        """`t.floor_()` on a tensor named t: `t = ops.floor(t)` (Keras tensors are immutable)."""
+        f = call.func
+        if not (isinstance(f, cst.Attribute) and isinstance(f.value, cst.Name) and f.attr.value.endswith("_")):
+            return False
+        name, method = f.value.value, f.attr.value[:-1]
+        t = env.get(name)
+        if not isinstance(t, KTensor) or method.startswith("_") or f"Tensor.{method}" not in self.tf.rules.ops:
+            return False
+        args, kwargs = self.arguments(call, env)
+        out = self.tensor_method(call, _BoundTensorMethod(t, method), args, kwargs)
+        self.assign(f.value, out, env)
+        self.tf.record_stmt(stmt, f"{name} = {out.expr}")
+        return True
 
     def assign(self, target, value, env: dict) -> None:
         if isinstance(target, cst.Name):
@@ -430,7 +447,16 @@ class Interpreter:
             if mode != "forward":
                 raise Untranslatable("a condition the translator cannot evaluate")
             before = dict(env)
-            self.block(stmt.body.body, env, mode)
+            try:
+                self.block(stmt.body.body, env, mode)
+            except _Return:
+                if stmt.orelse is not None:
+                    raise Untranslatable("a return inside an if/else on training is not translated yet") from None
+                # `if not training: return x`: that path ends here, the statements after the
+                # `if` are the other one (followed from the state before the `if`)
+                env.clear()
+                env.update(before)
+                return
             if stmt.orelse is not None:
                 other = dict(before)
                 body = [stmt.orelse] if isinstance(stmt.orelse, cst.If) else stmt.orelse.body.body
@@ -488,6 +514,8 @@ class Interpreter:
             return self.binop(node.operator, left, right)
         if isinstance(node, cst.UnaryOperation):
             v = self.eval(node.expression, env)
+            if v is _TRAINING:  # `not training`: both paths are translated, as for `training`
+                return UNKNOWN
             if isinstance(v, KTensor) and isinstance(node.operator, cst.Minus):
                 return KTensor(f"-{atom(v.expr)}", -v.meta, v.layout)
             return static_eval(node, {**self.tf.env, **_plain_env(env)}) if v is not UNKNOWN else UNKNOWN
@@ -602,6 +630,8 @@ class Interpreter:
                 return _Shape(base)
             if name == "ndim":
                 return base.rank
+            if name in ("dtype", "device"):  # passed on to ops that create tensors like this one
+                return getattr(base.meta, name)
             return _BoundTensorMethod(base, name)
         if isinstance(base, Leaf) and hasattr(base.module, name):
             value = getattr(base.module, name)
@@ -798,8 +828,12 @@ class Interpreter:
             mod, _, attr = qual.rpartition(".")
             fn = getattr(importlib.import_module(mod), attr)
             meta_args = [_meta(v) for v in args]
+        meta_kwargs = {k: _meta(v) for k, v in kwargs.items()}
+        flat = [t for v in [*positional, *kwargs.values()] for t in (v if isinstance(v, list | tuple) else [v])]
+        if not any(isinstance(t, KTensor) for t in flat):
+            meta_kwargs["device"] = "meta"  # a factory (torch.rand(size)): make it where the rest is
         try:
-            out = fn(*meta_args, **{k: _meta(v) for k, v in kwargs.items()})
+            out = fn(*meta_args, **meta_kwargs)
         except Exception as exc:  # noqa: BLE001 - torch rejects the call: report it
             raise Untranslatable(f"{qual}: {type(exc).__name__}: {str(exc).splitlines()[0][:120]}") from None
         for name in signature:

@@ -331,3 +331,14 @@ def pad(call: OpCall):
     value = call.get("value")
     extra = "" if not value else f", constant_values={call.codes.get('value', repr(value))}"
     return KTensor(f"ops.pad({x.expr}, {text}{extra})", call.out_meta, x.layout)
+
+
+@op_hook("random_tensor")
+def random_tensor(call: OpCall):
+    """torch.rand/randn(size, dtype=, device=): keras.random.uniform/normal of a size in
+    torch's axis order (device has no meaning in Keras)."""
+    from ..keras_layout import KTensor
+
+    dist = {"torch.rand": "uniform", "torch.randn": "normal"}[call.rule.torch[0]]
+    dtype = f", dtype={call.codes['dtype']}" if "dtype" in call.given else ""
+    return KTensor(f"keras.random.{dist}({call.codes['size']}{dtype})", call.out_meta, TORCH_ORDER)
