@@ -216,6 +216,12 @@ class TorchFile:
             helpers |= inside & set(self.functions)
         for name in helpers:
             used |= names_in(self.functions[name]) & classes
+        for fn in self.functions.values():  # `def densenet(): return DenseNet(Bottleneck, ...)`
+            returned = {
+                r.value.func.value for r in _returns(fn)
+                if isinstance(r.value, cst.Call) and isinstance(r.value.func, cst.Name)
+            }
+            used |= (names_in(fn) & classes) - returned
         return used
 
     # -- the interpreter ----------------------------------------------------------------------
@@ -977,6 +983,17 @@ class _ListAppend:
 @dataclass
 class _OrderedPairs:
     pairs: list
+
+
+def _returns(fn: cst.FunctionDef) -> list[cst.Return]:
+    found = []
+
+    class V(cst.CSTVisitor):
+        def visit_Return(self, node) -> None:
+            found.append(node)
+
+    fn.visit(V())
+    return found
 
 
 def _statements_in(stmt) -> list:
