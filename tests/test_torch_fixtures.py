@@ -240,17 +240,24 @@ def noisy(x, std, training):
 
 
 class Net(nn.Module):
-    def __init__(self):
+    def __init__(self, jitter=False):
         super().__init__()
         self.fc = nn.Linear(4, 4)
+        self.jitter = jitter
 
     def forward(self, x):
+        if self.jitter:
+            x = x + torch.special.erf(x)
         return noisy(self.fc(x), 0.1, self.training)
 '''
 
 
-def test_code_after_an_early_return_is_never_left_in_torch_silently():
+def test_training_paths_and_branches_not_taken():
+    """The training path after `if not training: return x` is translated too; a branch this
+    model never takes (jitter=False) is a TODO where it still names torch, never left silently."""
     result = translate_source(EARLY_RETURN, "net.py", input_shape=(4,), to="keras")
+    assert "    return x + keras.random.normal(ops.shape(x), dtype=x.dtype) * std" in result.code
     assert "return noisy(self.fc(x), 0.1, training)" in result.code  # self.training -> training
     lines = [d.line for d in result.todos if d.message.startswith("not reached when the model was followed")]
-    assert lines == [9], [d.format() for d in result.todos]  # `return x + torch.randn_like(x) * std`
+    assert lines == [20], [d.format() for d in result.todos]  # `x = x + torch.special.erf(x)`
+    assert len(result.todos) == 1
