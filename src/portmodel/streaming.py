@@ -303,8 +303,8 @@ def stream_to_torch(keras_model, torch_model, checkpoint: str, out: str | os.Pat
         for b in bindings:
             for key in b.keys:
                 specs[key] = (str(sources[id(b.variable)].dtype), tuple(state[key].shape))
-        for key, t in state.items():  # BatchNorm's counter: Keras has none
-            if key not in specs:
+        for key, t in state.items():  # BatchNorm's counter: Keras has none, it stays 0 (the
+            if key not in specs:  # writer's file starts zero-filled; bind() saw every other tensor filled)
                 specs[key] = (str(t.dtype).removeprefix("torch."), tuple(t.shape))
         writer = SafetensorsWriter(out, dict(sorted(specs.items())))
         for b in bindings:
