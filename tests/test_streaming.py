@@ -25,11 +25,14 @@ from portmodel.streaming import SafetensorsReader, SafetensorsWriter
 DIGITS = ROOT / "examples" / "digits"
 
 
-@pytest.fixture(params=[streaming.BLOCK_BYTES, 256], ids=["default-blocks", "256-byte-blocks"])
-def block_bytes(request, monkeypatch):
-    """Fixture tensors fit one default block: tiny blocks make every copy a multi-block one."""
-    monkeypatch.setattr(streaming, "BLOCK_BYTES", request.param)
-    return request.param
+# Fixture tensors fit one default block: 256-byte blocks make every copy a multi-block one
+# on every fixture; the default (one block per tensor here) runs on one model each way.
+TORCH_CASES = [(n, 256) for n in sorted(TORCH_MANIFEST)] + [("resnet_small.py", streaming.BLOCK_BYTES)]
+KERAS_CASES = [(n, 256) for n in sorted(MANIFEST)] + [("func_resnet", streaming.BLOCK_BYTES)]
+
+
+def _case_id(value) -> str:
+    return "default-blocks" if value == streaming.BLOCK_BYTES else "256-byte-blocks" if value == 256 else str(value)
 
 
 def _weightless(keras_model, torch_model) -> bool:
@@ -37,12 +40,13 @@ def _weightless(keras_model, torch_model) -> bool:
     return all(p.is_meta for p in torch_model.parameters()) and all(v._value is None for v in keras_model.weights)
 
 
-@pytest.mark.parametrize("name", sorted(TORCH_MANIFEST))
-def test_torch_to_keras_streams_the_same_weights(name, block_bytes, tmp_path):
+@pytest.mark.parametrize(("name", "block_bytes"), TORCH_CASES, ids=_case_id)
+def test_torch_to_keras_streams_the_same_weights(name, block_bytes, tmp_path, monkeypatch):
     from portmodel.examples import randomize_torch
     from portmodel.loading import load_keras_port, load_torch_module
     from portmodel.weights import save_state_dict, transfer_to_keras
 
+    monkeypatch.setattr(streaming, "BLOCK_BYTES", block_bytes)
     spec = TORCH_MANIFEST[name]
     src, port, shape = f"{TORCH_FIXTURES / name}:{spec['model']}", f"{TORCH_GOLDEN / name}:{spec['model']}", tuple(spec["input_shape"])
     torch_model = load_torch_module(src)
@@ -64,14 +68,15 @@ def test_torch_to_keras_streams_the_same_weights(name, block_bytes, tmp_path):
         assert np.array_equal(want.numpy(), have.numpy()), want.path
 
 
-@pytest.mark.parametrize("name", sorted(MANIFEST))
-def test_keras_to_torch_streams_the_same_tensors(name, block_bytes, tmp_path):
+@pytest.mark.parametrize(("name", "block_bytes"), KERAS_CASES, ids=_case_id)
+def test_keras_to_torch_streams_the_same_tensors(name, block_bytes, tmp_path, monkeypatch):
     from safetensors.numpy import load_file
 
     from portmodel.examples import randomize
     from portmodel.loading import load_keras, load_torch_module
     from portmodel.weights import transfer
 
+    monkeypatch.setattr(streaming, "BLOCK_BYTES", block_bytes)
     path, model, shape = fixture(name)
     result = translate_fixture(name)
     port = tmp_path / "port.py"
