@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import libcst as cst
+import libcst.matchers as m
 
 from .hooks import ANY, CHANNELS_LAST, RAISINGS, TORCH_ORDER, Arg, Raised, TorchCtx, Untranslatable
 from .hooks.torch_ops import OpCall, apply_op
@@ -144,7 +145,7 @@ class TorchFile:
         self.nodes[id(stmt)] = stmt
         self.stmt_texts.setdefault(id(stmt), set()).add(text)
         if text is None:  # removed with everything in it (a weight-init loop): nothing left to reach
-            self.visited.update(id(n) for n in _statements_in(stmt))
+            self.visited.update(id(n) for n in m.findall(stmt, m.SimpleStatementLine() | m.For() | m.If()))
 
     def mark_todo(self, stmt, reason: str) -> None:
         reason = " ".join(reason.split())  # one line: it becomes a comment
@@ -218,7 +219,7 @@ class TorchFile:
             used |= names_in(self.functions[name]) & classes
         for fn in self.functions.values():  # `def densenet(): return DenseNet(Bottleneck, ...)`
             returned = {
-                r.value.func.value for r in _returns(fn)
+                r.value.func.value for r in m.findall(fn, m.Return())
                 if isinstance(r.value, cst.Call) and isinstance(r.value.func, cst.Name)
             }
             used |= (names_in(fn) & classes) - returned
@@ -983,34 +984,6 @@ class _ListAppend:
 @dataclass
 class _OrderedPairs:
     pairs: list
-
-
-def _returns(fn: cst.FunctionDef) -> list[cst.Return]:
-    found = []
-
-    class V(cst.CSTVisitor):
-        def visit_Return(self, node) -> None:
-            found.append(node)
-
-    fn.visit(V())
-    return found
-
-
-def _statements_in(stmt) -> list:
-    found = []
-
-    class V(cst.CSTVisitor):
-        def visit_SimpleStatementLine(self, node) -> None:
-            found.append(node)
-
-        def visit_For(self, node) -> None:
-            found.append(node)
-
-        def visit_If(self, node) -> None:
-            found.append(node)
-
-    stmt.visit(V())
-    return found
 
 
 def _literal(node) -> Any:
