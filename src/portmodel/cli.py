@@ -1,4 +1,4 @@
-"""Command line: portmodel translate | weights | verify | port.
+"""Command line: portmodel translate | lint | weights | verify | port | convert.
 
 Exit codes: 0 clean; 1 findings (lint findings, TODOs with --strict, --check would change
 files, a verification FAIL); 2 usage error, bad input or internal error.
@@ -297,6 +297,37 @@ def cmd_port(args) -> int:
     return EXIT_OK if report["passed"] else EXIT_FINDINGS
 
 
+def cmd_convert(args) -> int:
+    from .convert import convert
+
+    report = convert(
+        args.src, args.to, args.output, weights=args.weights, input_shape=args.input_shape,
+        inputs_path=args.inputs, quantize=args.quantize, keep_nchw=args.keep_nchw, exporter=args.exporter,
+        atol=args.atol, rtol=args.rtol, seed=args.seed, force=args.force,
+    )
+    for s in report["stages"]:
+        for o in s["outputs"]:
+            verdict = "PASS" if o["passed"] else "FAIL"
+            print(f"{s['name']:<22} {o['name']} max_abs={o['max_abs']:.3e} max_rel={o['max_rel']:.3e} {verdict}")
+    if not report["passed"]:
+        print(f"portmodel: stage {report['stopped_at']} is out of tolerance: only the report was written "
+              f"to {args.output}", file=sys.stderr)
+        return EXIT_FINDINGS
+    files = [f for s in report["stages"] for f in s["files"] if f != "model.onnx" or "onnx" in args.to]
+    print(f"portmodel: wrote {', '.join(files)}, report.md, report.json to {args.output}")
+    return EXIT_OK
+
+
+def _targets(text: str) -> list[str]:
+    from .convert import TARGETS
+
+    names = [t.strip() for t in text.split(",") if t.strip()]
+    bad = [t for t in names if t not in TARGETS]
+    if bad or not names:
+        raise argparse.ArgumentTypeError(f"choose from {', '.join(TARGETS)} (comma-separated), got {text!r}")
+    return names
+
+
 def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="portmodel", description=__doc__.split("\n")[0])
     sub = ap.add_subparsers(dest="command", required=True)
@@ -366,6 +397,28 @@ def parser() -> argparse.ArgumentParser:
     )
     _trust(p)
     p.set_defaults(func=cmd_port)
+
+    c = sub.add_parser("convert", help="a trained model to another runtime through ONNX, every stage verified")
+    c.add_argument("src", help="PATH.py:Class (nn.Module or Keras), a .keras file, a SavedModel folder or .onnx")
+    c.add_argument(
+        "--to", type=_targets, required=True,
+        help="onnx, saved_model, tflite, torch, safetensors (comma-separated for several)",
+    )
+    c.add_argument("--weights", help="checkpoint for a PATH.py source (.pt / .safetensors, .weights.h5 / .keras)")
+    c.add_argument("--input-shape", type=_shape, help="source layout, no batch (3,224,224); the batch stays dynamic")
+    c.add_argument("-o", "--output", required=True, help="output folder")
+    c.add_argument("--quantize", action="append", default=[], choices=["float16", "dynamic-int8"],
+                   help="also write a quantized TFLite model (repeatable)")
+    c.add_argument("--keep-nchw", action="store_true", help="TensorFlow targets keep the channels-first inputs")
+    c.add_argument("--exporter", choices=["dynamo", "torchscript"], default="dynamo",
+                   help="torch.onnx exporter (dynamo falls back to TorchScript when it fails)")
+    c.add_argument("--inputs", help="representative inputs: .npy (one input) or .npz (in input order)")
+    c.add_argument("--atol", type=float, default=1e-4)
+    c.add_argument("--rtol", type=float, default=0.0)
+    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--force", action="store_true")
+    _trust(c)
+    c.set_defaults(func=cmd_convert)
     return ap
 
 
@@ -396,6 +449,8 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_ERROR
     except ImportError as exc:
         missing = getattr(exc, "name", None) or str(exc)
+        if missing.startswith("portmodel"):  # our own bug, not a missing package
+            raise
         print(
             f"portmodel: error: this command runs models and needs the runtime ({missing} is missing): "
             "pip install 'portmodel[run]'",

@@ -52,6 +52,6 @@ def render_markdown(report: dict) -> str:
     return "\n".join(lines)
 
 
-def write_reports(report: dict, json_path: str, md_path: str) -> None:
+def write_reports(report: dict, json_path: str, md_path: str, render=render_markdown) -> None:
     write_text(json_path, json.dumps(report, indent=2) + "\n")
-    write_text(md_path, render_markdown(report))
+    write_text(md_path, render(report))

@@ -1,0 +1,359 @@
+"""`portmodel convert`: a trained model to another runtime through ONNX, every stage checked.
+
+    source ──export──▶ model.onnx ──onnx2tf (worker)──▶ saved_model/, model_float32.tflite
+                            └──portmodel.onnx_torch──▶ model.py + model.safetensors (+ model.pt2)
+
+Every stage runs on the same seeded (or given) inputs and is compared with the source's
+outputs: ONNX Runtime first (the neutral reference for the exporter), then each target.
+A stage that raises stops the run with an error naming the stage (and the op, when a
+converter names one) and writes nothing; a stage whose numbers are out of tolerance stops
+the run too, and only the report is written. Everything is built in a temporary folder
+and moved into place at the end.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import PortmodelError
+from ..fsutil import write_text
+from .runtimes import (
+    align_output,
+    assign,
+    ort_session,
+    run_saved_model,
+    run_tflite,
+    run_torch_module,
+)
+from .sources import Source, load_source, seeded_inputs
+from .translated import keras_port, tensorflow_files
+
+TARGETS = ("onnx", "saved_model", "tflite", "torch", "safetensors")
+QUANTIZE = ("float16", "dynamic-int8")
+# Lossy by request: judged against the output's scale, and the report says so.
+LOSSY_RTOL = {"float16": 1e-2, "dynamic-int8": 1e-1}
+
+
+@dataclass
+class Stage:
+    name: str
+    tool: str
+    seconds: float
+    files: list[str]
+    outputs: list[dict] = field(default_factory=list)
+    atol: float = 0.0
+    rtol: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return all(o["passed"] for o in self.outputs)
+
+
+def compare(stage: Stage, ref: list[np.ndarray], got: list[np.ndarray]) -> Stage:
+    """Fill `stage.outputs` with the error of each output against the source's."""
+    from ..verify import errors
+
+    if len(ref) != len(got):
+        raise PortmodelError(f"stage {stage.name}: the source gives {len(ref)} outputs, this stage {len(got)}")
+    moved = False
+    for i, (r, g) in enumerate(zip(ref, got)):
+        g, t = align_output(r, np.asarray(g))
+        moved = moved or t
+        if g.shape != r.shape:
+            raise PortmodelError(f"stage {stage.name}: output {i} has shape {g.shape}, the source's {r.shape}")
+        max_abs, max_rel, scale = errors(r, g)
+        stage.outputs.append({
+            "name": f"output_{i}", "shape": list(r.shape), "max_abs": max_abs, "max_rel": max_rel,
+            "passed": max_abs <= stage.atol + stage.rtol * scale,
+        })
+    if moved:
+        stage.notes.append("outputs are channels-last; compared after moving channels back")
+    return stage
+
+
+def convert(
+    spec: str,
+    targets: list[str],
+    out_dir: str,
+    *,
+    weights: str | None = None,
+    input_shape=None,
+    inputs_path: str | None = None,
+    quantize: list[str] = (),
+    keep_nchw: bool = False,
+    exporter: str = "dynamo",
+    atol: float = 1e-4,
+    rtol: float = 0.0,
+    seed: int = 0,
+    force: bool = False,
+) -> dict:
+    """Convert `spec` to each of `targets` under `out_dir`; returns the report dict."""
+    unknown = [t for t in targets if t not in TARGETS]
+    if unknown:
+        raise PortmodelError(f"unknown target(s) {', '.join(unknown)}; choose from {', '.join(TARGETS)}")
+    out = Path(out_dir)
+    if out.exists() and any(out.iterdir()) and not force:
+        raise PortmodelError("output folder exists and is not empty; pass --force to replace its contents", str(out))
+    source = load_source(spec, weights, input_shape, exporter)
+    inputs = _inputs(source, inputs_path, seed)
+    ref = [np.asarray(r) for r in source.run(inputs)]
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = tempfile.mkdtemp(prefix=".portmodel-convert-", dir=out.parent.resolve())
+    except OSError as exc:
+        raise PortmodelError(f"cannot write the output folder: {exc.strerror}", str(out.parent)) from None
+    try:
+        report = _run(source, targets, tmp, inputs, ref, quantize, keep_nchw, atol, rtol)
+        report.update(source=spec, source_kind=source.kind, source_layout=source.layout, targets=targets,
+                      inputs={"from": inputs_path or f"seeded standard normal (seed {seed})",
+                              "arrays": [{"shape": list(a.shape), "dtype": str(a.dtype)} for a in inputs]},
+                      notes=source.notes)
+        _publish(report, tmp, out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return report
+
+
+def _inputs(source: Source, inputs_path: str | None, seed: int) -> list[np.ndarray]:
+    if not inputs_path:
+        return seeded_inputs(source, seed)
+    from ..verify import load_array_inputs
+
+    return load_array_inputs(inputs_path, None, source.input_specs)
+
+
+def _run(source, targets, tmp, inputs, ref, quantize, keep_nchw, atol, rtol) -> dict:
+    stages: list[Stage] = []
+    report = {"atol": atol, "rtol": rtol, "stages": stages, "network_attempts": []}
+
+    def finish(stage: Stage) -> bool:
+        stages.append(stage)
+        return stage.passed
+
+    onnx_path = os.path.join(tmp, "model.onnx")
+    info = source.export(onnx_path)
+    try:
+        session = ort_session(onnx_path)
+    except PortmodelError as exc:
+        raise PortmodelError(f"stage onnx ({info['exporter']}) wrote a model ONNX Runtime refuses: {exc.args[0]}") from None
+    names = [i.name for i in session.get_inputs()]
+    outputs = [o.name for o in session.get_outputs()]
+    stage = Stage("onnx", info["exporter"], info["seconds"], ["model.onnx"], atol=atol, rtol=rtol)
+    stage.notes += [f"fell back: {t}" for t in info.get("fallback_from", [])] + info.get("notes", [])
+    feeds, _ = assign(inputs, source.input_names, {i.name: tuple(d if isinstance(d, int) else None for d in i.shape)
+                                                   for i in session.get_inputs()})
+    ok = finish(compare(stage, ref, session.run(None, feeds)))
+    tf_targets = [t for t in targets if t in ("saved_model", "tflite")]
+    if ok and tf_targets:
+        ok = _tensorflow_stages(source, tmp, onnx_path, names, outputs, inputs, ref, tf_targets, quantize, keep_nchw, atol, rtol,
+                                finish, report)
+    if ok and any(t in ("torch", "safetensors") for t in targets):
+        ok = finish(_torch_stage(source, onnx_path, tmp, inputs, ref, atol, rtol, "torch" in targets))
+    report["stages"] = [{**asdict(s), "passed": s.passed} for s in stages]
+    report["passed"] = ok
+    if not ok:
+        report["stopped_at"] = stages[-1].name
+    return report
+
+
+def _tensorflow_stages(source, tmp, onnx_path, names, outputs, inputs, ref, targets, quantize, keep_nchw, atol, rtol,
+                       finish, report) -> bool:
+    work = os.path.join(tmp, ".tensorflow")
+    dynamic_int8 = os.path.join(tmp, "model_dynamic_int8.tflite") if "dynamic-int8" in quantize else None
+    notes = [] if keep_nchw else ["inputs are channels-last (onnx2tf); --keep-nchw keeps the source layout"]
+    start = time.perf_counter()
+    tflite = "tflite" in targets
+    batch = inputs[0].shape[0]
+    if source.kind in ("keras", "saved_model"):  # already TensorFlow: no ONNX detour
+        tool = "Keras export" if source.kind == "keras" else "SavedModel as given"
+        notes = [f"{tool} + TensorFlow's TFLite converter (no ONNX detour for a TensorFlow source)"]
+        notes += tensorflow_files(work, quantize, dynamic_int8, tflite, batch, saved_model=source.path,
+                                  keras_model=source.model if source.kind == "keras" else None)
+    else:
+        try:
+            notes += _onnx2tf(onnx_path, work, tmp, names, inputs, keep_nchw, dynamic_int8, report)
+            tool = "onnx2tf"
+        except PortmodelError as exc:
+            if not source.translatable:
+                raise
+            shutil.rmtree(work, ignore_errors=True)
+            notes = [(f"{exc.args[0]}; converted through portmodel's own translation of the source instead "
+                      "(Keras port with the source's weights, exported; TFLite by TensorFlow's converter)"),
+                     "inputs are channels-last, as the Keras port takes them"]
+            notes += tensorflow_files(work, quantize, dynamic_int8, tflite, batch, keras_model=keras_port(source, tmp))
+            tool = "portmodel translation + Keras export"
+    seconds = time.perf_counter() - start
+    if tflite:
+        notes += _builtin_tflite(work, tmp, onnx_path, names, keep_nchw, tool)
+    if "saved_model" in targets:
+        stage = Stage("saved_model", tool, seconds, ["saved_model/"], atol=atol, rtol=rtol, notes=list(notes))
+        got, _ = run_saved_model(work, inputs, names, outputs)
+        if not finish(compare(stage, ref, got)):
+            return False
+    if "tflite" in targets:
+        variants = [("float32", os.path.join(work, "model_float32.tflite"))]
+        if "float16" in quantize:
+            variants.append(("float16", os.path.join(work, "model_float16.tflite")))
+        if dynamic_int8:
+            variants.append(("dynamic-int8", dynamic_int8))
+        for kind, path in variants:
+            name = f"model_{kind.replace('-', '_')}.tflite"
+            if os.path.abspath(path) != os.path.join(tmp, name):
+                os.replace(path, os.path.join(tmp, name))
+            got, _ = run_tflite(os.path.join(tmp, name), inputs, names, outputs)
+            lossy = LOSSY_RTOL.get(kind)
+            lite_tool = tool if tool.startswith(("onnx2tf", "portmodel")) else f"{tool} + TFLiteConverter"
+            stage = Stage(f"tflite ({kind})", lite_tool if kind != "dynamic-int8" else "TFLiteConverter (dynamic range)",
+                          0.0, [name], atol=atol, rtol=lossy if lossy else rtol, notes=list(notes))
+            if lossy:
+                stage.notes.append(f"{kind} weights by request: tolerance {lossy:g} of the output's scale")
+            if not finish(compare(stage, ref, got)):
+                return False
+    if "saved_model" in targets:
+        for name in os.listdir(work):
+            if name.endswith(".tflite"):
+                os.remove(os.path.join(work, name))
+        os.replace(work, os.path.join(tmp, "saved_model"))
+    return True
+
+
+def _onnx2tf(onnx_path, work, tmp, names, inputs, keep_nchw, dynamic_int8, report) -> list[str]:
+    """onnx2tf in its worker; onnx2tf often needs static shapes, so a failure is retried
+    once with the batch fixed to the verification batch. Returns notes for the report."""
+    request = {"onnx": onnx_path, "out": work, "keep_nchw": names if keep_nchw else [], "dynamic_int8": dynamic_int8}
+    try:
+        report["network_attempts"] = run_worker(request, tmp)["network_attempts"]
+        return []
+    except PortmodelError as exc:
+        shutil.rmtree(work, ignore_errors=True)
+        batch = inputs[0].shape[0]
+        try:
+            report["network_attempts"] = run_worker({**request, "batch_size": batch}, tmp)["network_attempts"]
+        except PortmodelError:
+            raise exc from None
+        return [f"fixed batch of {batch}: onnx2tf could not convert the dynamic batch ({exc.args[0][-160:]})"]
+
+
+def _builtin_tflite(work, tmp, onnx_path, names, keep_nchw, tool) -> list[str]:
+    """TFLite files that need TensorFlow Select ops (Flex: Erf for exact GELU...) run only
+    with the Flex delegate, which LiteRT's Python interpreter lacks: onnx2tf rewrites those
+    ops with builtin ones (its pseudo operators) for the TFLite files."""
+    from .runtimes import flex_ops
+
+    path = os.path.join(work, "model_float32.tflite")
+    needed = flex_ops(path)
+    if not needed:
+        return []
+    if tool != "onnx2tf" or not set(needed) <= PSEUDO_OPS:
+        raise PortmodelError(f"stage tflite: the model needs TensorFlow Select ops {', '.join(needed)} "
+                             "(Flex delegate), which have no builtin replacement here")
+    again = os.path.join(tmp, ".tensorflow-builtin")
+    request = {"onnx": onnx_path, "out": again, "keep_nchw": names if keep_nchw else [], "pseudo_ops": needed}
+    run_worker(request, tmp)
+    for name in os.listdir(again):
+        if name.endswith(".tflite"):
+            os.replace(os.path.join(again, name), os.path.join(work, name))
+    shutil.rmtree(again, ignore_errors=True)
+    return [(f"TFLite only: {', '.join(needed)} written with builtin ops (onnx2tf pseudo operators; the "
+            "SavedModel keeps the TensorFlow op)")]
+
+
+# Ops onnx2tf can write with builtin TFLite ops instead of Select TF ops (replace_to_pseudo_operators)
+PSEUDO_OPS = {"Erf", "Asin", "Acos", "Atan", "Abs", "Neg", "HardSwish", "GeLU", "PReLU", "LeakyReLU", "Power",
+              "GatherND", "MatMulInteger"}
+
+
+def run_worker(request: dict, tmp: str) -> dict:
+    """Run onnx2tf in its own offline process (see onnx2tf_worker); raise naming the stage."""
+    req, res = os.path.join(tmp, ".request.json"), os.path.join(tmp, ".result.json")
+    Path(req).write_text(json.dumps(request))
+    proc = subprocess.run(
+        [sys.executable, "-m", "portmodel.convert.onnx2tf_worker", req, res],
+        check=False, capture_output=True, text=True, cwd=tmp, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
+    if not os.path.exists(res):
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
+        raise PortmodelError(f"stage saved_model (onnx2tf) crashed: {' | '.join(tail)[:600]}")
+    result = json.loads(Path(res).read_text())
+    if result["network_attempts"]:
+        raise PortmodelError(f"stage saved_model (onnx2tf) tried to reach the network: {result['network_attempts'][0]}")
+    if not result["ok"]:
+        plain = re.sub(r"\x1b\[[0-9;]*m", "", proc.stdout)
+        ops = re.findall(r"onnx_op_(?:type|name): (\S+)", plain)
+        detail = f"at ONNX op {' '.join(ops[-2:])}" if ops else ""
+        raise PortmodelError(f"stage saved_model (onnx2tf) failed: {result['error']}" + (f" ({detail})" if detail else ""))
+    return result
+
+
+def _torch_stage(source, onnx_path, tmp, inputs, ref, atol, rtol, export_pt2: bool) -> Stage:
+    import onnx
+    import torch
+
+    from ..loading import import_file
+    from ..onnx_torch import UnsupportedOp, onnx_to_torch
+    from ..weights import save_state_dict
+
+    start = time.perf_counter()
+    doc = f"PyTorch module converted by portmodel from {Path(source.path).name} (through ONNX)."
+    try:
+        result = onnx_to_torch(onnx.load(onnx_path), doc=doc)
+    except UnsupportedOp as exc:
+        raise PortmodelError(f"stage torch (ONNX -> PyTorch) stopped: {exc}") from None
+    model_py = os.path.join(tmp, "model.py")
+    write_text(model_py, result.code)
+    state = {k: torch.from_numpy(v.copy()) for k, v in result.state.items()}
+    save_state_dict(state, os.path.join(tmp, "model.safetensors"))
+    module = import_file(model_py)
+    model = getattr(module, result.class_name)().eval()
+    model.load_state_dict(state, strict=True)
+    stage = Stage("torch", "portmodel.onnx_torch", time.perf_counter() - start,
+                  ["model.py", "model.safetensors"], atol=atol, rtol=rtol)
+    stage.notes.append(f"forward({', '.join(result.inputs)}) takes inputs in the ONNX graph's layout")
+    compare(stage, ref, run_torch_module(model, inputs))
+    if export_pt2 and stage.passed:
+        stage.notes.append(_export_pt2(model, inputs, os.path.join(tmp, "model.pt2"), stage))
+    shutil.rmtree(os.path.join(tmp, "__pycache__"), ignore_errors=True)
+    return stage
+
+
+def _export_pt2(model, inputs, path: str, stage: Stage) -> str:
+    """model.pt2 (torch.export, dynamic batch) where torch can export the module."""
+    import torch
+
+    args = tuple(torch.from_numpy(a) for a in inputs)
+    batch = torch.export.Dim("batch")
+    try:
+        program = torch.export.export(model, args, dynamic_shapes=tuple({0: batch} for _ in args))
+        torch.export.save(program, path)
+    except Exception as exc:  # noqa: BLE001 - report why, keep the module
+        return f"no model.pt2: torch.export failed ({type(exc).__name__}: {str(exc).splitlines()[0][:160]})"
+    stage.files.append("model.pt2")
+    return "model.pt2: torch.export ExportedProgram with a dynamic batch"
+
+
+def _publish(report: dict, tmp: str, out: Path) -> None:
+    from ..report import write_reports
+    from .report import render_markdown
+
+    files = [f.rstrip("/") for s in report["stages"] for f in s["files"]] if report["passed"] else []
+    if "onnx" not in report["targets"] and "model.onnx" in files:
+        files.remove("model.onnx")
+    write_reports(report, os.path.join(tmp, "report.json"), os.path.join(tmp, "report.md"), render_markdown)
+    out.mkdir(parents=True, exist_ok=True)
+    for name in [*files, "report.json", "report.md"]:
+        target = out / name
+        if target.is_dir():
+            shutil.rmtree(target)
+        os.replace(os.path.join(tmp, name), target)

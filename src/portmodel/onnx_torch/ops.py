@@ -1,0 +1,757 @@
+"""ONNX op -> PyTorch source, one converter per op, registered by name.
+
+A converter gets the emitter and the node and either assigns the node's outputs
+(`e.assign`) or aliases them (`e.alias`). Weights of Conv/Gemm/MatMul/BatchNorm/
+LayerNorm/Embedding/LSTM go to native `nn` modules so the result reads like hand-written
+PyTorch and trains like it; anything else with a constant operand gets a buffer.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+
+from .emitter import Emitter, UnsupportedOp, attrs, torch_dtype
+
+CONVERTERS: dict[str, Callable] = {}
+INT64_MAX = 2**63 - 1
+
+
+def op(*names: str):
+    def register(fn):
+        for name in names:
+            if name in CONVERTERS:
+                raise ValueError(f"ONNX op {name} registered twice")
+            CONVERTERS[name] = fn
+        return fn
+
+    return register
+
+
+def _ints(values) -> tuple:
+    return tuple(int(v) for v in values)
+
+
+def _one(values):
+    """A tuple of equal sizes written as one int (kernel_size=3), as people write it."""
+    return values[0] if len(set(values)) == 1 else values
+
+
+def _axes(e: Emitter, node, a: dict, index: int = 1):
+    """Axes from the attribute (older opsets) or the input (newer ones)."""
+    if "axes" in a:
+        return _ints(a["axes"])
+    if len(node.input) > index and node.input[index]:
+        arr = e.static(node.input[index])
+        if arr is None:
+            raise UnsupportedOp(f"{node.op_type} with computed axes is not supported", node.name)
+        return _ints(arr.reshape(-1))
+    return None
+
+
+# -- element-wise ---------------------------------------------------------------------------
+
+_UNARY = {
+    "Relu": "torch.relu({})", "Sigmoid": "torch.sigmoid({})", "Tanh": "torch.tanh({})",
+    "Exp": "torch.exp({})", "Log": "torch.log({})", "Sqrt": "torch.sqrt({})", "Neg": "-{}",
+    "Abs": "torch.abs({})", "Erf": "torch.erf({})", "Reciprocal": "torch.reciprocal({})",
+    "Floor": "torch.floor({})", "Ceil": "torch.ceil({})", "Softplus": "F.softplus({})",
+    "Not": "torch.logical_not({})", "Sin": "torch.sin({})", "Cos": "torch.cos({})",
+    "HardSwish": "F.hardswish({})", "Sign": "torch.sign({})", "Round": "torch.round({})",
+}
+
+
+@op(*_UNARY)
+def unary(e: Emitter, node) -> None:
+    e.assign(list(node.output), _UNARY[node.op_type].format(e.tensor(node.input[0])))
+
+
+_BINARY = {
+    "Add": "{} + {}", "Sub": "{} - {}", "Mul": "{} * {}", "Div": "{} / {}", "Pow": "{} ** {}",
+    "Equal": "{} == {}", "Less": "{} < {}", "Greater": "{} > {}", "LessOrEqual": "{} <= {}",
+    "GreaterOrEqual": "{} >= {}", "And": "{} & {}", "Or": "{} | {}",
+}
+
+
+@op(*_BINARY)
+def binary(e: Emitter, node) -> None:
+    a, b = node.input[:2]
+    if all(e.get(n).kind in ("int", "shape") or e.static(n) is not None for n in (a, b)):
+        _shape_arithmetic(e, node)
+        return
+    x, y = e.operand(a), e.operand(b)
+    if not (e.get(a).kind == "tensor" or e.get(b).kind == "tensor"):
+        x = e.tensor(a)
+    if node.op_type == "Div" and _is_int(e, a):
+        e.assign(list(node.output), f"torch.div({x}, {y}, rounding_mode='trunc')")
+        return
+    e.assign(list(node.output), _BINARY[node.op_type].format(_paren(x), _paren(y)))
+
+
+def _is_int(e: Emitter, name: str) -> bool:
+    dtype = e.dtype(name)
+    return dtype is not None and dtype.kind in "iu"
+
+
+def _paren(expr: str) -> str:
+    return f"({expr})" if " " in expr and not expr.startswith(("torch.", "F.", "self.")) else expr
+
+
+def _shape_arithmetic(e: Emitter, node) -> None:
+    """Element-wise arithmetic on shape values (Python ints), e.g. a flatten size."""
+    py = {"Add": "+", "Sub": "-", "Mul": "*", "Div": "//"}.get(node.op_type)
+    if py is None:
+        raise UnsupportedOp(f"{node.op_type} on shape values is not supported", node.name)
+    vals = []
+    for n in node.input[:2]:
+        v = e.get(n)
+        if v.kind == "const":
+            flat = v.static.reshape(-1).tolist()
+            vals.append(("int", repr(flat[0])) if v.static.ndim == 0 else ("list", repr(flat)))
+        else:
+            vals.append(("int" if v.kind == "int" else "list", v.expr))
+    (ka, a), (kb, b) = vals
+    if ka == kb == "int":
+        e.assign(list(node.output), f"{a} {py} {b}", "int")
+    elif ka == "int":
+        e.assign(list(node.output), f"[{a} {py} v for v in {b}]", "shape")
+    elif kb == "int":
+        e.assign(list(node.output), f"[v {py} {b} for v in {a}]", "shape")
+    else:
+        e.assign(list(node.output), f"[p {py} q for p, q in zip({a}, {b})]", "shape")
+
+
+_VARIADIC = {"Min": "torch.minimum", "Max": "torch.maximum", "Sum": "torch.add"}
+
+
+@op(*_VARIADIC, "Mean")
+def variadic(e: Emitter, node) -> None:
+    """Element-wise over any number of inputs, with broadcasting."""
+    fn = _VARIADIC.get(node.op_type, "torch.add")
+    args = [e.tensor(n) for n in node.input]
+    expr = args[0]
+    for arg in args[1:]:
+        expr = f"{fn}({expr}, {arg})"
+    if node.op_type == "Mean":
+        expr = f"{expr} / {len(args)}"
+    e.assign(list(node.output), expr)
+
+
+@op("LeakyRelu")
+def leaky_relu(e: Emitter, node) -> None:
+    alpha = attrs(node).get("alpha", 0.01)
+    e.assign(list(node.output), f"F.leaky_relu({e.tensor(node.input[0])}, negative_slope={alpha!r})")
+
+
+@op("Elu")
+def elu(e: Emitter, node) -> None:
+    alpha = attrs(node).get("alpha", 1.0)
+    e.assign(list(node.output), f"F.elu({e.tensor(node.input[0])}, alpha={alpha!r})")
+
+
+@op("HardSigmoid")
+def hard_sigmoid(e: Emitter, node) -> None:  # ONNX's alpha/beta default to 0.2/0.5, torch's to 1/6, 1/2
+    a = attrs(node)
+    x = e.tensor(node.input[0])
+    e.assign(list(node.output), f"torch.clamp({a.get('alpha', 0.2)!r} * {x} + {a.get('beta', 0.5)!r}, 0.0, 1.0)")
+
+
+@op("Gelu")
+def gelu(e: Emitter, node) -> None:
+    approximate = attrs(node).get("approximate", "none")
+    e.assign(list(node.output), f"F.gelu({e.tensor(node.input[0])}, approximate={approximate!r})")
+
+
+@op("Clip")
+def clip(e: Emitter, node) -> None:
+    a = attrs(node)
+    lo, hi = a.get("min"), a.get("max")
+    for i, name in ((1, "min"), (2, "max")):
+        if len(node.input) > i and node.input[i]:
+            arr = e.static(node.input[i])
+            if arr is None:
+                raise UnsupportedOp("Clip with computed bounds is not supported", node.name)
+            lo, hi = (arr.item(), hi) if name == "min" else (lo, arr.item())
+    e.assign(list(node.output), f"torch.clamp({e.tensor(node.input[0])}, min={lo!r}, max={hi!r})")
+
+
+@op("Where")
+def where(e: Emitter, node) -> None:
+    c, x, y = (e.tensor(n) for n in node.input)
+    e.assign(list(node.output), f"torch.where({c}, {x}, {y})")
+
+
+@op("Softmax", "LogSoftmax")
+def softmax(e: Emitter, node) -> None:
+    default = -1 if e.opset >= 13 else 1
+    axis = attrs(node).get("axis", default)
+    if e.opset < 13 and axis != -1 and axis != (e.rank(node.input[0]) or 0) - 1:
+        raise UnsupportedOp(f"{node.op_type} before opset 13 over several axes is not supported", node.name)
+    fn = "torch.softmax" if node.op_type == "Softmax" else "torch.log_softmax"
+    e.assign(list(node.output), f"{fn}({e.tensor(node.input[0])}, dim={axis})")
+
+
+# -- layers with weights ----------------------------------------------------------------------
+
+
+def _pads(e: Emitter, node, a: dict, kernel, strides, dilations) -> list[int]:
+    """Begin and end pads per spatial axis (ONNX order), auto_pad resolved with the input shape."""
+    nd = len(kernel)
+    auto = a.get("auto_pad", "NOTSET")
+    if auto in ("NOTSET", "VALID"):
+        return list(a.get("pads", [0] * 2 * nd)) if auto == "NOTSET" else [0] * 2 * nd
+    shape = e.shape(node.input[0])
+    if shape is None or any(d is None for d in shape[2:]):
+        raise UnsupportedOp(f"{node.op_type} auto_pad={auto} needs static spatial sizes", node.name)
+    begins, ends = [], []
+    for size, k, s, d in zip(shape[2:], kernel, strides, dilations):
+        total = max((math.ceil(size / s) - 1) * s + (k - 1) * d + 1 - size, 0)
+        small, big = total // 2, total - total // 2
+        begins.append(small if auto == "SAME_UPPER" else big)
+        ends.append(big if auto == "SAME_UPPER" else small)
+    return begins + ends
+
+
+def _torch_pad(pads: list[int]) -> tuple:
+    """ONNX (b1, b2, ..., e1, e2, ...) -> F.pad's (last axis first) (b_n, e_n, ..., b_1, e_1)."""
+    nd = len(pads) // 2
+    out = []
+    for i in reversed(range(nd)):
+        out += [pads[i], pads[nd + i]]
+    return tuple(out)
+
+
+def _spatial(e: Emitter, node, a: dict, kernel, pad_value: float = 0.0) -> tuple[str, object]:
+    """(input expression, padding argument): symmetric pads go to the layer, others to F.pad."""
+    nd = len(kernel)
+    strides = list(a.get("strides", [1] * nd))
+    dilations = list(a.get("dilations", [1] * nd))
+    pads = _pads(e, node, a, kernel, strides, dilations)
+    x = e.tensor(node.input[0])
+    if pads[:nd] == pads[nd:] and all(p <= k // 2 for p, k in zip(pads[:nd], kernel)):
+        return x, _one(tuple(pads[:nd]))
+    value = "" if pad_value == 0.0 else f", value={pad_value!r}"
+    return f"F.pad({x}, {_torch_pad(pads)}{value})", 0
+
+
+@op("Conv")
+def conv(e: Emitter, node) -> None:
+    a = attrs(node)
+    w = e.static(node.input[1])
+    if w is None:
+        raise UnsupportedOp("Conv with a computed kernel is not supported", node.name)
+    b = e.static(node.input[2]) if len(node.input) > 2 and node.input[2] else None
+    nd, groups = w.ndim - 2, a.get("group", 1)
+    kernel = tuple(w.shape[2:])
+    x, padding = _spatial(e, node, a, kernel)
+    args = [f"{w.shape[1] * groups}", f"{w.shape[0]}", f"kernel_size={_one(kernel)}"]
+    if set(a.get("strides", [1])) != {1}:
+        args.append(f"stride={_one(_ints(a['strides']))}")
+    if padding != 0:
+        args.append(f"padding={padding}")
+    if set(a.get("dilations", [1])) != {1}:
+        args.append(f"dilation={_one(_ints(a['dilations']))}")
+    if groups != 1:
+        args.append(f"groups={groups}")
+    if b is None:
+        args.append("bias=False")
+    mod = e.module(node.name or "conv", f"nn.Conv{nd}d({', '.join(args)})", {"weight": w, "bias": b})
+    e.assign(list(node.output), f"{mod}({x})")
+
+
+@op("Gemm")
+def gemm(e: Emitter, node) -> None:
+    a = attrs(node)
+    w = e.static(node.input[1])
+    c = e.static(node.input[2]) if len(node.input) > 2 and node.input[2] else None
+    alpha, beta = a.get("alpha", 1.0), a.get("beta", 1.0)
+    x = e.tensor(node.input[0])
+    if a.get("transA", 0):
+        x = f"{x}.t()"
+    if w is not None and (len(node.input) < 3 or not node.input[2] or c is not None):
+        weight = (w if a.get("transB", 0) else w.T) * np.asarray(alpha, w.dtype)
+        bias = None if c is None else np.broadcast_to(c * np.asarray(beta, c.dtype), (weight.shape[0],)).copy()
+        args = f"{weight.shape[1]}, {weight.shape[0]}" + ("" if bias is not None else ", bias=False")
+        mod = e.module(node.name or "linear", f"nn.Linear({args})", {"weight": np.ascontiguousarray(weight), "bias": bias})
+        e.assign(list(node.output), f"{mod}({x})")
+        return
+    y = e.tensor(node.input[1]) + (".t()" if a.get("transB", 0) else "")
+    expr = f"{alpha!r} * ({x} @ {y})"
+    if len(node.input) > 2 and node.input[2]:
+        expr += f" + {beta!r} * {e.tensor(node.input[2])}"
+    e.assign(list(node.output), expr)
+
+
+@op("MatMul")
+def matmul(e: Emitter, node) -> None:
+    w = e.static(node.input[1])
+    x = e.tensor(node.input[0])
+    if w is not None and w.ndim == 2 and w.dtype.kind == "f":
+        mod = e.module(node.name or "linear", f"nn.Linear({w.shape[0]}, {w.shape[1]}, bias=False)",
+                       {"weight": np.ascontiguousarray(w.T)})
+        e.assign(list(node.output), f"{mod}({x})")
+        return
+    e.assign(list(node.output), f"{x} @ {e.tensor(node.input[1])}")
+
+
+@op("Einsum")
+def einsum(e: Emitter, node) -> None:
+    eq = attrs(node)["equation"]
+    args = ", ".join(e.tensor(n) for n in node.input)
+    e.assign(list(node.output), f"torch.einsum({eq!r}, {args})")
+
+
+@op("BatchNormalization")
+def batch_norm(e: Emitter, node) -> None:
+    a = attrs(node)
+    if a.get("training_mode", 0):
+        raise UnsupportedOp("BatchNormalization in training mode is not supported", node.name)
+    scale, bias, mean, var = (e.static(n) for n in node.input[1:5])
+    if any(v is None for v in (scale, bias, mean, var)):
+        raise UnsupportedOp("BatchNormalization with computed statistics is not supported", node.name)
+    rank = e.rank(node.input[0])
+    nd = {2: 1, 3: 1, 4: 2, 5: 3}.get(rank)
+    if nd is None:
+        raise UnsupportedOp("BatchNormalization of an input of unknown rank", node.name)
+    eps, momentum = a.get("epsilon", 1e-5), 1.0 - a.get("momentum", 0.9)
+    weights = {"weight": scale, "bias": bias, "running_mean": mean, "running_var": var,
+               "num_batches_tracked": np.zeros((), np.int64)}
+    mod = e.module(node.name or "bn", f"nn.BatchNorm{nd}d({scale.shape[0]}, eps={eps!r}, momentum={momentum:.6g})", weights)
+    e.assign(list(node.output)[:1], f"{mod}({e.tensor(node.input[0])})")
+
+
+@op("LayerNormalization")
+def layer_norm(e: Emitter, node) -> None:
+    a = attrs(node)
+    scale = e.static(node.input[1])
+    bias = e.static(node.input[2]) if len(node.input) > 2 and node.input[2] else None
+    rank = e.rank(node.input[0])
+    axis = a.get("axis", -1)
+    if scale is None or rank is None:
+        raise UnsupportedOp("LayerNormalization with a computed scale or unknown rank", node.name)
+    shape = e.shape(node.input[0])[axis % rank:]
+    if None in shape:
+        raise UnsupportedOp("LayerNormalization over dynamic axes is not supported", node.name)
+    weights = {"weight": np.broadcast_to(scale, shape).copy(),
+               "bias": None if bias is None else np.broadcast_to(bias, shape).copy()}
+    args = f"{_one(_ints(shape)) if len(shape) == 1 else _ints(shape)}, eps={a.get('epsilon', 1e-5)!r}"
+    if bias is None:
+        args += ", bias=False"
+    mod = e.module(node.name or "layer_norm", f"nn.LayerNorm({args})", weights)
+    e.assign(list(node.output)[:1], f"{mod}({e.tensor(node.input[0])})")
+
+
+@op("Gather")
+def gather(e: Emitter, node) -> None:
+    axis = attrs(node).get("axis", 0)
+    data, idx = node.input[:2]
+    table, index = e.static(data), e.static(idx)
+    v = e.get(data)
+    if v.kind == "shape" and index is not None:
+        if index.ndim == 0:
+            e.assign(list(node.output), f"{v.expr}[{int(index)}]", "int")
+        else:
+            e.assign(list(node.output), f"[{v.expr}[i] for i in {index.reshape(-1).tolist()}]", "shape")
+        return
+    if table is not None and axis == 0 and table.ndim == 2 and table.dtype.kind == "f" and index is None:
+        mod = e.module(node.name or "embedding", f"nn.Embedding({table.shape[0]}, {table.shape[1]})", {"weight": table})
+        e.assign(list(node.output), f"{mod}({e.tensor(idx)})")
+        return
+    x = e.tensor(data)
+    if index is not None and index.ndim == 0:
+        e.assign(list(node.output), f"{x}.select({axis}, {int(index)})")
+        return
+    ids = e.tensor(idx)
+    if axis < 0:
+        rank = e.rank(data)
+        if rank is None:
+            raise UnsupportedOp("Gather on a negative axis of an input of unknown rank", node.name)
+        axis += rank
+    e.assign(list(node.output), f"torch.index_select({x}, {axis}, {ids}.reshape(-1)).reshape("
+             f"*{x}.shape[:{axis}], *{ids}.shape, *{x}.shape[{axis} + 1:])")
+
+
+# -- pooling --------------------------------------------------------------------------------
+
+
+@op("MaxPool", "AveragePool")
+def pool(e: Emitter, node) -> None:
+    a = attrs(node)
+    kernel = _ints(a["kernel_shape"])
+    nd = len(kernel)
+    is_max = node.op_type == "MaxPool"
+    if len(node.output) > 1 and node.output[1]:
+        raise UnsupportedOp("MaxPool with indices is not supported", node.name)
+    x, padding = _spatial(e, node, a, kernel, pad_value=float("-inf") if is_max else 0.0)
+    if not is_max and padding == 0 and x.startswith("F.pad(") and not a.get("count_include_pad", 0):
+        raise UnsupportedOp("AveragePool with asymmetric padding that excludes the pad is not supported", node.name)
+    args = [f"kernel_size={_one(kernel)}", f"stride={_one(_ints(a.get('strides', [1] * nd)))}"]
+    if padding != 0:
+        args.append(f"padding={padding}")
+    if a.get("ceil_mode", 0):
+        args.append("ceil_mode=True")
+    if is_max and set(a.get("dilations", [1])) != {1}:
+        args.append(f"dilation={_one(_ints(a['dilations']))}")
+    if not is_max and padding != 0 and not a.get("count_include_pad", 0):
+        args.append("count_include_pad=False")
+    cls = f"nn.{'MaxPool' if is_max else 'AvgPool'}{nd}d"
+    mod = e.module(node.name or "pool", f"{cls}({', '.join(args)})", {})
+    e.assign(list(node.output)[:1], f"{mod}({x})")
+
+
+@op("GlobalAveragePool", "GlobalMaxPool")
+def global_pool(e: Emitter, node) -> None:
+    rank = e.rank(node.input[0])
+    dims = tuple(range(2, rank)) if rank else None
+    x = e.tensor(node.input[0])
+    fn = "torch.mean" if node.op_type == "GlobalAveragePool" else "torch.amax"
+    dim = repr(dims) if dims else f"tuple(range(2, {x}.dim()))"
+    e.assign(list(node.output), f"{fn}({x}, dim={dim}, keepdim=True)")
+
+
+# -- shapes and layout ------------------------------------------------------------------------
+
+
+@op("Identity", "Dropout")
+def identity(e: Emitter, node) -> None:
+    e.alias(node.output[0], node.input[0])
+
+
+@op("Constant")
+def constant(e: Emitter, node) -> None:
+    from onnx import numpy_helper
+
+    from .emitter import Value
+
+    a = attrs(node)
+    if "value" in a:
+        arr = numpy_helper.to_array(a["value"])
+    else:
+        key = next(iter(a))
+        arr = np.asarray(a[key], dtype={"value_float": np.float32, "value_int": np.int64}.get(key, np.int64 if "int" in key else np.float32))
+    e.values[node.output[0]] = Value(node.output[0], "const", arr)
+
+
+@op("Shape")
+def shape(e: Emitter, node) -> None:
+    a = attrs(node)
+    start, end = a.get("start"), a.get("end")
+    x = e.tensor(node.input[0])
+    start = None if start == 0 else start
+    part = "" if start is None and end is None else f"[{'' if start is None else start}:{'' if end is None else end}]"
+    e.assign(list(node.output), f"list({x}.shape){part}", "shape")
+
+
+@op("Cast")
+def cast(e: Emitter, node) -> None:
+    from onnx import helper
+
+    to = helper.tensor_dtype_to_np_dtype(attrs(node)["to"])
+    v = e.get(node.input[0])
+    if v.kind in ("shape", "int") and to.kind in "iu":
+        e.alias(node.output[0], node.input[0])
+        return
+    e.assign(list(node.output), f"{e.tensor(node.input[0])}.to({torch_dtype(to)})")
+
+
+def _dims(e: Emitter, name: str) -> str:
+    """A reshape target: a shape value, or a constant with ONNX's 0 (= keep) resolved."""
+    v = e.get(name)
+    if v.kind == "shape":
+        return v.expr
+    arr = e.static(name)
+    if arr is None:
+        return f"{e.tensor(name)}.tolist()"
+    return repr(arr.reshape(-1).tolist())
+
+
+@op("Reshape")
+def reshape(e: Emitter, node) -> None:
+    v = e.get(node.input[0])
+    target = e.static(node.input[1])
+    if v.kind == "shape" and target is not None and target.size == 1:  # a shape list stays one
+        e.alias(node.output[0], node.input[0])
+        return
+    x = e.tensor(node.input[0])
+    arr = e.static(node.input[1])
+    if arr is not None and not (attrs(node).get("allowzero", 0) and 0 in arr):
+        dims = [f"{x}.shape[{i}]" if d == 0 else str(int(d)) for i, d in enumerate(arr.reshape(-1))]
+        target = ", ".join(dims)
+    else:
+        target = "*" + _dims(e, node.input[1])
+    e.assign(list(node.output), f"{x}.reshape({target})")
+
+
+@op("Flatten")
+def flatten(e: Emitter, node) -> None:
+    axis = attrs(node).get("axis", 1)
+    x = e.tensor(node.input[0])
+    expr = f"torch.flatten({x}, 1)" if axis == 1 else f"{x}.reshape(math.prod({x}.shape[:{axis}]), -1)"
+    e.assign(list(node.output), expr)
+
+
+@op("Transpose")
+def transpose(e: Emitter, node) -> None:
+    perm = attrs(node).get("perm")
+    x = e.tensor(node.input[0])
+    if perm is None:
+        e.assign(list(node.output), f"{x}.permute(*reversed(range({x}.dim())))")
+    else:
+        e.assign(list(node.output), f"{x}.permute{_ints(perm)}")
+
+
+@op("Squeeze", "Unsqueeze")
+def squeeze(e: Emitter, node) -> None:
+    axes = _axes(e, node, attrs(node))
+    v = e.get(node.input[0])
+    if node.op_type == "Unsqueeze" and v.kind == "int" and axes == (0,):
+        e.assign(list(node.output), f"[{v.expr}]", "shape")
+        return
+    x = e.tensor(node.input[0])
+    if node.op_type == "Squeeze":
+        e.assign(list(node.output), f"{x}.squeeze({axes if axes is not None else ''})".replace(",)", ")"))
+        return
+    rank = (e.rank(node.input[0]) or 0) + len(axes)
+    for axis in sorted(a % rank for a in axes):
+        x = f"{x}.unsqueeze({axis})"
+    e.assign(list(node.output), x)
+
+
+@op("Concat")
+def concat(e: Emitter, node) -> None:
+    axis = attrs(node)["axis"]
+    kinds = {e.get(n).kind for n in node.input}
+    if "shape" in kinds or "int" in kinds:
+        parts = [
+            ", ".join(str(int(v)) for v in e.static(n).reshape(-1)) if e.static(n) is not None else f"*{_dims(e, n)}"
+            for n in node.input
+        ]
+        e.assign(list(node.output), f"[{', '.join(parts)}]", "shape")
+        return
+    e.assign(list(node.output), f"torch.cat([{', '.join(e.tensor(n) for n in node.input)}], dim={axis})")
+
+
+@op("Split")
+def split(e: Emitter, node) -> None:
+    a = attrs(node)
+    axis = a.get("axis", 0)
+    sizes = a.get("split")
+    if sizes is None and len(node.input) > 1 and node.input[1]:
+        arr = e.static(node.input[1])
+        if arr is None:
+            raise UnsupportedOp("Split with computed sizes is not supported", node.name)
+        sizes = arr.tolist()
+    x = e.tensor(node.input[0])
+    if sizes is None:
+        dim = (e.shape(node.input[0]) or [None] * (axis + 1))[axis]
+        if dim is None:
+            raise UnsupportedOp("Split of a dynamic axis into equal parts is not supported", node.name)
+        n = len(node.output)
+        sizes = [math.ceil(dim / n)] * (n - 1) + [dim - math.ceil(dim / n) * (n - 1)]
+    e.assign(list(node.output), f"torch.split({x}, {list(_ints(sizes))}, dim={axis})")
+
+
+@op("Slice")
+def slice_(e: Emitter, node) -> None:
+    starts, ends = e.static(node.input[1]), e.static(node.input[2])
+    axes = e.static(node.input[3]) if len(node.input) > 3 and node.input[3] else None
+    steps = e.static(node.input[4]) if len(node.input) > 4 and node.input[4] else None
+    if starts is None or ends is None or (len(node.input) > 3 and node.input[3] and axes is None):
+        raise UnsupportedOp("Slice with computed bounds is not supported", node.name)
+    axes = axes.tolist() if axes is not None else list(range(len(starts)))
+    steps = steps.tolist() if steps is not None else [1] * len(starts)
+    if any(s < 0 for s in steps):
+        raise UnsupportedOp("Slice with a negative step is not supported", node.name)
+    v = e.get(node.input[0])
+    rank = 1 if v.kind == "shape" else e.rank(node.input[0])
+    if rank is None:
+        rank = max(a + 1 for a in axes if a >= 0) if all(a >= 0 for a in axes) else None
+    if rank is None:
+        raise UnsupportedOp("Slice of an input of unknown rank", node.name)
+    index = [":"] * rank
+    for s, t, ax, st in zip(starts.tolist(), ends.tolist(), axes, steps):
+        stop = "" if t >= INT64_MAX // 2 else str(t)
+        start = "" if s == 0 else str(s)
+        index[ax % rank] = f"{start}:{stop}" + (f":{st}" if st != 1 else "")
+    while index and index[-1] == ":":
+        index.pop()
+    if v.kind == "shape":
+        e.assign(list(node.output), f"{v.expr}[{index[0] if index else ':'}]", "shape")
+        return
+    e.assign(list(node.output), f"{e.tensor(node.input[0])}[{', '.join(index) or ':'}]")
+
+
+@op("Expand")
+def expand(e: Emitter, node) -> None:  # ONNX broadcasts both ways: multiply by ones of the target shape
+    arr = e.static(node.input[0])
+    if arr is not None and arr.size == 1:
+        value, dtype = arr.reshape(-1)[0].item(), torch_dtype(arr.dtype)
+        e.assign(list(node.output), f"torch.full({_dims(e, node.input[1])}, {value!r}, dtype={dtype})")
+        return
+    x = e.tensor(node.input[0])
+    e.assign(list(node.output), f"{x} * torch.ones({_dims(e, node.input[1])}, dtype={x}.dtype, device={x}.device)")
+
+
+@op("Tile")
+def tile(e: Emitter, node) -> None:
+    e.assign(list(node.output), f"torch.tile({e.tensor(node.input[0])}, {tuple(_dims_list(e, node.input[1]))})")
+
+
+def _dims_list(e: Emitter, name: str) -> list:
+    arr = e.static(name)
+    if arr is None:
+        raise UnsupportedOp("a computed repeat count is not supported", name)
+    return arr.reshape(-1).tolist()
+
+
+@op("ConstantOfShape")
+def constant_of_shape(e: Emitter, node) -> None:
+    from onnx import numpy_helper
+
+    value = attrs(node).get("value")
+    arr = numpy_helper.to_array(value) if value is not None else np.zeros(1, np.float32)
+    e.assign(list(node.output), f"torch.full({_dims(e, node.input[0])}, {arr.reshape(-1)[0].item()!r}, dtype={torch_dtype(arr.dtype)})")
+
+
+@op("Pad")
+def pad(e: Emitter, node) -> None:
+    a = attrs(node)
+    pads = a.get("pads")
+    if pads is None:
+        arr = e.static(node.input[1])
+        if arr is None:
+            raise UnsupportedOp("Pad with computed pads is not supported", node.name)
+        pads = arr.tolist()
+    value = 0.0
+    if len(node.input) > 2 and node.input[2]:
+        value = e.static(node.input[2]).item()
+    mode = {"constant": "constant", "reflect": "reflect", "edge": "replicate"}[a.get("mode", "constant")]
+    nd = len(pads) // 2
+    while nd and pads[0] == 0 and pads[nd] == 0 and mode == "constant":  # leading axes unpadded
+        pads = pads[1:nd] + pads[nd + 1 :]
+        nd -= 1
+    args = f"{e.tensor(node.input[0])}, {_torch_pad(list(pads))}" + (f", mode={mode!r}" if mode != "constant" else "")
+    if value:
+        args += f", value={value!r}"
+    e.assign(list(node.output), f"F.pad({args})")
+
+
+_REDUCE = {"ReduceMean": "torch.mean", "ReduceSum": "torch.sum", "ReduceMax": "torch.amax",
+           "ReduceMin": "torch.amin", "ReduceProd": "torch.prod", "ReduceL2": "torch.linalg.vector_norm"}
+
+
+@op(*_REDUCE)
+def reduce(e: Emitter, node) -> None:
+    a = attrs(node)
+    axes = _axes(e, node, a)
+    keep = bool(a.get("keepdims", 1))
+    x = e.tensor(node.input[0])
+    if axes is None:
+        if a.get("noop_with_empty_axes", 0):
+            e.alias(node.output[0], node.input[0])
+            return
+        rank = e.rank(node.input[0])
+        axes = tuple(range(rank)) if rank else None
+    fn = _REDUCE[node.op_type]
+    if node.op_type == "ReduceProd":
+        if len(axes) != 1:
+            raise UnsupportedOp("ReduceProd over several axes is not supported", node.name)
+        axes = axes[0]
+    e.assign(list(node.output), f"{fn}({x}, dim={axes!r}, keepdim={keep})")
+
+
+@op("ArgMax", "ArgMin")
+def argmax(e: Emitter, node) -> None:
+    a = attrs(node)
+    fn = "torch.argmax" if node.op_type == "ArgMax" else "torch.argmin"
+    e.assign(list(node.output), f"{fn}({e.tensor(node.input[0])}, dim={a.get('axis', 0)}, keepdim={bool(a.get('keepdims', 1))})")
+
+
+@op("LSTM")
+def lstm(e: Emitter, node) -> None:
+    """ONNX gates are ordered i, o, f, c; torch's i, f, g(c), o. ONNX has both biases in B."""
+    a = attrs(node)
+    w, r = e.static(node.input[1]), e.static(node.input[2])
+    b = e.static(node.input[3]) if len(node.input) > 3 and node.input[3] else None
+    if w is None or r is None or (len(node.input) > 3 and node.input[3] and b is None):
+        raise UnsupportedOp("LSTM with computed weights is not supported", node.name)
+    if a.get("layout", 0) or a.get("clip") or a.get("input_forget", 0):
+        raise UnsupportedOp("LSTM with layout=1, clip or input_forget is not supported", node.name)
+    acts = [s.decode() if isinstance(s, bytes) else s for s in a.get("activations", [])]
+    if acts and any(x.lower() != y for x, y in zip(acts, ["sigmoid", "tanh", "tanh"] * 2)):
+        raise UnsupportedOp(f"LSTM with activations {acts} is not supported", node.name)
+    if len(node.input) > 4 and node.input[4]:
+        raise UnsupportedOp("LSTM with sequence_lens is not supported", node.name)
+    if len(node.input) > 7 and node.input[7]:
+        raise UnsupportedOp("LSTM with peepholes is not supported", node.name)
+    dirs, hidden = w.shape[0], a["hidden_size"]
+    order = np.concatenate([np.arange(k * hidden, (k + 1) * hidden) for k in (0, 2, 3, 1)])
+    weights = {}
+    for d in range(dirs):
+        sfx = "_reverse" if d == 1 else ""
+        weights[f"weight_ih_l0{sfx}"] = w[d][order]
+        weights[f"weight_hh_l0{sfx}"] = r[d][order]
+        bias = b[d] if b is not None else np.zeros(8 * hidden, w.dtype)
+        weights[f"bias_ih_l0{sfx}"] = bias[: 4 * hidden][order]
+        weights[f"bias_hh_l0{sfx}"] = bias[4 * hidden :][order]
+    if dirs == 1 and a.get("direction", "forward") == "reverse":
+        raise UnsupportedOp("a reverse-only LSTM is not supported", node.name)
+    extra = ", bidirectional=True" if dirs == 2 else ""
+    mod = e.module(node.name or "lstm", f"nn.LSTM({w.shape[2]}, {hidden}{extra})", weights)
+    x = e.tensor(node.input[0])
+    state = ""
+    h0 = node.input[5] if len(node.input) > 5 else ""
+    c0 = node.input[6] if len(node.input) > 6 else ""
+    if h0 or c0:
+        hz = e.tensor(h0) if h0 else f"torch.zeros({dirs}, {x}.shape[1], {hidden})"
+        cz = e.tensor(c0) if c0 else f"torch.zeros({dirs}, {x}.shape[1], {hidden})"
+        state = f", ({hz}, {cz})"
+    y, hc = e.fresh("lstm_y"), e.fresh("lstm_state")
+    e.forward_lines.append(f"{y}, {hc} = {mod}({x}{state})")
+    outs = list(node.output) + [""] * (3 - len(node.output))
+    if outs[0]:  # ONNX Y: (seq, num_directions, batch, hidden)
+        e.assign([outs[0]], f"{y}.reshape({y}.shape[0], {y}.shape[1], {dirs}, {hidden}).permute(0, 2, 1, 3)")
+    if outs[1]:
+        e.assign([outs[1]], f"{hc}[0]")
+    if outs[2]:
+        e.assign([outs[2]], f"{hc}[1]")
+
+
+_INTERPOLATE = {3: "linear", 4: "bilinear", 5: "trilinear"}
+
+
+@op("Resize")
+def resize(e: Emitter, node) -> None:
+    """Nearest (asymmetric, floor: torch's 'nearest') and (bi/tri)linear or cubic resizing."""
+    a = attrs(node)
+    mode = a.get("mode", "nearest")
+    coord = a.get("coordinate_transformation_mode", "half_pixel")
+    rank = e.rank(node.input[0])
+    if a.get("antialias", 0) or rank is None:
+        raise UnsupportedOp("Resize with antialias or an input of unknown rank is not supported", node.name)
+    if mode == "nearest":
+        if coord != "asymmetric" or a.get("nearest_mode", "round_prefer_floor") != "floor":
+            raise UnsupportedOp(f"nearest Resize with {coord}/{a.get('nearest_mode')} is not supported", node.name)
+        kind = "'nearest'"
+    else:
+        if coord not in ("half_pixel", "pytorch_half_pixel", "align_corners"):
+            raise UnsupportedOp(f"{mode} Resize with {coord} coordinates is not supported", node.name)
+        if mode == "cubic" and (rank != 4 or a.get("cubic_coeff_a", -0.75) != -0.75):
+            raise UnsupportedOp("cubic Resize other than torch's bicubic is not supported", node.name)
+        kind = "'bicubic'" if mode == "cubic" else repr(_INTERPOLATE[rank])
+        kind += f", align_corners={coord == 'align_corners'}"
+    scales = e.static(node.input[2]) if len(node.input) > 2 and node.input[2] else None
+    x = e.tensor(node.input[0])
+    if scales is not None and scales.size:
+        if list(scales[:2]) != [1, 1]:
+            raise UnsupportedOp("Resize of the batch or channel axis is not supported", node.name)
+        size = f"scale_factor={_one(tuple(float(v) for v in scales[2:]))}"
+    elif len(node.input) > 3 and node.input[3]:
+        size = f"size={_dims(e, node.input[3])}[2:]"
+        if e.static(node.input[3]) is not None:
+            size = f"size={_one(_ints(e.static(node.input[3])[2:]))}"
+    else:
+        raise UnsupportedOp("Resize without scales or sizes", node.name)
+    e.assign(list(node.output), f"F.interpolate({x}, {size}, mode={kind})")
