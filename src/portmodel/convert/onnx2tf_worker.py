@@ -15,6 +15,7 @@ import sys
 import time
 
 ATTEMPTS: list[str] = []
+CALIBRATION: list[str] = []  # "local" once onnx2tf asked for its sample images
 
 
 def block_network() -> None:
@@ -34,6 +35,7 @@ def local_calibration_data():
     """What onnx2tf would download: 20 images 128x128x3 in [0, 1], seeded."""
     import numpy as np
 
+    CALIBRATION.append("local")
     return np.random.default_rng(0).random((20, 128, 128, 3), dtype=np.float32)
 
 
@@ -78,6 +80,7 @@ def main(argv: list[str]) -> int:
     except SystemExit as exc:  # onnx2tf calls sys.exit(1) on ops it cannot convert
         result = {"ok": False, "error": f"onnx2tf exited with status {exc.code}"}
     result["network_attempts"] = ATTEMPTS
+    result["calibration_data"] = "local (seeded)" if CALIBRATION else "not asked for"
     with open(argv[2], "w") as f:
         json.dump(result, f)
     return 0

@@ -13,6 +13,7 @@ written beside the source.
 
 from __future__ import annotations
 
+import builtins
 import keyword
 import re
 from dataclasses import dataclass, field
@@ -20,6 +21,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import PortmodelError
+
+
+_BUILTINS = {n for n in dir(builtins) if not n.startswith("_")} - {"input"}
 
 
 class UnsupportedOp(PortmodelError):
@@ -42,7 +46,8 @@ class Emitter:
     state: dict[str, np.ndarray] = field(default_factory=dict)
     values: dict[str, Value] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
-    _names: set[str] = field(default_factory=lambda: {"self", "torch", "nn", "F", "math"})
+    # module names and builtins the generated code uses ("input" stays free: exporters name inputs so)
+    _names: set[str] = field(default_factory=lambda: {"self", "torch", "nn", "F", "math", *_BUILTINS})
     _shapes: dict[str, tuple] = field(default_factory=dict)
     _dtypes: dict[str, np.dtype] = field(default_factory=dict)
 

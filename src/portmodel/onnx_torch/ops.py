@@ -129,6 +129,11 @@ _VARIADIC = {"Min": "torch.minimum", "Max": "torch.maximum", "Sum": "torch.add"}
 @op(*_VARIADIC, "Mean")
 def variadic(e: Emitter, node) -> None:
     """Element-wise over any number of inputs, with broadcasting."""
+    if node.op_type in ("Min", "Max") and len(node.input) == 2 and all(_is_shape_like(e, n) for n in node.input):
+        a, b = (_dims(e, n) for n in node.input)
+        fn = node.op_type.lower()
+        e.assign(list(node.output), f"[{fn}(p, q) for p, q in zip({a}, {b})]", "shape")
+        return
     fn = _VARIADIC.get(node.op_type, "torch.add")
     args = [e.tensor(n) for n in node.input]
     expr = args[0]
@@ -553,15 +558,31 @@ def split(e: Emitter, node) -> None:
     e.assign(list(node.output), f"torch.split({x}, {list(_ints(sizes))}, dim={axis})")
 
 
+def _bounds(e: Emitter, name: str, count: int) -> list[str] | None:
+    """Slice bounds as Python expressions: constants, or a shape value's items."""
+    arr = e.static(name)
+    if arr is not None:
+        return ["" if abs(int(v)) >= INT64_MAX // 2 else str(int(v)) for v in arr.reshape(-1)]
+    v = e.get(name)
+    if v.kind == "shape":
+        return [f"{v.expr}[{i}]" for i in range(count)]
+    if v.kind == "int" and count == 1:
+        return [v.expr]
+    return None
+
+
 @op("Slice")
 def slice_(e: Emitter, node) -> None:
-    starts, ends = e.static(node.input[1]), e.static(node.input[2])
     axes = e.static(node.input[3]) if len(node.input) > 3 and node.input[3] else None
     steps = e.static(node.input[4]) if len(node.input) > 4 and node.input[4] else None
-    if starts is None or ends is None or (len(node.input) > 3 and node.input[3] and axes is None):
+    if len(node.input) > 3 and node.input[3] and axes is None or len(node.input) > 4 and node.input[4] and steps is None:
+        raise UnsupportedOp("Slice with computed axes or steps is not supported", node.name)
+    count = len(axes) if axes is not None else (len(e.static(node.input[1])) if e.static(node.input[1]) is not None else 1)
+    starts, ends = _bounds(e, node.input[1], count), _bounds(e, node.input[2], count)
+    if starts is None or ends is None:
         raise UnsupportedOp("Slice with computed bounds is not supported", node.name)
-    axes = axes.tolist() if axes is not None else list(range(len(starts)))
-    steps = steps.tolist() if steps is not None else [1] * len(starts)
+    axes = axes.tolist() if axes is not None else list(range(count))
+    steps = steps.tolist() if steps is not None else [1] * count
     if any(s < 0 for s in steps):
         raise UnsupportedOp("Slice with a negative step is not supported", node.name)
     v = e.get(node.input[0])
@@ -571,10 +592,8 @@ def slice_(e: Emitter, node) -> None:
     if rank is None:
         raise UnsupportedOp("Slice of an input of unknown rank", node.name)
     index = [":"] * rank
-    for s, t, ax, st in zip(starts.tolist(), ends.tolist(), axes, steps):
-        stop = "" if t >= INT64_MAX // 2 else str(t)
-        start = "" if s == 0 else str(s)
-        index[ax % rank] = f"{start}:{stop}" + (f":{st}" if st != 1 else "")
+    for start, stop, ax, st in zip(starts, ends, axes, steps):
+        index[ax % rank] = f"{'' if start == '0' else start}:{stop}" + (f":{st}" if st != 1 else "")
     while index and index[-1] == ":":
         index.pop()
     if v.kind == "shape":
@@ -642,11 +661,20 @@ _REDUCE = {"ReduceMean": "torch.mean", "ReduceSum": "torch.sum", "ReduceMax": "t
            "ReduceMin": "torch.amin", "ReduceProd": "torch.prod", "ReduceL2": "torch.linalg.vector_norm"}
 
 
+def _is_shape_like(e: Emitter, name: str) -> bool:
+    return e.get(name).kind == "shape" or (e.static(name) is not None and e.static(name).dtype.kind in "iu")
+
+
 @op(*_REDUCE)
 def reduce(e: Emitter, node) -> None:
     a = attrs(node)
     axes = _axes(e, node, a)
     keep = bool(a.get("keepdims", 1))
+    if e.get(node.input[0]).kind == "shape" and node.op_type in ("ReduceProd", "ReduceSum", "ReduceMax"):
+        fn = {"ReduceProd": "math.prod", "ReduceSum": "sum", "ReduceMax": "max"}[node.op_type]
+        expr = f"{fn}({e.get(node.input[0]).expr})"
+        e.assign(list(node.output), f"[{expr}]" if keep else expr, "shape" if keep else "int")
+        return
     x = e.tensor(node.input[0])
     if axes is None:
         if a.get("noop_with_empty_axes", 0):

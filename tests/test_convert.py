@@ -1,0 +1,228 @@
+"""`portmodel convert`: fixture models through ONNX to every target, each stage verified.
+
+Both ways: PyTorch (CNN, ResNet-style, LSTM, transformer) to SavedModel/TFLite/PyTorch,
+and Keras (ResNet-style, LSTM, transformer), a SavedModel and an ONNX file to PyTorch.
+The whole conversion runs with sockets refused in this process; onnx2tf's worker
+refuses them itself and reports every attempt.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from helpers import ROOT, TORCH_FIXTURES, run_cli
+
+from portmodel.convert import convert
+from portmodel.errors import PortmodelError
+
+KERAS = ROOT / "fixtures" / "keras"
+CONVERT = ROOT / "fixtures" / "convert"
+
+
+@pytest.fixture
+def offline(monkeypatch):
+    """Refuse and record every connection this process tries (the worker guards itself)."""
+    attempts = []
+
+    def refuse(*args, **kwargs):
+        attempts.append(args)
+        raise OSError("network disabled in this test")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+    return attempts
+
+
+def _stages(report: dict) -> dict:
+    return {s["name"]: s for s in report["stages"]}
+
+
+def _assert_passed(report: dict, names: list[str], atol: float = 1e-4) -> None:
+    stages = _stages(report)
+    assert report["passed"], report
+    for name in names:
+        assert stages[name]["passed"], stages[name]
+        if "float16" not in name:
+            assert max(o["max_abs"] for o in stages[name]["outputs"]) <= atol
+
+
+def test_torch_resnet_to_every_target_through_onnx2tf(tmp_path, offline):
+    out = tmp_path / "out"
+    report = convert(
+        f"{TORCH_FIXTURES}/resnet_small.py:ResNetSmall", ["onnx", "saved_model", "tflite", "torch"], str(out),
+        input_shape=(3, 32, 32), quantize=["float16"],
+    )
+    _assert_passed(report, ["onnx", "saved_model", "tflite (float32)", "tflite (float16)", "torch"])
+    stages = _stages(report)
+    assert stages["saved_model"]["tool"] == "onnx2tf"
+    assert any("channels-last" in n for n in stages["tflite (float32)"]["notes"])
+    assert "tolerance 0.01" in " ".join(stages["tflite (float16)"]["notes"])
+    for name in ("model.onnx", "saved_model/saved_model.pb", "model_float32.tflite", "model_float16.tflite",
+                 "model.py", "model.safetensors", "model.pt2", "report.md", "report.json"):
+        assert (out / name).exists(), name
+    assert offline == [] and report["network_attempts"] == []
+    assert "0 connection attempt(s)" in (out / "report.md").read_text()
+    assert not list(tmp_path.glob(".portmodel-*")), "the temporary folder is removed"
+
+
+def test_torch_transformer_goes_around_onnx2tf_through_the_translation(tmp_path, offline):
+    """onnx2tf fails on (batch, time, features) attention graphs: the Keras port is used."""
+    report = convert(
+        f"{TORCH_FIXTURES}/transformer_block.py:TinyTransformer", ["saved_model", "tflite"], str(tmp_path / "o"),
+        input_shape=(6, 8),
+    )
+    _assert_passed(report, ["onnx", "saved_model", "tflite (float32)"])
+    stage = _stages(report)["saved_model"]
+    assert stage["tool"] == "portmodel translation + Keras export"
+    assert "onnx2tf" in stage["notes"][0] and "own translation" in stage["notes"][0]
+    assert not (tmp_path / "o" / "model.onnx").exists(), "onnx was not asked for"
+
+
+def test_torch_lstm_to_pytorch_source_and_tflite(tmp_path, offline):
+    report = convert(
+        f"{TORCH_FIXTURES}/lstm_tagger.py:LSTMTagger", ["torch", "tflite"], str(tmp_path / "o"), input_shape=(9,),
+    )
+    _assert_passed(report, ["onnx", "tflite (float32)", "torch"])
+    assert "nn.LSTM(" in (tmp_path / "o" / "model.py").read_text()
+    assert any("fixed batch" in n for n in _stages(report)["tflite (float32)"]["notes"])
+
+
+@pytest.mark.parametrize(
+    ("spec", "targets"),
+    [
+        (f"{KERAS}/func_resnet.py:build_resnet", ["onnx", "torch"]),
+        (f"{CONVERT}/keras_lstm.py:build_lstm", ["torch", "tflite"]),
+        (f"{CONVERT}/keras_transformer.py:build_encoder", ["torch", "saved_model"]),
+    ],
+    ids=["resnet", "lstm", "transformer"],
+)
+def test_keras_to_pytorch_and_tensorflow(spec, targets, tmp_path, offline):
+    out = tmp_path / "o"
+    report = convert(spec, targets, str(out))
+    expected = ["onnx", *("tflite (float32)" if t == "tflite" else t for t in targets if t != "onnx")]
+    _assert_passed(report, expected)
+    assert report["source_kind"] == "keras" and report["source_layout"] == "channels_last"
+    code = (out / "model.py").read_text()
+    assert "class Model(nn.Module)" in code and "model.pt2" in _stages(report)["torch"]["files"]
+    assert offline == []
+
+
+def test_saved_model_and_onnx_sources(tmp_path):
+    import keras
+
+    sys.path.insert(0, str(KERAS))
+    try:
+        from func_resnet import build_resnet
+    finally:
+        sys.path.remove(str(KERAS))
+    keras.utils.set_random_seed(0)
+    build_resnet().export(str(tmp_path / "sm"), format="tf_saved_model", verbose=False)
+    report = convert(str(tmp_path / "sm"), ["onnx", "torch", "tflite"], str(tmp_path / "a"))
+    _assert_passed(report, ["onnx", "torch", "tflite (float32)"])
+    assert report["source_kind"] == "saved_model"
+    again = convert(str(tmp_path / "a" / "model.onnx"), ["torch"], str(tmp_path / "b"))
+    _assert_passed(again, ["onnx", "torch"])
+    assert _stages(again)["onnx"]["outputs"][0]["max_abs"] == 0.0  # ONNX Runtime against itself
+
+
+def test_out_of_tolerance_stops_and_writes_only_the_report(tmp_path):
+    report = convert(
+        f"{TORCH_FIXTURES}/cnn_ordered.py:SmallVGG", ["torch"], str(tmp_path / "o"), input_shape=(3, 12, 12),
+        atol=0.0, exporter="torchscript",
+    )
+    assert not report["passed"] and report["stopped_at"] == "onnx"
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["report.json", "report.md"]
+    assert "FAIL (stopped at stage onnx)" in (tmp_path / "o" / "report.md").read_text()
+
+
+def _onnx_with(tmp_path: Path, op_type: str) -> Path:
+    from onnx import TensorProto, helper, save
+
+    node = helper.make_node(op_type, ["x"], ["y"], name="odd_node")
+    graph = helper.make_graph(
+        [node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 4])],
+    )
+    path = tmp_path / "odd.onnx"
+    save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    return path
+
+
+def test_a_stage_that_cannot_convert_names_stage_and_op_and_writes_nothing(tmp_path):
+    path = _onnx_with(tmp_path, "Hardmax")
+    with pytest.raises(PortmodelError, match=r"stage torch .*ONNX op Hardmax \(node 'odd_node'\)"):
+        convert(str(path), ["torch"], str(tmp_path / "o"), input_shape=(4,))
+    assert not (tmp_path / "o").exists()
+    assert not list(tmp_path.glob(".portmodel-*"))
+
+
+def test_existing_output_is_refused_without_force(tmp_path):
+    (tmp_path / "o").mkdir()
+    (tmp_path / "o" / "mine.txt").write_text("keep")
+    with pytest.raises(PortmodelError, match="--force"):
+        convert(str(_onnx_with(tmp_path, "Relu")), ["torch"], str(tmp_path / "o"), input_shape=(4,))
+    assert (tmp_path / "o" / "mine.txt").read_text() == "keep"
+
+
+def test_onnx2tf_worker_serves_its_calibration_download_locally(tmp_path):
+    """A fixed-batch 3-channel image input makes onnx2tf fetch sample images from GitHub;
+    the worker hands it seeded local data instead and no connection is attempted."""
+    import torch
+
+    from portmodel.convert.pipeline import run_worker
+
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU()).eval()
+    torch.onnx.export(model, (torch.zeros(1, 3, 8, 8),), str(tmp_path / "img.onnx"), dynamo=False,
+                      input_names=["input"], opset_version=17)
+    result = run_worker({"onnx": str(tmp_path / "img.onnx"), "out": str(tmp_path / "tf")}, str(tmp_path))
+    assert result["ok"] and result["network_attempts"] == []
+    assert result["calibration_data"] == "local (seeded)"
+    assert (tmp_path / "tf" / "saved_model.pb").exists()
+
+
+def test_the_worker_refuses_and_records_connections():
+    import subprocess
+
+    code = (
+        "from portmodel.convert.onnx2tf_worker import ATTEMPTS, block_network\n"
+        "block_network()\n"
+        "import urllib.request\n"
+        "try:\n    urllib.request.urlopen('https://github.com', timeout=1)\n"
+        "except OSError as exc:\n    print('refused', len(ATTEMPTS))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False, timeout=60)
+    assert proc.stdout.strip() == "refused 1", proc.stderr
+
+
+def test_cli_convert_onnx_to_torch(tmp_path):
+    import torch
+
+    model = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.Tanh()).eval()
+    torch.onnx.export(model, (torch.zeros(2, 4),), str(tmp_path / "m.onnx"), dynamo=False, input_names=["x"],
+                      opset_version=17, dynamic_axes={"x": {0: "batch"}})
+    proc = run_cli("convert", str(tmp_path / "m.onnx"), "--to", "torch", "-o", str(tmp_path / "out"))
+    assert proc.returncode == 0, proc.stderr
+    assert "torch" in proc.stdout and "PASS" in proc.stdout
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert report["passed"] and report["source_kind"] == "onnx"
+    from safetensors.numpy import load_file
+
+    state = load_file(str(tmp_path / "out" / "model.safetensors"))
+    weight = next(v for k, v in state.items() if k.endswith(".weight"))
+    assert np.array_equal(weight, model[0].weight.detach().numpy())  # the Linear's own weight, bit for bit
+    assert "nn.Linear(4, 3)" in (tmp_path / "out" / "model.py").read_text()
+
+
+def test_cli_corrupt_onnx_is_refused_and_nothing_is_written(tmp_path):
+    bad = tmp_path / "broken.onnx"
+    bad.write_bytes(b"\x08\x07\x12\x04junk" + bytes(range(40)))
+    proc = run_cli("convert", str(bad), "--to", "torch", "-o", str(tmp_path / "out"))
+    assert proc.returncode == 2
+    assert f"{bad}: not a valid ONNX model" in proc.stderr
+    assert not (tmp_path / "out").exists()
