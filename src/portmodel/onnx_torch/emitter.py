@@ -22,7 +22,6 @@ import numpy as np
 
 from ..errors import PortmodelError
 
-
 _BUILTINS = {n for n in dir(builtins) if not n.startswith("_")} - {"input"}
 
 
