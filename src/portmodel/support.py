@@ -46,7 +46,26 @@ def render(rules: RuleSet) -> str:
         aliases = [n for n, a in rules.activations.items() if a is act and n != act.name]
         label = act.name + (f" ({', '.join(aliases)})" if aliases else "")
         lines.append(f"| {label} | `{act.torch.format(x='x', dim='dim')}` |")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + _onnx_ops()) + "\n"
+
+
+def _onnx_ops() -> list[str]:
+    """ONNX ops `convert --to torch` writes as PyTorch source (the registry in onnx_torch/ops.py)."""
+    from .onnx_torch import CONVERTERS
+
+    groups: dict = {}
+    for name, fn in CONVERTERS.items():
+        groups.setdefault(fn, []).append(name)
+    lines = [
+        "", "## ONNX ops → PyTorch source (`portmodel convert --to torch`, `onnx_torch/ops.py`)", "",
+        "Verified against ONNX Runtime in `tests/test_onnx_torch.py` and through whole models in "
+        "`tests/test_convert.py`; any other op stops the conversion naming the op and the node.", "",
+        "| ONNX ops | converter | what it writes |", "|---|---|---|",
+    ]
+    for fn, names in sorted(groups.items(), key=lambda kv: sorted(kv[1])[0]):
+        doc = (fn.__doc__ or "").strip().splitlines()[0] if fn.__doc__ else ""
+        lines.append(f"| {', '.join(sorted(names))} | `{fn.__name__}` | {doc} |")
+    return lines
 
 
 if __name__ == "__main__":

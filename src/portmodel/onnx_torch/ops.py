@@ -65,6 +65,7 @@ _UNARY = {
 
 @op(*_UNARY)
 def unary(e: Emitter, node) -> None:
+    """`torch.relu(x)`, `torch.erf(x)`, `F.hardswish(x)`... (one function each)."""
     e.assign(list(node.output), _UNARY[node.op_type].format(e.tensor(node.input[0])))
 
 
@@ -77,6 +78,7 @@ _BINARY = {
 
 @op(*_BINARY)
 def binary(e: Emitter, node) -> None:
+    """Python operators (`a + b`, `a < b`...); integer `Div` truncates; shape arithmetic in ints."""
     a, b = node.input[:2]
     if all(e.get(n).kind in ("int", "shape") or e.static(n) is not None for n in (a, b)):
         _shape_arithmetic(e, node)
@@ -146,18 +148,21 @@ def variadic(e: Emitter, node) -> None:
 
 @op("LeakyRelu")
 def leaky_relu(e: Emitter, node) -> None:
+    """`F.leaky_relu(x, negative_slope=alpha)`."""
     alpha = attrs(node).get("alpha", 0.01)
     e.assign(list(node.output), f"F.leaky_relu({e.tensor(node.input[0])}, negative_slope={alpha!r})")
 
 
 @op("Elu")
 def elu(e: Emitter, node) -> None:
+    """`F.elu(x, alpha=alpha)`."""
     alpha = attrs(node).get("alpha", 1.0)
     e.assign(list(node.output), f"F.elu({e.tensor(node.input[0])}, alpha={alpha!r})")
 
 
 @op("HardSigmoid")
 def hard_sigmoid(e: Emitter, node) -> None:  # ONNX's alpha/beta default to 0.2/0.5, torch's to 1/6, 1/2
+    """`torch.clamp(alpha * x + beta, 0, 1)` (ONNX's defaults differ from torch's)."""
     a = attrs(node)
     x = e.tensor(node.input[0])
     e.assign(list(node.output), f"torch.clamp({a.get('alpha', 0.2)!r} * {x} + {a.get('beta', 0.5)!r}, 0.0, 1.0)")
@@ -165,12 +170,14 @@ def hard_sigmoid(e: Emitter, node) -> None:  # ONNX's alpha/beta default to 0.2/
 
 @op("Gelu")
 def gelu(e: Emitter, node) -> None:
+    """`F.gelu(x, approximate=...)`."""
     approximate = attrs(node).get("approximate", "none")
     e.assign(list(node.output), f"F.gelu({e.tensor(node.input[0])}, approximate={approximate!r})")
 
 
 @op("Clip")
 def clip(e: Emitter, node) -> None:
+    """`torch.clamp(x, min, max)`."""
     a = attrs(node)
     lo, hi = a.get("min"), a.get("max")
     for i, name in ((1, "min"), (2, "max")):
@@ -184,12 +191,14 @@ def clip(e: Emitter, node) -> None:
 
 @op("Where")
 def where(e: Emitter, node) -> None:
+    """`torch.where(c, x, y)`."""
     c, x, y = (e.tensor(n) for n in node.input)
     e.assign(list(node.output), f"torch.where({c}, {x}, {y})")
 
 
 @op("Softmax", "LogSoftmax")
 def softmax(e: Emitter, node) -> None:
+    """`torch.softmax` / `torch.log_softmax` over the axis."""
     default = -1 if e.opset >= 13 else 1
     axis = attrs(node).get("axis", default)
     if e.opset < 13 and axis != -1 and axis != (e.rank(node.input[0]) or 0) - 1:
@@ -243,6 +252,7 @@ def _spatial(e: Emitter, node, a: dict, kernel, pad_value: float = 0.0) -> tuple
 
 @op("Conv")
 def conv(e: Emitter, node) -> None:
+    """`nn.Conv1d/2d/3d` with the kernel; asymmetric or 'SAME' padding as `F.pad` first."""
     a = attrs(node)
     w = e.static(node.input[1])
     if w is None:
@@ -268,6 +278,7 @@ def conv(e: Emitter, node) -> None:
 
 @op("Gemm")
 def gemm(e: Emitter, node) -> None:
+    """`nn.Linear` (alpha/beta folded into the weights), else `alpha * (a @ b) + beta * c`."""
     a = attrs(node)
     w = e.static(node.input[1])
     c = e.static(node.input[2]) if len(node.input) > 2 and node.input[2] else None
@@ -291,6 +302,7 @@ def gemm(e: Emitter, node) -> None:
 
 @op("MatMul")
 def matmul(e: Emitter, node) -> None:
+    """`nn.Linear(bias=False)` for a constant 2-D weight, else `a @ b`."""
     w = e.static(node.input[1])
     x = e.tensor(node.input[0])
     if w is not None and w.ndim == 2 and w.dtype.kind == "f":
@@ -303,6 +315,7 @@ def matmul(e: Emitter, node) -> None:
 
 @op("Einsum")
 def einsum(e: Emitter, node) -> None:
+    """`torch.einsum(equation, ...)`."""
     eq = attrs(node)["equation"]
     args = ", ".join(e.tensor(n) for n in node.input)
     e.assign(list(node.output), f"torch.einsum({eq!r}, {args})")
@@ -310,6 +323,7 @@ def einsum(e: Emitter, node) -> None:
 
 @op("BatchNormalization")
 def batch_norm(e: Emitter, node) -> None:
+    """`nn.BatchNorm1d/2d/3d` with its statistics (momentum = 1 - ONNX momentum)."""
     a = attrs(node)
     if a.get("training_mode", 0):
         raise UnsupportedOp("BatchNormalization in training mode is not supported", node.name)
@@ -329,6 +343,7 @@ def batch_norm(e: Emitter, node) -> None:
 
 @op("LayerNormalization")
 def layer_norm(e: Emitter, node) -> None:
+    """`nn.LayerNorm(normalized_shape, eps)`."""
     a = attrs(node)
     scale = e.static(node.input[1])
     bias = e.static(node.input[2]) if len(node.input) > 2 and node.input[2] else None
@@ -350,6 +365,7 @@ def layer_norm(e: Emitter, node) -> None:
 
 @op("Gather")
 def gather(e: Emitter, node) -> None:
+    """`nn.Embedding` for a constant table, `x.select` / `torch.index_select`, or shape items."""
     axis = attrs(node).get("axis", 0)
     data, idx = node.input[:2]
     table, index = e.static(data), e.static(idx)
@@ -383,6 +399,7 @@ def gather(e: Emitter, node) -> None:
 
 @op("MaxPool", "AveragePool")
 def pool(e: Emitter, node) -> None:
+    """`nn.MaxPool*/AvgPool*d` (ceil_mode, count_include_pad); asymmetric pads as `F.pad` (-inf for max)."""
     a = attrs(node)
     kernel = _ints(a["kernel_shape"])
     nd = len(kernel)
@@ -408,6 +425,7 @@ def pool(e: Emitter, node) -> None:
 
 @op("GlobalAveragePool", "GlobalMaxPool")
 def global_pool(e: Emitter, node) -> None:
+    """`torch.mean` / `torch.amax` over the spatial axes, keepdim."""
     rank = e.rank(node.input[0])
     dims = tuple(range(2, rank)) if rank else None
     x = e.tensor(node.input[0])
@@ -421,11 +439,13 @@ def global_pool(e: Emitter, node) -> None:
 
 @op("Identity", "Dropout")
 def identity(e: Emitter, node) -> None:
+    """nothing: the output is the input (Dropout is inference-mode identity)."""
     e.alias(node.output[0], node.input[0])
 
 
 @op("Constant")
 def constant(e: Emitter, node) -> None:
+    """a constant, folded into what uses it."""
     from onnx import numpy_helper
 
     from .emitter import Value
@@ -441,6 +461,7 @@ def constant(e: Emitter, node) -> None:
 
 @op("Shape")
 def shape(e: Emitter, node) -> None:
+    """`list(x.shape)`: a Python list, so the batch stays dynamic."""
     a = attrs(node)
     start, end = a.get("start"), a.get("end")
     x = e.tensor(node.input[0])
@@ -451,6 +472,7 @@ def shape(e: Emitter, node) -> None:
 
 @op("Cast")
 def cast(e: Emitter, node) -> None:
+    """`x.to(dtype)`; shape values stay ints."""
     from onnx import helper
 
     to = helper.tensor_dtype_to_np_dtype(attrs(node)["to"])
@@ -474,6 +496,7 @@ def _dims(e: Emitter, name: str) -> str:
 
 @op("Reshape")
 def reshape(e: Emitter, node) -> None:
+    """`x.reshape(...)` with ONNX's 0 (= keep) resolved."""
     v = e.get(node.input[0])
     target = e.static(node.input[1])
     if v.kind == "shape" and target is not None and target.size == 1:  # a shape list stays one
@@ -491,6 +514,7 @@ def reshape(e: Emitter, node) -> None:
 
 @op("Flatten")
 def flatten(e: Emitter, node) -> None:
+    """`torch.flatten(x, 1)` or a reshape to 2-D."""
     axis = attrs(node).get("axis", 1)
     x = e.tensor(node.input[0])
     expr = f"torch.flatten({x}, 1)" if axis == 1 else f"{x}.reshape(math.prod({x}.shape[:{axis}]), -1)"
@@ -499,6 +523,7 @@ def flatten(e: Emitter, node) -> None:
 
 @op("Transpose")
 def transpose(e: Emitter, node) -> None:
+    """`x.permute(...)`."""
     perm = attrs(node).get("perm")
     x = e.tensor(node.input[0])
     if perm is None:
@@ -509,6 +534,7 @@ def transpose(e: Emitter, node) -> None:
 
 @op("Squeeze", "Unsqueeze")
 def squeeze(e: Emitter, node) -> None:
+    """`x.squeeze(axes)` / `x.unsqueeze(axis)`."""
     axes = _axes(e, node, attrs(node))
     v = e.get(node.input[0])
     if node.op_type == "Unsqueeze" and v.kind == "int" and axes == (0,):
@@ -526,6 +552,7 @@ def squeeze(e: Emitter, node) -> None:
 
 @op("Concat")
 def concat(e: Emitter, node) -> None:
+    """`torch.cat([...], dim)`, or a Python list for shape values."""
     axis = attrs(node)["axis"]
     kinds = {e.get(n).kind for n in node.input}
     if "shape" in kinds or "int" in kinds:
@@ -540,6 +567,7 @@ def concat(e: Emitter, node) -> None:
 
 @op("Split")
 def split(e: Emitter, node) -> None:
+    """`torch.split(x, sizes, dim)`."""
     a = attrs(node)
     axis = a.get("axis", 0)
     sizes = a.get("split")
@@ -573,6 +601,7 @@ def _bounds(e: Emitter, name: str, count: int) -> list[str] | None:
 
 @op("Slice")
 def slice_(e: Emitter, node) -> None:
+    """`x[a:b, ...]` indexing (constant or shape-valued bounds, positive steps)."""
     axes = e.static(node.input[3]) if len(node.input) > 3 and node.input[3] else None
     steps = e.static(node.input[4]) if len(node.input) > 4 and node.input[4] else None
     if len(node.input) > 3 and node.input[3] and axes is None or len(node.input) > 4 and node.input[4] and steps is None:
@@ -604,6 +633,7 @@ def slice_(e: Emitter, node) -> None:
 
 @op("Expand")
 def expand(e: Emitter, node) -> None:  # ONNX broadcasts both ways: multiply by ones of the target shape
+    """`torch.full` for a scalar, else `x * torch.ones(shape)` (ONNX broadcasts both ways)."""
     arr = e.static(node.input[0])
     if arr is not None and arr.size == 1:
         value, dtype = arr.reshape(-1)[0].item(), torch_dtype(arr.dtype)
@@ -615,6 +645,7 @@ def expand(e: Emitter, node) -> None:  # ONNX broadcasts both ways: multiply by 
 
 @op("Tile")
 def tile(e: Emitter, node) -> None:
+    """`torch.tile(x, repeats)`."""
     e.assign(list(node.output), f"torch.tile({e.tensor(node.input[0])}, {tuple(_dims_list(e, node.input[1]))})")
 
 
@@ -627,6 +658,7 @@ def _dims_list(e: Emitter, name: str) -> list:
 
 @op("ConstantOfShape")
 def constant_of_shape(e: Emitter, node) -> None:
+    """`torch.full(shape, value)`."""
     from onnx import numpy_helper
 
     value = attrs(node).get("value")
@@ -636,6 +668,7 @@ def constant_of_shape(e: Emitter, node) -> None:
 
 @op("Pad")
 def pad(e: Emitter, node) -> None:
+    """`F.pad(x, pads, mode)` (constant, reflect, edge -> replicate)."""
     a = attrs(node)
     pads = a.get("pads")
     if pads is None:
@@ -667,6 +700,7 @@ def _is_shape_like(e: Emitter, name: str) -> bool:
 
 @op(*_REDUCE)
 def reduce(e: Emitter, node) -> None:
+    """`torch.mean/sum/amax/amin/prod/linalg.vector_norm(x, dim, keepdim)`."""
     a = attrs(node)
     axes = _axes(e, node, a)
     keep = bool(a.get("keepdims", 1))
@@ -692,6 +726,7 @@ def reduce(e: Emitter, node) -> None:
 
 @op("ArgMax", "ArgMin")
 def argmax(e: Emitter, node) -> None:
+    """`torch.argmax` / `torch.argmin`."""
     a = attrs(node)
     fn = "torch.argmax" if node.op_type == "ArgMax" else "torch.argmin"
     e.assign(list(node.output), f"{fn}({e.tensor(node.input[0])}, dim={a.get('axis', 0)}, keepdim={bool(a.get('keepdims', 1))})")
