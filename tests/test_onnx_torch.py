@@ -214,11 +214,11 @@ def test_a_second_registration_is_refused():
 
 def test_erfc_from_tf2onnx_is_rewritten_as_one_minus_erf(tmp_path):
     """tf2onnx writes exact GELU's erfc as an `Erfc` node, which ONNX does not define."""
-    from portmodel.convert.sources import _replace_erfc
+    from portmodel.convert.onnx_fixes import replace_erfc
 
     path = tmp_path / "erfc.onnx"
     onnx.save(_graph("Erfc"), path)
-    notes = _replace_erfc(str(path))
+    notes = replace_erfc(str(path))
     assert notes and "1 - Erf(x)" in notes[0]
     x = np.linspace(-2, 2, 6, dtype=np.float32).reshape(2, 3)
     got = ort.InferenceSession(str(path)).run(None, {"x": x})[0]

@@ -58,11 +58,11 @@ def _onnx_ops() -> list[str]:
         groups.setdefault(fn, []).append(name)
     lines = [
         "", "## ONNX ops → PyTorch source (`portmodel convert --to torch`, `onnx_torch/ops.py`)", "",
-        "Verified against ONNX Runtime in `tests/test_onnx_torch.py` and through whole models in "
-        "`tests/test_convert.py`; any other op stops the conversion naming the op and the node.", "",
+        ("Verified against ONNX Runtime in `tests/test_onnx_torch.py` and through whole models in "
+        "`tests/test_convert.py`; any other op stops the conversion naming the op and the node."), "",
         "| ONNX ops | converter | what it writes |", "|---|---|---|",
     ]
-    for fn, names in sorted(groups.items(), key=lambda kv: sorted(kv[1])[0]):
+    for fn, names in sorted(groups.items(), key=lambda kv: min(kv[1])):
         doc = (fn.__doc__ or "").strip().splitlines()[0] if fn.__doc__ else ""
         lines.append(f"| {', '.join(sorted(names))} | `{fn.__name__}` | {doc} |")
     return lines

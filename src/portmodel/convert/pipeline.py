@@ -176,6 +176,7 @@ def _tensorflow_stages(source, tmp, onnx_path, names, outputs, inputs, ref, targ
     start = time.perf_counter()
     tflite = "tflite" in targets
     batch = inputs[0].shape[0]
+    request = None
     if source.kind in ("keras", "saved_model"):  # already TensorFlow: no ONNX detour
         tool = "Keras export" if source.kind == "keras" else "SavedModel as given"
         notes = [f"{tool} + TensorFlow's TFLite converter (no ONNX detour for a TensorFlow source)"]
@@ -183,7 +184,8 @@ def _tensorflow_stages(source, tmp, onnx_path, names, outputs, inputs, ref, targ
                                   keras_model=source.model if source.kind == "keras" else None)
     else:
         try:
-            notes += _onnx2tf(onnx_path, work, tmp, names, inputs, keep_nchw, dynamic_int8, report)
+            more, request = _onnx2tf(onnx_path, work, tmp, names, inputs, keep_nchw, dynamic_int8, report)
+            notes += more
             tool = "onnx2tf"
         except PortmodelError as exc:
             if not source.translatable:
@@ -192,11 +194,15 @@ def _tensorflow_stages(source, tmp, onnx_path, names, outputs, inputs, ref, targ
             notes = [(f"{exc.args[0]}; converted through portmodel's own translation of the source instead "
                       "(Keras port with the source's weights, exported; TFLite by TensorFlow's converter)"),
                      "inputs are channels-last, as the Keras port takes them"]
-            notes += tensorflow_files(work, quantize, dynamic_int8, tflite, batch, keras_model=keras_port(source, tmp))
+            try:
+                port = keras_port(source, tmp)
+            except PortmodelError as closed:
+                raise PortmodelError(f"{exc.args[0]}; portmodel's own translation cannot take over: {closed}") from None
+            notes += tensorflow_files(work, quantize, dynamic_int8, tflite, batch, keras_model=port)
             tool = "portmodel translation + Keras export"
     seconds = time.perf_counter() - start
     if tflite:
-        notes += _builtin_tflite(work, tmp, onnx_path, names, keep_nchw, tool)
+        notes += _builtin_tflite(work, tmp, request if tool == "onnx2tf" else None)
     if "saved_model" in targets:
         stage = Stage("saved_model", tool, seconds, ["saved_model/"], atol=atol, rtol=rtol, notes=list(notes))
         got, _ = run_saved_model(work, inputs, names, outputs)
@@ -229,45 +235,50 @@ def _tensorflow_stages(source, tmp, onnx_path, names, outputs, inputs, ref, targ
     return True
 
 
-def _onnx2tf(onnx_path, work, tmp, names, inputs, keep_nchw, dynamic_int8, report) -> list[str]:
+def _onnx2tf(onnx_path, work, tmp, names, inputs, keep_nchw, dynamic_int8, report) -> tuple[list[str], dict]:
     """onnx2tf in its worker; onnx2tf often needs static shapes, so a failure is retried
-    once with the batch fixed to the verification batch. Returns notes for the report."""
-    request = {"onnx": onnx_path, "out": work, "keep_nchw": names if keep_nchw else [], "dynamic_int8": dynamic_int8}
+    once with the batch fixed to the verification batch. Returns (notes, the request that worked)."""
+    from .onnx_fixes import reduce_l2_as_sum
+
+    fixed = os.path.join(tmp, ".for_onnx2tf", "model.onnx")  # the model.onnx artifact stays as exported
+    os.makedirs(os.path.dirname(fixed), exist_ok=True)
+    shutil.copyfile(onnx_path, fixed)
+    notes = reduce_l2_as_sum(fixed)
+    request = {"onnx": fixed, "out": work, "keep_nchw": names if keep_nchw else [], "dynamic_int8": dynamic_int8}
     try:
         report["network_attempts"] = run_worker(request, tmp)["network_attempts"]
-        return []
+        return notes, request
     except PortmodelError as exc:
         shutil.rmtree(work, ignore_errors=True)
         batch = inputs[0].shape[0]
+        request["batch_size"] = batch
         try:
-            report["network_attempts"] = run_worker({**request, "batch_size": batch}, tmp)["network_attempts"]
+            report["network_attempts"] = run_worker(request, tmp)["network_attempts"]
         except PortmodelError:
             raise exc from None
-        return [f"fixed batch of {batch}: onnx2tf could not convert the dynamic batch ({exc.args[0][-160:]})"]
+        return [*notes, f"fixed batch of {batch}: onnx2tf could not convert the dynamic batch ({exc.args[0][-160:]})"], request
 
 
-def _builtin_tflite(work, tmp, onnx_path, names, keep_nchw, tool) -> list[str]:
+def _builtin_tflite(work, tmp, request: dict | None) -> list[str]:
     """TFLite files that need TensorFlow Select ops (Flex: Erf for exact GELU...) run only
     with the Flex delegate, which LiteRT's Python interpreter lacks: onnx2tf rewrites those
     ops with builtin ones (its pseudo operators) for the TFLite files."""
     from .runtimes import flex_ops
 
-    path = os.path.join(work, "model_float32.tflite")
-    needed = flex_ops(path)
+    needed = flex_ops(os.path.join(work, "model_float32.tflite"))
     if not needed:
         return []
-    if tool != "onnx2tf" or not set(needed) <= PSEUDO_OPS:
+    if request is None or not set(needed) <= PSEUDO_OPS:
         raise PortmodelError(f"stage tflite: the model needs TensorFlow Select ops {', '.join(needed)} "
                              "(Flex delegate), which have no builtin replacement here")
     again = os.path.join(tmp, ".tensorflow-builtin")
-    request = {"onnx": onnx_path, "out": again, "keep_nchw": names if keep_nchw else [], "pseudo_ops": needed}
-    run_worker(request, tmp)
+    run_worker({**request, "out": again, "dynamic_int8": None, "pseudo_ops": needed}, tmp)
     for name in os.listdir(again):
         if name.endswith(".tflite"):
             os.replace(os.path.join(again, name), os.path.join(work, name))
     shutil.rmtree(again, ignore_errors=True)
     return [(f"TFLite only: {', '.join(needed)} written with builtin ops (onnx2tf pseudo operators; the "
-            "SavedModel keeps the TensorFlow op)")]
+             "SavedModel keeps the TensorFlow op)")]
 
 
 # Ops onnx2tf can write with builtin TFLite ops instead of Select TF ops (replace_to_pseudo_operators)

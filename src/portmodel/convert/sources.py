@@ -17,6 +17,7 @@ import numpy as np
 
 from ..errors import PortmodelError
 from ..loading import import_file, load_keras_file, load_state_dict, split_spec
+from .onnx_fixes import replace_erfc
 
 
 @dataclass
@@ -176,7 +177,7 @@ def _keras_source(model, path: str, input_shape=None) -> Source:
                 model.export(onnx_path, format="onnx", verbose=False)
         except Exception as exc:  # noqa: BLE001 - tf2onnx's own failure, reported
             raise PortmodelError(f"Keras -> ONNX (keras export, tf2onnx) failed: {type(exc).__name__}: {exc}", path)
-        notes = _replace_erfc(onnx_path)
+        notes = replace_erfc(onnx_path)
         return {"exporter": "keras Model.export(format='onnx') (tf2onnx)", "seconds": time.perf_counter() - start,
                 "notes": notes}
 
@@ -227,7 +228,7 @@ def _saved_model_source(path: str) -> Source:
         except Exception as exc:  # noqa: BLE001
             raise PortmodelError(f"SavedModel -> ONNX (tf2onnx) failed: {type(exc).__name__}: {exc}", path) from None
         return {"exporter": "tf2onnx (frozen SavedModel signature)", "seconds": time.perf_counter() - start,
-                "notes": _replace_erfc(onnx_path)}
+                "notes": replace_erfc(onnx_path)}
 
     return Source("saved_model", path, "channels_last", names, shapes, run, export, loaded)
 
@@ -248,31 +249,6 @@ def _onnx_source(path: str, input_shape) -> Source:
         return {"exporter": "given", "seconds": 0.0}
 
     return Source("onnx", path, "as given", names, specs, run, export)
-
-
-def _replace_erfc(onnx_path: str) -> list[str]:
-    """tf2onnx writes tf.math.erfc (exact GELU) as an `Erfc` node, which is not an ONNX op:
-    rewrite each as 1 - Erf(x), the same function."""
-    import onnx
-    from onnx import helper, numpy_helper
-
-    model = onnx.load(onnx_path)
-    nodes, count = [], 0
-    for node in model.graph.node:
-        if node.op_type != "Erfc" or node.domain not in ("", "ai.onnx"):
-            nodes.append(node)
-            continue
-        count += 1
-        erf, one = f"{node.output[0]}__erf", f"{node.output[0]}__one"
-        model.graph.initializer.append(numpy_helper.from_array(np.ones((), np.float32), one))
-        nodes += [helper.make_node("Erf", [node.input[0]], [erf], name=f"{node.name}/Erf"),
-                  helper.make_node("Sub", [one, erf], list(node.output), name=node.name)]
-    if not count:
-        return []
-    del model.graph.node[:]
-    model.graph.node.extend(nodes)
-    onnx.save(model, onnx_path)
-    return [f"{count} Erfc node(s) from tf2onnx (not an ONNX op) rewritten as 1 - Erf(x)"]
 
 
 def seeded_inputs(source: Source, seed: int = 0, batch: int = 2) -> list[np.ndarray]:
