@@ -258,3 +258,23 @@ def test_real_checkpoint_minilm_to_saved_model_tflite_and_torch(tmp_path):
     for i in (0, 2, 4):  # each paraphrase pair against every unrelated sentence
         others = [j for j in range(len(ids)) if j not in (i, i + 1)]
         assert sim[i, i + 1] > 0.4 > sim[i, others].max(), sim[i]
+
+
+def test_exported_program_and_torchscript_sources(tmp_path):
+    import torch
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.ReLU(), torch.nn.Flatten(),
+                                torch.nn.Linear(4 * 6 * 6, 2)).eval()
+    x = torch.zeros(2, 3, 6, 6)
+    program = torch.export.export(model, (x,), dynamic_shapes=({0: torch.export.Dim("batch")},))
+    torch.export.save(program, tmp_path / "net.pt2")
+    torch.jit.save(torch.jit.trace(model, x), tmp_path / "net_ts.pt")
+    from_pt2 = convert(str(tmp_path / "net.pt2"), ["torch"], str(tmp_path / "a"))  # shape from the program
+    _assert_passed(from_pt2, ["onnx", "torch"], atol=1e-5)
+    from_ts = convert(str(tmp_path / "net_ts.pt"), ["torch"], str(tmp_path / "b"), input_shape=(3, 6, 6))
+    _assert_passed(from_ts, ["onnx", "torch"], atol=1e-5)
+    assert _stages(from_ts)["onnx"]["tool"] == "torch.onnx.export (TorchScript)"
+    torch.save(model.state_dict(), tmp_path / "state.pt")
+    with pytest.raises(PortmodelError, match=r"state.pt: not a TorchScript archive .* PATH.py:Class --weights"):
+        convert(str(tmp_path / "state.pt"), ["torch"], str(tmp_path / "c"), input_shape=(3, 6, 6))

@@ -399,7 +399,9 @@ def parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_port)
 
     c = sub.add_parser("convert", help="a trained model to another runtime through ONNX, every stage verified")
-    c.add_argument("src", help="PATH.py:Class (nn.Module or Keras), a .keras file, a SavedModel folder or .onnx")
+    c.add_argument(
+        "src", help="PATH.py:Class (nn.Module or Keras), .pt2, TorchScript .pt, .keras, a SavedModel folder or .onnx"
+    )
     c.add_argument(
         "--to", type=_targets, required=True,
         help="onnx, saved_model, tflite, torch, safetensors (comma-separated for several)",

@@ -53,6 +53,10 @@ def load_source(spec: str, weights: str | None, input_shape, exporter: str = "dy
         return _onnx_source(path, input_shape)
     if path.endswith(".keras"):
         return _keras_source(load_keras_file(path), path)
+    if path.endswith(".pt2"):
+        return _exported_program_source(path, input_shape, exporter)
+    if path.endswith((".pt", ".pth", ".torchscript", ".ts")) and name is None:
+        return _torchscript_source(path, input_shape)
     if path.endswith(".py") and name:
         return _python_source(path, name, weights, input_shape, exporter)
     raise PortmodelError(
@@ -95,13 +99,14 @@ def _python_source(path: str, name: str, weights, input_shape, exporter: str) ->
     return _keras_source(model, path, input_shape)
 
 
-def _torch_source(model, path: str, shape: tuple, exporter: str) -> Source:
+def _torch_source(model, path: str, shape: tuple, exporter: str, dtype: str | None = None) -> Source:
     import torch
 
     from ..verify import exact_float32
 
-    first = next((m for m in model.modules() if not list(m.children())), None)
-    dtype = "int64" if isinstance(first, torch.nn.Embedding) else "float32"
+    if dtype is None:
+        first = next((m for m in model.modules() if not list(m.children())), None)
+        dtype = "int64" if isinstance(first, torch.nn.Embedding) else "float32"
 
     def run(inputs):
         with torch.no_grad(), exact_float32():
@@ -112,6 +117,39 @@ def _torch_source(model, path: str, shape: tuple, exporter: str) -> Source:
         return _export_torch(model, shape, dtype, onnx_path, exporter)
 
     return Source("torch", path, "channels_first", ["input"], [(shape, dtype)], run, export, model, input_shape=shape)
+
+
+def _exported_program_source(path: str, input_shape, exporter: str) -> Source:
+    """A `torch.export` program (`.pt2`): run as its module; shapes from its example inputs."""
+    import torch
+
+    try:
+        program = torch.export.load(path)
+    except Exception as exc:  # noqa: BLE001
+        raise PortmodelError(f"cannot load the ExportedProgram: {type(exc).__name__}: {str(exc)[:200]}", path) from None
+    args = (program.example_inputs or ((), {}))[0]
+    if len(args) != 1 and not input_shape:
+        raise PortmodelError("the program's example inputs are unknown or several; pass --input-shape", path)
+    shape = tuple(input_shape) if input_shape else tuple(args[0].shape[1:])
+    dtype = str(args[0].dtype).removeprefix("torch.") if args else "float32"
+    source = _torch_source(program.module(), path, shape, exporter, dtype=dtype)
+    return source
+
+
+def _torchscript_source(path: str, input_shape) -> Source:
+    """A TorchScript archive (`torch.jit.save`): exported with the TorchScript exporter."""
+    import torch
+
+    if not input_shape:
+        raise PortmodelError("a TorchScript source needs --input-shape (torch layout, no batch)", path)
+    try:
+        model = torch.jit.load(path, map_location="cpu").eval()
+    except Exception as exc:  # noqa: BLE001 - a state_dict saved as .pt is the usual mistake
+        raise PortmodelError(
+            f"not a TorchScript archive ({type(exc).__name__}); a state_dict needs its class: "
+            "PATH.py:Class --weights FILE", path,
+        ) from None
+    return _torch_source(model, path, tuple(input_shape), "torchscript")
 
 
 def _export_torch(model, shape: tuple, dtype: str, onnx_path: str, exporter: str) -> dict:
