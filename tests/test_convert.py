@@ -17,6 +17,8 @@ import numpy as np
 import pytest
 from helpers import ROOT, TORCH_FIXTURES, run_cli
 
+pytest.importorskip("onnx2tf", reason="the `convert` extra (scripts/setup installs it)")
+
 from portmodel.convert import convert
 from portmodel.errors import PortmodelError
 

@@ -11,9 +11,10 @@ import importlib.util
 import math
 
 import numpy as np
-import onnx
-import onnxruntime as ort
 import pytest
+
+onnx = pytest.importorskip("onnx")  # the `convert` extra (scripts/setup installs it)
+ort = pytest.importorskip("onnxruntime")
 import torch
 from onnx import TensorProto, helper
 from torch import nn

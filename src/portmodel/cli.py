@@ -15,6 +15,7 @@ from pathlib import Path
 from .errors import PortmodelError
 
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
+_CONVERT_MODULES = {"onnx", "onnxruntime", "onnxscript", "onnx2tf", "tf2onnx", "ai_edge_litert", "tf_keras"}
 
 
 def _shape(text: str) -> tuple[int, ...]:
@@ -453,9 +454,10 @@ def main(argv: list[str] | None = None) -> int:
         missing = getattr(exc, "name", None) or str(exc)
         if missing.startswith("portmodel"):  # our own bug, not a missing package
             raise
+        extra = "convert" if missing.split(".")[0] in _CONVERT_MODULES else "run"
         print(
             f"portmodel: error: this command runs models and needs the runtime ({missing} is missing): "
-            "pip install 'portmodel[run]'",
+            f"pip install 'portmodel[{extra}]'",
             file=sys.stderr,
         )
         return EXIT_ERROR
