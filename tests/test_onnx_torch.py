@@ -224,3 +224,19 @@ def test_erfc_from_tf2onnx_is_rewritten_as_one_minus_erf(tmp_path):
     x = np.linspace(-2, 2, 6, dtype=np.float32).reshape(2, 3)
     got = ort.InferenceSession(str(path)).run(None, {"x": x})[0]
     assert np.abs(got - np.vectorize(math.erfc)(x)).max() < 1e-6
+
+
+def test_generated_source_passes_ruff(tmp_path):
+    """The source is for people to read and keep: clean under ruff's default rules."""
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    for name, (cls, shape, dtype) in CASES.items():
+        _export(cls().eval(), shape, dtype, tmp_path / f"{name}.onnx")
+        (tmp_path / f"{name}.py").write_text(onnx_to_torch(onnx.load(tmp_path / f"{name}.onnx")).code)
+    ruff = shutil.which("ruff") or str(Path(sys.executable).parent / "ruff")
+    files = [str(tmp_path / f"{name}.py") for name in CASES]
+    proc = subprocess.run([ruff, "check", "--isolated", *files], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stdout

@@ -47,6 +47,8 @@ def onnx_to_torch(model, class_name: str = "Model", doc: str = "") -> TorchSourc
     ops: dict[str, int] = {}
     for node in graph.node:
         ops[node.op_type] = ops.get(node.op_type, 0) + 1
+        if id(node) in e.fused:
+            continue
         if node.domain not in ("", "ai.onnx"):
             raise UnsupportedOp(f"ONNX op {node.domain}.{node.op_type} (node {node.name!r}) is not a standard op")
         if node.op_type != "Constant" and node.input and all(e.static(n) is not None for n in node.input if n):

@@ -49,12 +49,19 @@ class Emitter:
     _names: set[str] = field(default_factory=lambda: {"self", "torch", "nn", "F", "math", *_BUILTINS})
     _shapes: dict[str, tuple] = field(default_factory=dict)
     _dtypes: dict[str, np.dtype] = field(default_factory=dict)
+    consumers: dict[str, list] = field(default_factory=dict)  # value name -> nodes reading it
+    fused: set[int] = field(default_factory=set)  # id() of nodes another converter already wrote
 
     def __post_init__(self) -> None:
         from onnx import helper, numpy_helper
 
         for init in self.graph.initializer:
             self.values[init.name] = Value(init.name, "const", numpy_helper.to_array(init))
+        for node in self.graph.node:
+            for name in node.input:
+                self.consumers.setdefault(name, []).append(node)
+        for out in self.graph.output:
+            self.consumers.setdefault(out.name, []).append(None)  # read by the caller
         for info in [*self.graph.value_info, *self.graph.input, *self.graph.output]:
             t = info.type.tensor_type
             if t.elem_type:
@@ -153,13 +160,19 @@ class Emitter:
                 self.state[f"{name}.{key}"] = arr
         return f"self.{name}"
 
+    def used(self, name: str) -> bool:
+        return bool(name) and bool(self.consumers.get(name))
+
     def assign(self, outputs: list[str], expr: str, kind: str = "tensor") -> None:
-        """`out = expr` in forward (a tuple for several outputs; '' skips an output)."""
-        names = [self.fresh(o) if o else "_" for o in outputs]
+        """`out = expr` in forward (a tuple for several outputs; an unread output is `_`,
+        and a statement none of whose outputs is read is not written)."""
+        names = [self.fresh(o) if self.used(o) else "_" for o in outputs]
+        if all(n == "_" for n in names):
+            return
         target = names[0] if len(names) == 1 else ", ".join(names)
         self.forward_lines.append(f"{target} = {expr}")
         for o, n in zip(outputs, names):
-            if o:
+            if n != "_":
                 self.values[o] = Value(n, kind)
 
     def alias(self, output: str, source: str) -> None:

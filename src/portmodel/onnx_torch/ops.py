@@ -306,11 +306,27 @@ def matmul(e: Emitter, node) -> None:
     w = e.static(node.input[1])
     x = e.tensor(node.input[0])
     if w is not None and w.ndim == 2 and w.dtype.kind == "f":
-        mod = e.module(node.name or "linear", f"nn.Linear({w.shape[0]}, {w.shape[1]}, bias=False)",
-                       {"weight": np.ascontiguousarray(w.T)})
-        e.assign(list(node.output), f"{mod}({x})")
+        add, bias = _bias_add(e, node.output[0], w.shape[1])
+        args = f"{w.shape[0]}, {w.shape[1]}" + ("" if add else ", bias=False")
+        mod = e.module(node.name or "linear", f"nn.Linear({args})", {"weight": np.ascontiguousarray(w.T), "bias": bias})
+        e.assign(list(add.output if add else node.output), f"{mod}({x})")
         return
     e.assign(list(node.output), f"{x} @ {e.tensor(node.input[1])}")
+
+
+def _bias_add(e: Emitter, name: str, size: int):
+    """(the Add node, its bias) when `name` is read only by an Add of a constant (size,) vector:
+    MatMul + Add is one nn.Linear, as exporters split it."""
+    readers = e.consumers.get(name, [])
+    if len(readers) != 1 or readers[0] is None or readers[0].op_type != "Add":
+        return None, None
+    add = readers[0]
+    other = add.input[1] if add.input[0] == name else add.input[0]
+    bias = e.static(other)
+    if bias is None or bias.shape != (size,) or bias.dtype.kind != "f":
+        return None, None
+    e.fused.add(id(add))
+    return add, bias
 
 
 @op("Einsum")
@@ -542,7 +558,8 @@ def squeeze(e: Emitter, node) -> None:
         return
     x = e.tensor(node.input[0])
     if node.op_type == "Squeeze":
-        e.assign(list(node.output), f"{x}.squeeze({axes if axes is not None else ''})".replace(",)", ")"))
+        arg = "" if axes is None else str(axes[0]) if len(axes) == 1 else repr(axes)
+        e.assign(list(node.output), f"{x}.squeeze({arg})")
         return
     rank = (e.rank(node.input[0]) or 0) + len(axes)
     for axis in sorted(a % rank for a in axes):
@@ -771,9 +788,10 @@ def lstm(e: Emitter, node) -> None:
         hz = e.tensor(h0) if h0 else f"torch.zeros({dirs}, {x}.shape[1], {hidden})"
         cz = e.tensor(c0) if c0 else f"torch.zeros({dirs}, {x}.shape[1], {hidden})"
         state = f", ({hz}, {cz})"
-    y, hc = e.fresh("lstm_y"), e.fresh("lstm_state")
-    e.forward_lines.append(f"{y}, {hc} = {mod}({x}{state})")
     outs = list(node.output) + [""] * (3 - len(node.output))
+    y = e.fresh("lstm_y") if e.used(outs[0]) else "_"
+    hc = e.fresh("lstm_state") if e.used(outs[1]) or e.used(outs[2]) else "_"
+    e.forward_lines.append(f"{y}, {hc} = {mod}({x}{state})")
     if outs[0]:  # ONNX Y: (seq, num_directions, batch, hidden)
         e.assign([outs[0]], f"{y}.reshape({y}.shape[0], {y}.shape[1], {dirs}, {hidden}).permute(0, 2, 1, 3)")
     if outs[1]:
