@@ -280,3 +280,20 @@ def test_exported_program_and_torchscript_sources(tmp_path):
     torch.save(model.state_dict(), tmp_path / "state.pt")
     with pytest.raises(PortmodelError, match=r"state.pt: not a TorchScript archive .* PATH.py:Class --weights"):
         convert(str(tmp_path / "state.pt"), ["torch"], str(tmp_path / "c"), input_shape=(3, 6, 6))
+
+
+def test_external_data_travels_with_the_graph(tmp_path, monkeypatch):
+    """Models over 2 GB keep their weights in a file beside model.onnx: it is published with
+    the graph and the PyTorch module is built from it (the threshold lowered to 0 here)."""
+    from portmodel.convert import sources
+
+    monkeypatch.setattr(sources, "EXTERNAL_DATA_BYTES", 0)
+    out = tmp_path / "o"
+    report = convert(f"{TORCH_FIXTURES}/mlp_sequential.py:MLPClassifier", ["onnx", "torch"], str(out),
+                     input_shape=(1, 28, 28))
+    _assert_passed(report, ["onnx", "torch"], atol=1e-5)
+    data = [f for f in _stages(report)["onnx"]["files"] if f != "model.onnx"]
+    assert data and all((out / f).stat().st_size > 0 for f in data)
+    assert (out / "model.onnx").stat().st_size < 100_000  # the graph alone; weights are beside it
+    again = convert(str(out / "model.onnx"), ["torch"], str(tmp_path / "again"))
+    _assert_passed(again, ["onnx", "torch"], atol=1e-5)

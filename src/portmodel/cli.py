@@ -314,7 +314,7 @@ def cmd_convert(args) -> int:
         print(f"portmodel: stage {report['stopped_at']} is out of tolerance: only the report was written "
               f"to {args.output}", file=sys.stderr)
         return EXIT_FINDINGS
-    files = [f for s in report["stages"] for f in s["files"] if f != "model.onnx" or "onnx" in args.to]
+    files = [f for s in report["stages"] for f in s["files"] if not f.startswith("model.onnx") or "onnx" in args.to]
     print(f"portmodel: wrote {', '.join(files)}, report.md, report.json to {args.output}")
     return EXIT_OK
 

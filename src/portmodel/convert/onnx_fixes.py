@@ -12,7 +12,7 @@ def _rewrite(path: str, op_type: str, replace) -> int:
     """Replace every `op_type` node of the model at `path` by `replace(model, node)`'s nodes."""
     import onnx
 
-    model = onnx.load(path)
+    model = onnx.load(path, load_external_data=False)  # external tensors stay in their files
     nodes, count = [], 0
     for node in model.graph.node:
         if node.op_type != op_type or node.domain not in ("", "ai.onnx"):

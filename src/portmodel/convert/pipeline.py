@@ -150,11 +150,12 @@ def _run(source, targets, tmp, inputs, ref, quantize, keep_nchw, atol, rtol) -> 
         raise PortmodelError(f"stage onnx ({info['exporter']}) wrote a model ONNX Runtime refuses: {exc.args[0]}") from None
     names = [i.name for i in session.get_inputs()]
     outputs = [o.name for o in session.get_outputs()]
-    stage = Stage("onnx", info["exporter"], info["seconds"], ["model.onnx"], atol=atol, rtol=rtol)
+    stage = Stage("onnx", info["exporter"], info["seconds"], ["model.onnx", *_external_data(tmp)], atol=atol, rtol=rtol)
     stage.notes += [f"fell back: {t}" for t in info.get("fallback_from", [])] + info.get("notes", [])
     feeds, _ = assign(inputs, source.input_names, {i.name: tuple(d if isinstance(d, int) else None for d in i.shape)
                                                    for i in session.get_inputs()})
     ok = finish(compare(stage, ref, session.run(None, feeds)))
+    del session  # ONNX Runtime holds its own copy of the weights
     tf_targets = [t for t in targets if t in ("saved_model", "tflite")]
     if ok and tf_targets:
         ok = _tensorflow_stages(source, tmp, onnx_path, names, outputs, inputs, ref, tf_targets, quantize, keep_nchw, atol, rtol,
@@ -243,6 +244,8 @@ def _onnx2tf(onnx_path, work, tmp, names, inputs, keep_nchw, dynamic_int8, repor
     fixed = os.path.join(tmp, ".for_onnx2tf", "model.onnx")  # the model.onnx artifact stays as exported
     os.makedirs(os.path.dirname(fixed), exist_ok=True)
     shutil.copyfile(onnx_path, fixed)
+    for name in _external_data(tmp):  # weights over 2 GB live beside the graph: link them, not copy
+        os.link(os.path.join(tmp, name), os.path.join(os.path.dirname(fixed), name))
     notes = reduce_l2_as_sum(fixed)
     request = {"onnx": fixed, "out": work, "keep_nchw": names if keep_nchw else [], "dynamic_int8": dynamic_int8}
     try:
@@ -286,6 +289,11 @@ PSEUDO_OPS = {"Erf", "Asin", "Acos", "Atan", "Abs", "Neg", "HardSwish", "GeLU", 
               "GatherND", "MatMulInteger"}
 
 
+def _external_data(folder: str) -> list[str]:
+    """The files holding model.onnx's external tensors (written for models over 2 GB)."""
+    return sorted(n for n in os.listdir(folder) if n.startswith("model.onnx") and n != "model.onnx")
+
+
 def run_worker(request: dict, tmp: str) -> dict:
     """Run onnx2tf in its own offline process (see onnx2tf_worker); raise naming the stage."""
     req, res = os.path.join(tmp, ".request.json"), os.path.join(tmp, ".result.json")
@@ -309,7 +317,6 @@ def run_worker(request: dict, tmp: str) -> dict:
 
 
 def _torch_stage(source, onnx_path, tmp, inputs, ref, atol, rtol, export_pt2: bool) -> Stage:
-    import onnx
     import torch
 
     from ..loading import import_file
@@ -319,16 +326,17 @@ def _torch_stage(source, onnx_path, tmp, inputs, ref, atol, rtol, export_pt2: bo
     start = time.perf_counter()
     doc = f"PyTorch module converted by portmodel from {Path(source.path).name} (through ONNX)."
     try:
-        result = onnx_to_torch(onnx.load(onnx_path), doc=doc)
+        result = onnx_to_torch(onnx_path, doc=doc)
     except UnsupportedOp as exc:
         raise PortmodelError(f"stage torch (ONNX -> PyTorch) stopped: {exc}") from None
     model_py = os.path.join(tmp, "model.py")
     write_text(model_py, result.code)
-    state = {k: torch.from_numpy(v.copy()) for k, v in result.state.items()}
+    state = {k: torch.from_numpy(v) for k, v in result.state.items()}  # no copy: the arrays are ours
     save_state_dict(state, os.path.join(tmp, "model.safetensors"))
     module = import_file(model_py)
-    model = getattr(module, result.class_name)().eval()
-    model.load_state_dict(state, strict=True)
+    with torch.device("meta"):  # no second copy of the weights: the state_dict's tensors are assigned
+        model = getattr(module, result.class_name)().eval()
+    model.load_state_dict(state, strict=True, assign=True)
     stage = Stage("torch", "portmodel.onnx_torch", time.perf_counter() - start,
                   ["model.py", "model.safetensors"], atol=atol, rtol=rtol)
     stage.notes.append(f"forward({', '.join(result.inputs)}) takes inputs in the ONNX graph's layout")
@@ -359,8 +367,8 @@ def _publish(report: dict, tmp: str, out: Path) -> None:
     from .report import render_markdown
 
     files = [f.rstrip("/") for s in report["stages"] for f in s["files"]] if report["passed"] else []
-    if "onnx" not in report["targets"] and "model.onnx" in files:
-        files.remove("model.onnx")
+    if "onnx" not in report["targets"]:
+        files = [f for f in files if not f.startswith("model.onnx")]
     write_reports(report, os.path.join(tmp, "report.json"), os.path.join(tmp, "report.md"), render_markdown)
     out.mkdir(parents=True, exist_ok=True)
     for name in [*files, "report.json", "report.md"]:

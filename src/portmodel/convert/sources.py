@@ -8,6 +8,7 @@ a `.py` file runs it: `convert` is one of the explicit steps that do.
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,6 +19,9 @@ import numpy as np
 from ..errors import PortmodelError
 from ..loading import import_file, load_keras_file, load_state_dict, split_spec
 from .onnx_fixes import replace_erfc
+
+# Weights beyond this go to an external data file beside model.onnx (protobuf's limit is 2 GB)
+EXTERNAL_DATA_BYTES = 1_800_000_000
 
 
 @dataclass
@@ -157,7 +161,7 @@ def _export_torch(model, shape: tuple, dtype: str, onnx_path: str, exporter: str
     import torch
 
     example = (torch.zeros((2, *shape), dtype=getattr(torch, dtype)),)
-    big = sum(p.numel() * p.element_size() for p in model.parameters()) > 1_800_000_000
+    big = sum(p.numel() * p.element_size() for p in model.parameters()) > EXTERNAL_DATA_BYTES
     tried = []
     for dynamo in ((True, False) if exporter == "dynamo" else (False,)):
         start = time.perf_counter()
@@ -283,8 +287,16 @@ def _onnx_source(path: str, input_shape) -> Source:
     def export(onnx_path: str) -> dict:
         import shutil
 
-        shutil.copyfile(path, onnx_path)
-        return {"exporter": "given", "seconds": 0.0}
+        import onnx
+
+        graph = onnx.load(path, load_external_data=False)
+        if not any(t.data_location == onnx.TensorProto.EXTERNAL for t in graph.graph.initializer):
+            shutil.copyfile(path, onnx_path)
+            return {"exporter": "given", "seconds": 0.0}
+        # weights in files beside the graph: gathered into model.onnx.data beside the copy
+        onnx.save_model(onnx.load(path), onnx_path, save_as_external_data=True, all_tensors_to_one_file=True,
+                        location=os.path.basename(onnx_path) + ".data")
+        return {"exporter": "given (external data gathered into one file)", "seconds": 0.0}
 
     return Source("onnx", path, "as given", names, specs, run, export)
 

@@ -9,6 +9,7 @@ conversion with an `UnsupportedOp` naming the op and the node.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,13 +30,19 @@ class TorchSource:
 
 
 def onnx_to_torch(model, class_name: str = "Model", doc: str = "") -> TorchSource:
-    """Convert an `onnx.ModelProto` (default domain ops) to PyTorch source."""
+    """Convert an `onnx.ModelProto` or the path of an .onnx file (default domain ops) to
+    PyTorch source. From a path, tensors kept as external data (models over 2 GB) are read
+    one at a time from their files, and shape inference runs on the graph without them."""
     import onnx
 
+    base_dir = None
+    if isinstance(model, str | os.PathLike):
+        base_dir = os.path.dirname(os.path.abspath(model))
+        model = onnx.load(model, load_external_data=False)
     model = onnx.shape_inference.infer_shapes(model)
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 13)
     graph = model.graph
-    e = Emitter(graph, opset)
+    e = Emitter(graph, opset, base_dir=base_dir)
     initialized = {i.name for i in graph.initializer}
     params = []
     for inp in graph.input:
@@ -63,8 +70,14 @@ def onnx_to_torch(model, class_name: str = "Model", doc: str = "") -> TorchSourc
             raise UnsupportedOp(f"ONNX op {node.op_type} (node {node.name!r}): {exc.args[0]}") from None
     returns = [e.tensor(o.name) for o in graph.output]
     code = _render(e, class_name, params, returns, doc)
-    state = {k: np.ascontiguousarray(v) for k, v in e.state.items()}
+    state = {k: _owned(v) for k, v in e.state.items()}
     return TorchSource(code, class_name, state, params, ops)
+
+
+def _owned(arr: np.ndarray) -> np.ndarray:
+    """A contiguous, writable array (initializers are read-only views of the protobuf)."""
+    arr = np.ascontiguousarray(arr)
+    return arr if arr.flags.writeable else arr.copy()
 
 
 def _fold(e: Emitter, node) -> None:

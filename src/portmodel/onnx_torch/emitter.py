@@ -40,6 +40,7 @@ class Value:
 class Emitter:
     graph: object  # onnx.GraphProto (shape-inferred)
     opset: int
+    base_dir: str | None = None  # where external tensor data lives (models over 2 GB)
     init_lines: list[str] = field(default_factory=list)
     forward_lines: list[str] = field(default_factory=list)
     state: dict[str, np.ndarray] = field(default_factory=dict)
@@ -56,7 +57,7 @@ class Emitter:
         from onnx import helper, numpy_helper
 
         for init in self.graph.initializer:
-            self.values[init.name] = Value(init.name, "const", numpy_helper.to_array(init))
+            self.values[init.name] = Value(init.name, "const", numpy_helper.to_array(init, self.base_dir or ""))
         for node in self.graph.node:
             for name in node.input:
                 self.consumers.setdefault(name, []).append(node)
