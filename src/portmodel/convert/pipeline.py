@@ -28,14 +28,7 @@ import numpy as np
 
 from ..errors import PortmodelError
 from ..fsutil import write_text
-from .runtimes import (
-    align_output,
-    assign,
-    ort_session,
-    run_saved_model,
-    run_tflite,
-    run_torch_module,
-)
+from .runtimes import align_output, assign, ort_session, run_saved_model, run_tflite
 from .sources import Source, load_source, seeded_inputs
 from .translated import keras_port, tensorflow_files
 
@@ -134,129 +127,162 @@ def _inputs(source: Source, inputs_path: str | None, seed: int) -> list[np.ndarr
     return load_array_inputs(inputs_path, None, source.input_specs)
 
 
-def _run(source, targets, tmp, inputs, ref, quantize, keep_nchw, atol, rtol) -> dict:
-    stages: list[Stage] = []
-    report = {"atol": atol, "rtol": rtol, "stages": stages, "network_attempts": []}
+@dataclass
+class Job:
+    """What every stage of one conversion shares."""
 
-    def finish(stage: Stage) -> bool:
-        stages.append(stage)
+    source: Source
+    tmp: str  # the temporary output folder
+    inputs: list[np.ndarray]
+    ref: list[np.ndarray]  # the source's outputs on `inputs`
+    quantize: list[str]
+    keep_nchw: bool
+    atol: float
+    rtol: float
+    names: list[str] = field(default_factory=list)  # the ONNX graph's inputs and outputs
+    outputs: list[str] = field(default_factory=list)
+    stages: list[Stage] = field(default_factory=list)
+    network_attempts: list[str] = field(default_factory=list)
+
+    @property
+    def onnx_path(self) -> str:
+        return os.path.join(self.tmp, "model.onnx")
+
+    def check(self, stage: Stage, got: list[np.ndarray]) -> bool:
+        """Compare `stage`'s outputs with the source's, record it; True when it passed."""
+        self.stages.append(compare(stage, self.ref, got))
         return stage.passed
 
-    onnx_path = os.path.join(tmp, "model.onnx")
-    info = source.export(onnx_path)
-    try:
-        session = ort_session(onnx_path)
-    except PortmodelError as exc:
-        raise PortmodelError(f"stage onnx ({info['exporter']}) wrote a model ONNX Runtime refuses: {exc.args[0]}") from None
-    names = [i.name for i in session.get_inputs()]
-    outputs = [o.name for o in session.get_outputs()]
-    stage = Stage("onnx", info["exporter"], info["seconds"], ["model.onnx", *_external_data(tmp)], atol=atol, rtol=rtol)
-    stage.notes += [f"fell back: {t}" for t in info.get("fallback_from", [])] + info.get("notes", [])
-    feeds, _ = assign(inputs, source.input_names, {i.name: tuple(d if isinstance(d, int) else None for d in i.shape)
-                                                   for i in session.get_inputs()})
-    ok = finish(compare(stage, ref, session.run(None, feeds)))
-    del session  # ONNX Runtime holds its own copy of the weights
+    def stage(self, name: str, tool: str, seconds: float, files: list[str], notes=(), rtol=None) -> Stage:
+        return Stage(name, tool, seconds, files, atol=self.atol, rtol=self.rtol if rtol is None else rtol,
+                     notes=list(notes))
+
+
+def _run(source, targets, tmp, inputs, ref, quantize, keep_nchw, atol, rtol) -> dict:
+    job = Job(source, tmp, inputs, ref, quantize, keep_nchw, atol, rtol)
+    ok = _onnx_stage(job)
     tf_targets = [t for t in targets if t in ("saved_model", "tflite")]
     if ok and tf_targets:
-        ok = _tensorflow_stages(source, tmp, onnx_path, names, outputs, inputs, ref, tf_targets, quantize, keep_nchw, atol, rtol,
-                                finish, report)
+        ok = _tensorflow_stages(job, tf_targets)
     if ok and any(t in ("torch", "safetensors") for t in targets):
-        ok = finish(_torch_stage(source, onnx_path, tmp, inputs, ref, atol, rtol, "torch" in targets))
-    report["stages"] = [{**asdict(s), "passed": s.passed} for s in stages]
-    report["passed"] = ok
+        source.release()  # its outputs are known and the ONNX graph written: one model less in memory
+        ok = _torch_stage(job, "torch" in targets)
+    report = {"atol": atol, "rtol": rtol, "network_attempts": job.network_attempts, "passed": ok,
+              "stages": [{**asdict(s), "passed": s.passed} for s in job.stages]}
     if not ok:
-        report["stopped_at"] = stages[-1].name
+        report["stopped_at"] = job.stages[-1].name
     return report
 
 
-def _tensorflow_stages(source, tmp, onnx_path, names, outputs, inputs, ref, targets, quantize, keep_nchw, atol, rtol,
-                       finish, report) -> bool:
-    work = os.path.join(tmp, ".tensorflow")
-    dynamic_int8 = os.path.join(tmp, "model_dynamic_int8.tflite") if "dynamic-int8" in quantize else None
-    notes = [] if keep_nchw else ["inputs are channels-last (onnx2tf); --keep-nchw keeps the source layout"]
+def _onnx_stage(job: Job) -> bool:
+    """Export the source to ONNX and check the graph with ONNX Runtime."""
+    info = job.source.export(job.onnx_path)
+    try:
+        session = ort_session(job.onnx_path)
+    except PortmodelError as exc:
+        raise PortmodelError(f"stage onnx ({info['exporter']}) wrote a model ONNX Runtime refuses: {exc.args[0]}") from None
+    job.names = [i.name for i in session.get_inputs()]
+    job.outputs = [o.name for o in session.get_outputs()]
+    notes = [f"fell back: {t}" for t in info.get("fallback_from", [])] + info.get("notes", [])
+    stage = job.stage("onnx", info["exporter"], info["seconds"], ["model.onnx", *_external_data(job.tmp)], notes)
+    shapes = {i.name: tuple(d if isinstance(d, int) else None for d in i.shape) for i in session.get_inputs()}
+    feeds, _ = assign(job.inputs, job.source.input_names, shapes)
+    got = session.run(None, feeds)
+    del session  # ONNX Runtime holds its own copy of the weights
+    return job.check(stage, got)
+
+
+def _tensorflow_stages(job: Job, targets: list[str]) -> bool:
+    """SavedModel and TFLite files, each checked; the SavedModel moved into place last."""
+    work = os.path.join(job.tmp, ".tensorflow")
+    dynamic_int8 = os.path.join(job.tmp, "model_dynamic_int8.tflite") if "dynamic-int8" in job.quantize else None
     start = time.perf_counter()
-    tflite = "tflite" in targets
-    batch = inputs[0].shape[0]
-    request = None
-    if source.kind in ("keras", "saved_model"):  # already TensorFlow: no ONNX detour
-        tool = "Keras export" if source.kind == "keras" else "SavedModel as given"
-        notes = [f"{tool} + TensorFlow's TFLite converter (no ONNX detour for a TensorFlow source)"]
-        notes += tensorflow_files(work, quantize, dynamic_int8, tflite, batch, saved_model=source.path,
-                                  keras_model=source.model if source.kind == "keras" else None)
-    else:
-        try:
-            more, request = _onnx2tf(onnx_path, work, tmp, names, inputs, keep_nchw, dynamic_int8, report)
-            notes += more
-            tool = "onnx2tf"
-        except PortmodelError as exc:
-            if not source.translatable:
-                raise
-            shutil.rmtree(work, ignore_errors=True)
-            notes = [(f"{exc.args[0]}; converted through portmodel's own translation of the source instead "
-                      "(Keras port with the source's weights, exported; TFLite by TensorFlow's converter)"),
-                     "inputs are channels-last, as the Keras port takes them"]
-            try:
-                port = keras_port(source, tmp)
-            except PortmodelError as closed:
-                raise PortmodelError(f"{exc.args[0]}; portmodel's own translation cannot take over: {closed}") from None
-            notes += tensorflow_files(work, quantize, dynamic_int8, tflite, batch, keras_model=port)
-            tool = "portmodel translation + Keras export"
+    tool, notes, request = _tensorflow_files(job, work, "tflite" in targets, dynamic_int8)
     seconds = time.perf_counter() - start
-    if tflite:
-        notes += _builtin_tflite(work, tmp, request if tool == "onnx2tf" else None)
+    if "tflite" in targets:
+        notes += _builtin_tflite(work, job.tmp, request)
     if "saved_model" in targets:
-        stage = Stage("saved_model", tool, seconds, ["saved_model/"], atol=atol, rtol=rtol, notes=list(notes))
-        got, _ = run_saved_model(work, inputs, names, outputs)
-        if not finish(compare(stage, ref, got)):
+        got, _ = run_saved_model(work, job.inputs, job.names, job.outputs)
+        if not job.check(job.stage("saved_model", tool, seconds, ["saved_model/"], notes), got):
             return False
     if "tflite" in targets:
         variants = [("float32", os.path.join(work, "model_float32.tflite"))]
-        if "float16" in quantize:
+        if "float16" in job.quantize:
             variants.append(("float16", os.path.join(work, "model_float16.tflite")))
         if dynamic_int8:
             variants.append(("dynamic-int8", dynamic_int8))
         for kind, path in variants:
-            name = f"model_{kind.replace('-', '_')}.tflite"
-            if os.path.abspath(path) != os.path.join(tmp, name):
-                os.replace(path, os.path.join(tmp, name))
-            got, _ = run_tflite(os.path.join(tmp, name), inputs, names, outputs)
-            lossy = LOSSY_RTOL.get(kind)
+            name = os.path.join(job.tmp, f"model_{kind.replace('-', '_')}.tflite")
+            if os.path.abspath(path) != name:
+                os.replace(path, name)
             lite_tool = tool if tool.startswith(("onnx2tf", "portmodel")) else f"{tool} + TFLiteConverter"
-            stage = Stage(f"tflite ({kind})", lite_tool if kind != "dynamic-int8" else "TFLiteConverter (dynamic range)",
-                          0.0, [name], atol=atol, rtol=lossy if lossy else rtol, notes=list(notes))
+            if kind == "dynamic-int8":
+                lite_tool = "TFLiteConverter (dynamic range)"
+            lossy = LOSSY_RTOL.get(kind)
+            stage = job.stage(f"tflite ({kind})", lite_tool, 0.0, [os.path.basename(name)], notes, rtol=lossy)
             if lossy:
                 stage.notes.append(f"{kind} weights by request: tolerance {lossy:g} of the output's scale")
-            if not finish(compare(stage, ref, got)):
+            got, _ = run_tflite(name, job.inputs, job.names, job.outputs)
+            if not job.check(stage, got):
                 return False
     if "saved_model" in targets:
         for name in os.listdir(work):
             if name.endswith(".tflite"):
                 os.remove(os.path.join(work, name))
-        os.replace(work, os.path.join(tmp, "saved_model"))
+        os.replace(work, os.path.join(job.tmp, "saved_model"))
     return True
 
 
-def _onnx2tf(onnx_path, work, tmp, names, inputs, keep_nchw, dynamic_int8, report) -> tuple[list[str], dict]:
+def _tensorflow_files(job: Job, work: str, tflite: bool, dynamic_int8) -> tuple[str, list[str], dict | None]:
+    """Write the SavedModel (and TFLite files) into `work` by the route the source allows:
+    (tool, notes, the onnx2tf request that worked or None)."""
+    source, batch = job.source, job.inputs[0].shape[0]
+    if source.kind in ("keras", "saved_model"):  # already TensorFlow: no ONNX detour
+        tool = "Keras export" if source.kind == "keras" else "SavedModel as given"
+        notes = [f"{tool} + TensorFlow's TFLite converter (no ONNX detour for a TensorFlow source)"]
+        notes += tensorflow_files(work, job.quantize, dynamic_int8, tflite, batch, saved_model=source.path,
+                                  keras_model=source.model if source.kind == "keras" else None)
+        return tool, notes, None
+    notes = [] if job.keep_nchw else ["inputs are channels-last (onnx2tf); --keep-nchw keeps the source layout"]
+    try:
+        more, request = _onnx2tf(job, work, dynamic_int8)
+        return "onnx2tf", notes + more, request
+    except PortmodelError as exc:
+        if not source.translatable:
+            raise
+        shutil.rmtree(work, ignore_errors=True)
+        try:
+            port = keras_port(source, job.tmp)
+        except PortmodelError as closed:
+            raise PortmodelError(f"{exc.args[0]}; portmodel's own translation cannot take over: {closed}") from None
+        notes = [(f"{exc.args[0]}; converted through portmodel's own translation of the source instead "
+                  "(Keras port with the source's weights, exported; TFLite by TensorFlow's converter)"),
+                 "inputs are channels-last, as the Keras port takes them"]
+        notes += tensorflow_files(work, job.quantize, dynamic_int8, tflite, batch, keras_model=port)
+        return "portmodel translation + Keras export", notes, None
+
+
+def _onnx2tf(job: Job, work: str, dynamic_int8) -> tuple[list[str], dict]:
     """onnx2tf in its worker; onnx2tf often needs static shapes, so a failure is retried
     once with the batch fixed to the verification batch. Returns (notes, the request that worked)."""
     from .onnx_fixes import reduce_l2_as_sum
 
-    fixed = os.path.join(tmp, ".for_onnx2tf", "model.onnx")  # the model.onnx artifact stays as exported
+    fixed = os.path.join(job.tmp, ".for_onnx2tf", "model.onnx")  # the model.onnx artifact stays as exported
     os.makedirs(os.path.dirname(fixed), exist_ok=True)
-    shutil.copyfile(onnx_path, fixed)
-    for name in _external_data(tmp):  # weights over 2 GB live beside the graph: link them, not copy
-        os.link(os.path.join(tmp, name), os.path.join(os.path.dirname(fixed), name))
+    shutil.copyfile(job.onnx_path, fixed)
+    for name in _external_data(job.tmp):  # weights over 2 GB live beside the graph: link them, not copy
+        os.link(os.path.join(job.tmp, name), os.path.join(os.path.dirname(fixed), name))
     notes = reduce_l2_as_sum(fixed)
-    request = {"onnx": fixed, "out": work, "keep_nchw": names if keep_nchw else [], "dynamic_int8": dynamic_int8}
+    request = {"onnx": fixed, "out": work, "keep_nchw": job.names if job.keep_nchw else [],
+               "dynamic_int8": dynamic_int8}
     try:
-        report["network_attempts"] = run_worker(request, tmp)["network_attempts"]
+        job.network_attempts = run_worker(request, job.tmp)["network_attempts"]
         return notes, request
     except PortmodelError as exc:
         shutil.rmtree(work, ignore_errors=True)
-        batch = inputs[0].shape[0]
-        request["batch_size"] = batch
+        request["batch_size"] = batch = job.inputs[0].shape[0]
         try:
-            report["network_attempts"] = run_worker(request, tmp)["network_attempts"]
+            job.network_attempts = run_worker(request, job.tmp)["network_attempts"]
         except PortmodelError:
             raise exc from None
         return [*notes, f"fixed batch of {batch}: onnx2tf could not convert the dynamic batch ({exc.args[0][-160:]})"], request
@@ -316,35 +342,38 @@ def run_worker(request: dict, tmp: str) -> dict:
     return result
 
 
-def _torch_stage(source, onnx_path, tmp, inputs, ref, atol, rtol, export_pt2: bool) -> Stage:
+def _torch_stage(job: Job, export_pt2: bool) -> bool:
+    """ONNX -> PyTorch source + state_dict (portmodel.onnx_torch), checked; model.pt2 where
+    torch.export takes the module."""
     import torch
 
     from ..loading import import_file
     from ..onnx_torch import UnsupportedOp, onnx_to_torch
+    from ..verify import run_torch_source
     from ..weights import save_state_dict
 
     start = time.perf_counter()
-    doc = f"PyTorch module converted by portmodel from {Path(source.path).name} (through ONNX)."
+    doc = f"PyTorch module converted by portmodel from {Path(job.source.path).name} (through ONNX)."
     try:
-        result = onnx_to_torch(onnx_path, doc=doc)
+        result = onnx_to_torch(job.onnx_path, doc=doc)
     except UnsupportedOp as exc:
         raise PortmodelError(f"stage torch (ONNX -> PyTorch) stopped: {exc}") from None
-    model_py = os.path.join(tmp, "model.py")
+    model_py = os.path.join(job.tmp, "model.py")
     write_text(model_py, result.code)
     state = {k: torch.from_numpy(v) for k, v in result.state.items()}  # no copy: the arrays are ours
-    save_state_dict(state, os.path.join(tmp, "model.safetensors"))
+    save_state_dict(state, os.path.join(job.tmp, "model.safetensors"))
     module = import_file(model_py)
     with torch.device("meta"):  # no second copy of the weights: the state_dict's tensors are assigned
         model = getattr(module, result.class_name)().eval()
     model.load_state_dict(state, strict=True, assign=True)
-    stage = Stage("torch", "portmodel.onnx_torch", time.perf_counter() - start,
-                  ["model.py", "model.safetensors"], atol=atol, rtol=rtol)
-    stage.notes.append(f"forward({', '.join(result.inputs)}) takes inputs in the ONNX graph's layout")
-    compare(stage, ref, run_torch_module(model, inputs))
-    if export_pt2 and stage.passed:
-        stage.notes.append(_export_pt2(model, inputs, os.path.join(tmp, "model.pt2"), stage))
-    shutil.rmtree(os.path.join(tmp, "__pycache__"), ignore_errors=True)
-    return stage
+    notes = [f"forward({', '.join(result.inputs)}) takes inputs in the ONNX graph's layout"]
+    stage = job.stage("torch", "portmodel.onnx_torch", time.perf_counter() - start,
+                      ["model.py", "model.safetensors"], notes)
+    passed = job.check(stage, run_torch_source(model, job.inputs))
+    if export_pt2 and passed:
+        stage.notes.append(_export_pt2(model, job.inputs, os.path.join(job.tmp, "model.pt2"), stage))
+    shutil.rmtree(os.path.join(job.tmp, "__pycache__"), ignore_errors=True)
+    return passed
 
 
 def _export_pt2(model, inputs, path: str, stage: Stage) -> str:

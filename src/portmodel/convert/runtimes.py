@@ -152,13 +152,3 @@ def run_tflite(path: str, arrays, names: list[str], output_names=()) -> tuple[li
         details_order = [d["name"].removeprefix("StatefulPartitionedCall:") for d in interp.get_output_details()]
         return [out[k] for k in sorted(details_order, key=_natural)], moved
     return _ordered(out, list(output_names)), moved
-
-
-def run_torch_module(model, arrays: list[np.ndarray]) -> list[np.ndarray]:
-    import torch
-
-    from ..verify import exact_float32
-
-    with torch.no_grad(), exact_float32():
-        out = model(*[torch.from_numpy(a) for a in arrays])
-    return [o.detach().numpy() for o in (out if isinstance(out, tuple | list) else [out])]

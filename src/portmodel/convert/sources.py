@@ -38,6 +38,13 @@ class Source:
     name: str | None = None  # the class or builder in a .py source
     input_shape: tuple | None = None
 
+    def release(self) -> None:
+        """Drop the model (and the closures holding it) once nothing needs to run it again."""
+        import gc
+
+        self.model = self.run = self.export = None
+        gc.collect()
+
     @property
     def translatable(self) -> bool:
         """PyTorch code portmodel can translate itself (the route around onnx2tf)."""
@@ -106,16 +113,14 @@ def _python_source(path: str, name: str, weights, input_shape, exporter: str) ->
 def _torch_source(model, path: str, shape: tuple, exporter: str, dtype: str | None = None) -> Source:
     import torch
 
-    from ..verify import exact_float32
+    from ..verify import run_torch_source
 
     if dtype is None:
         first = next((m for m in model.modules() if not list(m.children())), None)
         dtype = "int64" if isinstance(first, torch.nn.Embedding) else "float32"
 
     def run(inputs):
-        with torch.no_grad(), exact_float32():
-            out = model(*[torch.from_numpy(a) for a in inputs])
-        return [o.detach().numpy() for o in (out if isinstance(out, tuple | list) else [out])]
+        return run_torch_source(model, inputs)
 
     def export(onnx_path: str) -> dict:
         return _export_torch(model, shape, dtype, onnx_path, exporter)
@@ -136,7 +141,10 @@ def _exported_program_source(path: str, input_shape, exporter: str) -> Source:
         raise PortmodelError("the program's example inputs are unknown or several; pass --input-shape", path)
     shape = tuple(input_shape) if input_shape else tuple(args[0].shape[1:])
     dtype = str(args[0].dtype).removeprefix("torch.") if args else "float32"
-    source = _torch_source(program.module(), path, shape, exporter, dtype=dtype)
+    module = program.module()
+    # frozen in the mode it was exported in, and its train()/eval() raise: make them no-ops
+    module.train, module.eval = (lambda mode=True: module), (lambda: module)
+    source = _torch_source(module, path, shape, exporter, dtype=dtype)
     return source
 
 
@@ -201,16 +209,14 @@ def _quiet():
 
 
 def _keras_source(model, path: str, input_shape=None) -> Source:
-    from ..verify import exact_float32, input_specs
+    from ..verify import input_specs, run_keras
 
     specs = input_specs(model, input_shape)
     if any(None in s for s, _ in specs):
         raise PortmodelError("the Keras model's inputs have dynamic sizes besides the batch", path)
 
     def run(arrays):
-        with exact_float32():
-            out = model(arrays if len(arrays) > 1 else arrays[0], training=False)
-        return [np.asarray(o) for o in (out if isinstance(out, tuple | list) else [out])]
+        return run_keras(model, arrays)
 
     def export(onnx_path: str) -> dict:
         start = time.perf_counter()

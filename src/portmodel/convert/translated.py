@@ -20,14 +20,13 @@ def keras_port(source: Source, scratch: str):
     """The Keras port of a PyTorch source file, carrying the source model's weights."""
     from ..fsutil import write_text
     from ..loading import load_keras_port
-    from ..port import pick_model, read_source
+    from ..port import _refuse_todos, pick_model, read_source
     from ..translate import translate_source
     from ..weights import transfer_to_keras
 
     result = translate_source(read_source(source.path), source.path, input_shape=source.input_shape, to="keras")
     info = pick_model(result, source.name, "PyTorch")
-    if result.todos:
-        raise PortmodelError(f"the translation leaves {len(result.todos)} TODO(s): {result.todos[0].format()}")
+    _refuse_todos(result, source.path)
     model_py = os.path.join(scratch, ".keras_port.py")
     write_text(model_py, result.code)
     keras_model = load_keras_port(f"{model_py}:{info.target}", source.input_shape)
