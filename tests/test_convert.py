@@ -80,10 +80,12 @@ def test_torch_resnet_to_every_target_through_onnx2tf(tmp_path, offline):
 def test_torch_transformer_goes_around_onnx2tf_through_the_translation(tmp_path, offline):
     """onnx2tf fails on (batch, time, features) attention graphs: the Keras port is used."""
     report = convert(
-        f"{TORCH_FIXTURES}/transformer_block.py:TinyTransformer", ["saved_model", "tflite"], str(tmp_path / "o"),
-        input_shape=(6, 8),
+        f"{TORCH_FIXTURES}/transformer_block.py:TinyTransformer", ["saved_model", "tflite", "keras"],
+        str(tmp_path / "o"), input_shape=(6, 8),
     )
-    _assert_passed(report, ["onnx", "saved_model", "tflite (float32)"])
+    _assert_passed(report, ["onnx", "saved_model", "tflite (float32)", "keras"])
+    assert (tmp_path / "o" / "model.keras").is_file() and (tmp_path / "o" / "model_keras.py").is_file()
+    assert "model_keras.py" in _stages(report)["keras"]["notes"][0]  # the classes it loads with
     stage = _stages(report)["saved_model"]
     assert stage["tool"] == "portmodel translation + Keras export"
     assert "onnx2tf" in stage["notes"][0] and "own translation" in stage["notes"][0]
@@ -104,7 +106,7 @@ def test_torch_lstm_to_pytorch_source_and_tflite(tmp_path, offline):
     [
         (f"{KERAS}/func_resnet.py:build_resnet", ["onnx", "torch"]),
         (f"{CONVERT}/keras_lstm.py:build_lstm", ["torch", "tflite"]),
-        (f"{CONVERT}/keras_transformer.py:build_encoder", ["torch", "saved_model"]),
+        (f"{CONVERT}/keras_transformer.py:build_encoder", ["torch", "saved_model", "keras"]),
     ],
     ids=["resnet", "lstm", "transformer"],
 )
@@ -166,6 +168,12 @@ def test_a_stage_that_cannot_convert_names_stage_and_op_and_writes_nothing(tmp_p
         convert(str(path), ["torch"], str(tmp_path / "o"), input_shape=(4,))
     assert not (tmp_path / "o").exists()
     assert not list(tmp_path.glob(".portmodel-*"))
+
+
+def test_a_keras_target_needs_keras_or_pytorch_code(tmp_path):
+    with pytest.raises(PortmodelError, match=r"stage keras: a onnx source has no Keras code .* --to saved_model"):
+        convert(str(_onnx_with(tmp_path, "Relu")), ["keras"], str(tmp_path / "o"), input_shape=(4,))
+    assert not (tmp_path / "o").exists()
 
 
 def test_existing_output_is_refused_without_force(tmp_path):

@@ -405,7 +405,7 @@ def parser() -> argparse.ArgumentParser:
     )
     c.add_argument(
         "--to", type=_targets, required=True,
-        help="onnx, saved_model, tflite, torch, safetensors (comma-separated for several)",
+        help="onnx, saved_model, tflite, keras, torch, safetensors (comma-separated for several)",
     )
     c.add_argument("--weights", help="checkpoint for a PATH.py source (.pt / .safetensors, .weights.h5 / .keras)")
     c.add_argument("--input-shape", type=_shape, help="source layout, no batch (3,224,224); the batch stays dynamic")

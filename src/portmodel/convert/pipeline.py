@@ -32,7 +32,7 @@ from .runtimes import align_output, assign, ort_session, run_saved_model, run_tf
 from .sources import Source, load_source, seeded_inputs
 from .translated import keras_port, tensorflow_files
 
-TARGETS = ("onnx", "saved_model", "tflite", "torch", "safetensors")
+TARGETS = ("onnx", "saved_model", "tflite", "keras", "torch", "safetensors")
 QUANTIZE = ("float16", "dynamic-int8")
 # Lossy by request: judged against the output's scale, and the report says so.
 LOSSY_RTOL = {"float16": 1e-2, "dynamic-int8": 1e-1}
@@ -143,6 +143,13 @@ class Job:
     outputs: list[str] = field(default_factory=list)
     stages: list[Stage] = field(default_factory=list)
     network_attempts: list[str] = field(default_factory=list)
+    port: object = None  # the Keras port of a PyTorch source, once translated
+
+    def keras_port(self):
+        """portmodel's own translation of the PyTorch source (model_keras.py), with its weights."""
+        if self.port is None:
+            self.port = keras_port(self.source, os.path.join(self.tmp, "model_keras.py"))
+        return self.port
 
     @property
     def onnx_path(self) -> str:
@@ -164,6 +171,8 @@ def _run(source, targets, tmp, inputs, ref, quantize, keep_nchw, atol, rtol) -> 
     tf_targets = [t for t in targets if t in ("saved_model", "tflite")]
     if ok and tf_targets:
         ok = _tensorflow_stages(job, tf_targets)
+    if ok and "keras" in targets:
+        ok = _keras_stage(job)
     if ok and any(t in ("torch", "safetensors") for t in targets):
         source.release()  # its outputs are known and the ONNX graph written: one model less in memory
         ok = _torch_stage(job, "torch" in targets)
@@ -252,7 +261,7 @@ def _tensorflow_files(job: Job, work: str, tflite: bool, dynamic_int8) -> tuple[
             raise
         shutil.rmtree(work, ignore_errors=True)
         try:
-            port = keras_port(source, job.tmp)
+            port = job.keras_port()
         except PortmodelError as closed:
             raise PortmodelError(f"{exc.args[0]}; portmodel's own translation cannot take over: {closed}") from None
         notes = [(f"{exc.args[0]}; converted through portmodel's own translation of the source instead "
@@ -260,6 +269,43 @@ def _tensorflow_files(job: Job, work: str, tflite: bool, dynamic_int8) -> tuple[
                  "inputs are channels-last, as the Keras port takes them"]
         notes += tensorflow_files(work, job.quantize, dynamic_int8, tflite, batch, keras_model=port)
         return "portmodel translation + Keras export", notes, None
+
+
+def _keras_stage(job: Job) -> bool:
+    """model.keras (Keras 3, loads with safe_mode): the Keras source saved, or the Keras port
+    of PyTorch code (its classes in model_keras.py); reloaded and checked."""
+    from ..loading import import_file, keras_custom_objects, load_keras_file
+    from ..verify import run_keras, run_keras_port
+
+    source, path = job.source, os.path.join(job.tmp, "model.keras")
+    start = time.perf_counter()
+    if source.kind == "keras":
+        model, code, run, files = source.model, source.path, run_keras, ["model.keras"]
+        notes = []
+    elif source.translatable:
+        model, code, run = job.keras_port(), os.path.join(job.tmp, "model_keras.py"), run_keras_port
+        files = ["model_keras.py", "model.keras"]
+        notes = [("portmodel's translation of the source (channels-last); model.keras loads with the classes "
+                 "of model_keras.py as custom_objects")]
+    else:
+        raise PortmodelError(f"stage keras: a {source.kind} source has no Keras code to save; onnx2tf's .keras "
+                             "loads only in tf_keras: use --to saved_model (or give the PyTorch or Keras code)")
+    try:
+        model.save(path)
+        custom = keras_custom_objects(import_file(code)) if code.endswith(".py") else {}
+        again = load_keras_file(path, custom)
+    except PortmodelError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - Keras' own reason (an unserialisable constructor argument...)
+        reason = str(exc).splitlines()[0][:200] if str(exc).strip() else "a layer has no get_config()"
+        raise PortmodelError(
+            f"stage keras: the model cannot be saved as .keras ({type(exc).__name__}: {reason}); constructor "
+            "arguments must be serialisable (numbers, strings, tuples): `portmodel port --to keras` writes its "
+            "weights as model.weights.h5 instead"
+        ) from None
+    stage = job.stage("keras", "portmodel translation + Keras save" if files[0] != "model.keras" else "Keras save",
+                      time.perf_counter() - start, files, notes)
+    return job.check(stage, run(again, job.inputs))
 
 
 def _onnx2tf(job: Job, work: str, dynamic_int8) -> tuple[list[str], dict]:

@@ -16,8 +16,9 @@ from ..errors import PortmodelError
 from .sources import Source
 
 
-def keras_port(source: Source, scratch: str):
-    """The Keras port of a PyTorch source file, carrying the source model's weights."""
+def keras_port(source: Source, model_py: str):
+    """The Keras port of a PyTorch source file (its source written to `model_py`), carrying
+    the source model's weights."""
     from ..fsutil import write_text
     from ..loading import load_keras_port
     from ..port import _refuse_todos, pick_model, read_source
@@ -27,7 +28,6 @@ def keras_port(source: Source, scratch: str):
     result = translate_source(read_source(source.path), source.path, input_shape=source.input_shape, to="keras")
     info = pick_model(result, source.name, "PyTorch")
     _refuse_todos(result, source.path)
-    model_py = os.path.join(scratch, ".keras_port.py")
     write_text(model_py, result.code)
     keras_model = load_keras_port(f"{model_py}:{info.target}", source.input_shape)
     transfer_to_keras(source.model, keras_model)
