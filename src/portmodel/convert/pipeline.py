@@ -174,7 +174,6 @@ def _run(source, targets, tmp, inputs, ref, quantize, keep_nchw, atol, rtol) -> 
     if ok and "keras" in targets:
         ok = _keras_stage(job)
     if ok and any(t in ("torch", "safetensors") for t in targets):
-        source.release()  # its outputs are known and the ONNX graph written: one model less in memory
         ok = _torch_stage(job, "torch" in targets)
     report = {"atol": atol, "rtol": rtol, "network_attempts": job.network_attempts, "passed": ok,
               "stages": [{**asdict(s), "passed": s.passed} for s in job.stages]}

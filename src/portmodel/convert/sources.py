@@ -38,13 +38,6 @@ class Source:
     name: str | None = None  # the class or builder in a .py source
     input_shape: tuple | None = None
 
-    def release(self) -> None:
-        """Drop the model (and the closures holding it) once nothing needs to run it again."""
-        import gc
-
-        self.model = self.run = self.export = None
-        gc.collect()
-
     @property
     def translatable(self) -> bool:
         """PyTorch code portmodel can translate itself (the route around onnx2tf)."""

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import builtins
 import keyword
+import os
 import re
 from dataclasses import dataclass, field
 
@@ -54,10 +55,10 @@ class Emitter:
     fused: set[int] = field(default_factory=set)  # id() of nodes another converter already wrote
 
     def __post_init__(self) -> None:
-        from onnx import helper, numpy_helper
+        from onnx import helper
 
         for init in self.graph.initializer:
-            self.values[init.name] = Value(init.name, "const", numpy_helper.to_array(init, self.base_dir or ""))
+            self.values[init.name] = Value(init.name, "const", _initializer(init, self.base_dir))
         for node in self.graph.node:
             for name in node.input:
                 self.consumers.setdefault(name, []).append(node)
@@ -178,6 +179,21 @@ class Emitter:
 
     def alias(self, output: str, source: str) -> None:
         self.values[output] = self.get(source)
+
+
+def _initializer(init, base_dir: str | None) -> np.ndarray:
+    """An initializer's array. External data (models over 2 GB) is read straight from its
+    file into a writable array: onnx's own loader first copies it into the protobuf."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    if init.data_location != TensorProto.EXTERNAL or base_dir is None:
+        return numpy_helper.to_array(init)
+    info = {e.key: e.value for e in init.external_data}
+    dtype = helper.tensor_dtype_to_np_dtype(init.data_type)
+    count = int(np.prod(init.dims)) if init.dims else 1
+    offset = int(info.get("offset", 0))
+    path = os.path.join(base_dir, info["location"])
+    return np.fromfile(path, dtype=dtype.newbyteorder("<"), count=count, offset=offset).reshape(tuple(init.dims))
 
 
 def attrs(node) -> dict:
