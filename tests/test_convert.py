@@ -265,7 +265,7 @@ def test_real_checkpoint_minilm_to_saved_model_tflite_and_torch(tmp_path):
     )
     _assert_passed(report, ["onnx", "saved_model", "tflite (float32)", "torch"], atol=1e-4)
     assert report["inputs"]["arrays"] == [{"shape": [8, 16], "dtype": "int64"}]
-    (emb,), _ = run_tflite(str(out / "model_float32.tflite"), [ids], ["input"])
+    (emb,) = run_tflite(str(out / "model_float32.tflite"), [ids], ["input"])
     sim = emb @ emb.T
     for i in (0, 2, 4):  # each paraphrase pair against every unrelated sentence
         others = [j for j in range(len(ids)) if j not in (i, i + 1)]

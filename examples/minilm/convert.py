@@ -48,7 +48,7 @@ def main() -> int:
                     "-o", args.output, "--force"])
     if code:
         return code
-    (emb,), _ = run_tflite(f"{args.output}/model_float32.tflite", [ids], ["input"])
+    (emb,) = run_tflite(f"{args.output}/model_float32.tflite", [ids], ["input"])
     sim = emb @ emb.T
     print("cosine similarity from the TFLite model:")
     for i in range(0, len(sentences), 2):

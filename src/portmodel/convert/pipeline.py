@@ -194,7 +194,7 @@ def _onnx_stage(job: Job) -> bool:
     notes = [f"fell back: {t}" for t in info.get("fallback_from", [])] + info.get("notes", [])
     stage = job.stage("onnx", info["exporter"], info["seconds"], ["model.onnx", *_external_data(job.tmp)], notes)
     shapes = {i.name: tuple(d if isinstance(d, int) else None for d in i.shape) for i in session.get_inputs()}
-    feeds, _ = assign(job.inputs, job.source.input_names, shapes)
+    feeds = assign(job.inputs, job.source.input_names, shapes)
     got = session.run(None, feeds)
     del session  # ONNX Runtime holds its own copy of the weights
     return job.check(stage, got)
@@ -210,7 +210,7 @@ def _tensorflow_stages(job: Job, targets: list[str]) -> bool:
     if "tflite" in targets:
         notes += _builtin_tflite(work, job.tmp, request)
     if "saved_model" in targets:
-        got, _ = run_saved_model(work, job.inputs, job.names, job.outputs)
+        got = run_saved_model(work, job.inputs, job.names, job.outputs)
         if not job.check(job.stage("saved_model", tool, seconds, ["saved_model/"], notes), got):
             return False
     if "tflite" in targets:
@@ -230,7 +230,7 @@ def _tensorflow_stages(job: Job, targets: list[str]) -> bool:
             stage = job.stage(f"tflite ({kind})", lite_tool, 0.0, [os.path.basename(name)], notes, rtol=lossy)
             if lossy:
                 stage.notes.append(f"{kind} weights by request: tolerance {lossy:g} of the output's scale")
-            got, _ = run_tflite(name, job.inputs, job.names, job.outputs)
+            got = run_tflite(name, job.inputs, job.names, job.outputs)
             if not job.check(stage, got):
                 return False
     if "saved_model" in targets:

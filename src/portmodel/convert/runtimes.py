@@ -59,15 +59,15 @@ def channels_first(arr: np.ndarray) -> np.ndarray:
     return arr.transpose(0, arr.ndim - 1, *range(1, arr.ndim - 1))
 
 
-def fit_input(arr: np.ndarray, shape: tuple) -> tuple[np.ndarray, bool]:
-    """`arr` as an input of declared `shape` (None = dynamic): (array, transposed?)."""
+def fit_input(arr: np.ndarray, shape: tuple) -> np.ndarray:
+    """`arr` as an input of declared `shape` (None = dynamic), channels moved last if that fits."""
     def fits(a):
         return len(shape) == a.ndim and all(d is None or d == s for d, s in zip(shape, a.shape))
 
     if fits(arr):
-        return arr, False
+        return arr
     if arr.ndim >= 3 and fits(channels_last(arr)):
-        return np.ascontiguousarray(channels_last(arr)), True
+        return np.ascontiguousarray(channels_last(arr))
     raise PortmodelError(f"input of shape {arr.shape} fits neither layout of {shape}")
 
 
@@ -89,26 +89,25 @@ def flex_ops(path: str) -> list[str]:
     return sorted({m.decode() for m in re.findall(rb"\x00Flex([A-Za-z0-9_]+)\x00", data)})
 
 
-def assign(arrays: list[np.ndarray], names: list[str], shapes: dict[str, tuple]) -> tuple[dict, bool]:
+def assign(arrays: list[np.ndarray], names: list[str], shapes: dict[str, tuple]) -> dict:
     """Feed each of the artifact's inputs (name -> declared shape): by the source's input
     name where the artifact kept it, else the first unused array that fits the shape
-    (in either layout). Returns (feeds, transposed?)."""
-    feeds, moved, unused = {}, False, list(range(len(arrays)))
+    (in either layout)."""
+    feeds, unused = {}, list(range(len(arrays)))
     by_name = {n: i for i, n in enumerate(names)}
     for name, shape in shapes.items():
         stem = name.split(":")[0].removeprefix("serving_default_")
         candidates = [by_name[stem]] if stem in by_name and by_name[stem] in unused else unused
         for i in candidates:
             try:
-                feeds[name], t = fit_input(arrays[i], shape)
+                feeds[name] = fit_input(arrays[i], shape)
             except PortmodelError:
                 continue
             unused.remove(i)
-            moved = moved or t
             break
         else:
             raise PortmodelError(f"no input fits the artifact's input {name!r} of shape {shape}")
-    return feeds, moved
+    return feeds
 
 
 def _ordered(out: dict, output_names: list[str]) -> list[np.ndarray]:
@@ -121,25 +120,25 @@ def _natural(name: str) -> tuple:
     return (int(digits) if digits else -1, name)
 
 
-def run_saved_model(path: str, arrays, names: list[str], output_names=()) -> tuple[list[np.ndarray], bool]:
+def run_saved_model(path: str, arrays, names: list[str], output_names=()) -> list[np.ndarray]:
     import tensorflow as tf
 
     fn = tf.saved_model.load(path).signatures["serving_default"]
     specs = fn.structured_input_signature[1]
-    feeds, moved = assign(arrays, names, {n: tuple(specs[n].shape) for n in specs})
+    feeds = assign(arrays, names, {n: tuple(specs[n].shape) for n in specs})
     # onnx2tf may widen integer ids to float: feed what the signature declares
     out = fn(**{n: tf.constant(a, dtype=specs[n].dtype) for n, a in feeds.items()})
-    return _ordered(out, list(output_names)), moved
+    return _ordered(out, list(output_names))
 
 
-def run_tflite(path: str, arrays, names: list[str], output_names=()) -> tuple[list[np.ndarray], bool]:
+def run_tflite(path: str, arrays, names: list[str], output_names=()) -> list[np.ndarray]:
     """Run a TFLite file: inputs matched by name (or shape), a dynamic batch resized."""
     from ai_edge_litert.interpreter import Interpreter
 
     interp = Interpreter(model_path=path)
     details = {d["name"]: d for d in interp.get_input_details()}
     shapes = {n: tuple(None if s < 0 else int(s) for s in d["shape_signature"]) for n, d in details.items()}
-    feeds, moved = assign(arrays, names, shapes)
+    feeds = assign(arrays, names, shapes)
     for n, a in feeds.items():
         interp.resize_tensor_input(details[n]["index"], a.shape)
     interp.allocate_tensors()
@@ -150,5 +149,5 @@ def run_tflite(path: str, arrays, names: list[str], output_names=()) -> tuple[li
            for d in interp.get_output_details()}
     if not (output_names and set(output_names) <= set(out)):
         details_order = [d["name"].removeprefix("StatefulPartitionedCall:") for d in interp.get_output_details()]
-        return [out[k] for k in sorted(details_order, key=_natural)], moved
-    return _ordered(out, list(output_names)), moved
+        return [out[k] for k in sorted(details_order, key=_natural)]
+    return _ordered(out, list(output_names))
