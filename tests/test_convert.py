@@ -204,7 +204,7 @@ def test_the_worker_refuses_and_records_connections():
     import subprocess
 
     code = (
-        "from portmodel.convert.onnx2tf_worker import ATTEMPTS, block_network\n"
+        "from portmodel.convert.offline import ATTEMPTS, block_network\n"
         "block_network()\n"
         "import urllib.request\n"
         "try:\n    urllib.request.urlopen('https://github.com', timeout=1)\n"
@@ -214,13 +214,66 @@ def test_the_worker_refuses_and_records_connections():
     assert proc.stdout.strip() == "refused 1", proc.stderr
 
 
+SMALL_NET = """
+import os
+import socket
+from pathlib import Path
+
+from torch import nn
+
+Path(os.environ["PORTMODEL_TEST_PID_FILE"]).write_text(str(os.getpid()))
+if os.environ.get("PORTMODEL_TEST_DIAL"):
+    try:
+        socket.create_connection(("example.com", 80), timeout=1)
+    except OSError:
+        pass
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 2)
+
+    def forward(self, x):
+        if os.environ.get("PORTMODEL_TEST_CRASH"):
+            os._exit(9)  # a hard crash in user code: no exception reaches Python
+        return self.fc(x)
+"""
+
+
+@pytest.mark.parametrize("trouble", ["", "PORTMODEL_TEST_DIAL", "PORTMODEL_TEST_CRASH"])
+def test_the_source_runs_in_its_own_offline_process(tmp_path, monkeypatch, trouble):
+    """The source model is built, run and exported in a worker process (the later stages
+    never share memory with it); that process refuses the network like onnx2tf's, and a
+    crash in it is reported, not propagated, with nothing written."""
+    import os
+
+    (tmp_path / "net.py").write_text(SMALL_NET)
+    monkeypatch.setenv("PORTMODEL_TEST_PID_FILE", str(tmp_path / "pid"))
+    if trouble:
+        monkeypatch.setenv(trouble, "1")
+    spec, out = f"{tmp_path / 'net.py'}:Net", tmp_path / "o"
+    if not trouble:
+        report = convert(spec, ["torch"], str(out), input_shape=(4,))
+        _assert_passed(report, ["onnx", "torch"], atol=1e-6)
+        assert report["network_attempts"] == []
+    else:
+        expected = "the source tried to reach the network: .*example.com" if "DIAL" in trouble else (
+            r"the source's process \(load, run, export\) crashed \(exit status 9\)")
+        with pytest.raises(PortmodelError, match=expected):
+            convert(spec, ["torch"], str(out), input_shape=(4,))
+        assert not out.exists()
+    assert int((tmp_path / "pid").read_text()) != os.getpid()
+
+
 def test_cli_convert_onnx_to_torch(tmp_path):
     import torch
 
     model = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.Tanh()).eval()
     torch.onnx.export(model, (torch.zeros(2, 4),), str(tmp_path / "m.onnx"), dynamo=False, input_names=["x"],
                       opset_version=17, dynamic_axes={"x": {0: "batch"}})
-    proc = run_cli("convert", str(tmp_path / "m.onnx"), "--to", "torch", "-o", str(tmp_path / "out"))
+    # relative paths: the source's own process runs where the user does
+    proc = run_cli("convert", "m.onnx", "--to", "torch", "-o", "out", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "torch" in proc.stdout and "PASS" in proc.stdout
     report = json.loads((tmp_path / "out" / "report.json").read_text())

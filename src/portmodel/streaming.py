@@ -146,6 +146,20 @@ class SafetensorsWriter(_SafetensorsFile):
             f.truncate(self.base + offset)
 
 
+def write_arrays(arrays: dict[str, np.ndarray], path: str | os.PathLike) -> None:
+    """A safetensors file written atomically from in-memory arrays, each copied straight into
+    its place: no serialized copy of the whole checkpoint (safetensors' own `save_file`
+    builds one), so writing costs no memory beyond the arrays."""
+    from .fsutil import atomic_path
+
+    with atomic_path(path) as tmp:
+        writer = SafetensorsWriter(tmp, {k: (a.dtype.name, a.shape) for k, a in sorted(arrays.items())})
+        for key, arr in arrays.items():
+            with writer.open(key) as m:
+                m.array[...] = arr
+                m.release()
+
+
 def _axis_slice(ndim: int, axis: int, a: int, b: int) -> tuple:
     return tuple(slice(a, b) if i == axis else slice(None) for i in range(ndim))
 

@@ -10,25 +10,12 @@ from GitHub for fixed-batch image inputs) is replaced by seeded local data.
 from __future__ import annotations
 
 import json
-import socket
 import sys
 import time
 
-ATTEMPTS: list[str] = []
+from .offline import ATTEMPTS, block_network
+
 CALIBRATION: list[str] = []  # "local" once onnx2tf asked for its sample images
-
-
-def block_network() -> None:
-    """Refuse (and record) every attempt to open a connection or resolve a name."""
-
-    def refuse(*args, **kwargs):
-        ATTEMPTS.append(repr(args[1:] if args and isinstance(args[0], socket.socket) else args)[:200])
-        raise OSError("network access is disabled in portmodel convert")
-
-    socket.socket.connect = refuse
-    socket.socket.connect_ex = refuse
-    socket.create_connection = refuse
-    socket.getaddrinfo = refuse
 
 
 def local_calibration_data():

@@ -29,7 +29,7 @@ import numpy as np
 from ..errors import PortmodelError
 from ..fsutil import write_text
 from .runtimes import align_output, assign, ort_session, run_saved_model, run_tflite
-from .sources import Source, load_source, seeded_inputs
+from .sources import Origin, Source
 from .translated import keras_port, tensorflow_files
 
 TARGETS = ("onnx", "saved_model", "tflite", "keras", "torch", "safetensors")
@@ -99,16 +99,16 @@ def convert(
     out = Path(out_dir)
     if out.exists() and any(out.iterdir()) and not force:
         raise PortmodelError("output folder exists and is not empty; pass --force to replace its contents", str(out))
-    source = load_source(spec, weights, input_shape, exporter)
-    inputs = _inputs(source, inputs_path, seed)
-    ref = [np.asarray(r) for r in source.run(inputs)]
+    origin = Origin(spec, weights, tuple(input_shape) if input_shape else None, exporter)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = tempfile.mkdtemp(prefix=".portmodel-convert-", dir=out.parent.resolve())
     except OSError as exc:
         raise PortmodelError(f"cannot write the output folder: {exc.strerror}", str(out.parent)) from None
     try:
-        report = _run(source, targets, tmp, inputs, ref, quantize, keep_nchw, atol, rtol)
+        source, inputs, ref, exported, attempts = run_source(origin, inputs_path, seed, tmp)
+        report = _run(source, exported, targets, tmp, inputs, ref, quantize, keep_nchw, atol, rtol)
+        report["network_attempts"] = attempts + report["network_attempts"]
         report.update(source=spec, source_kind=source.kind, source_layout=source.layout, targets=targets,
                       inputs={"from": inputs_path or f"seeded standard normal (seed {seed})",
                               "arrays": [{"shape": list(a.shape), "dtype": str(a.dtype)} for a in inputs]},
@@ -119,12 +119,33 @@ def convert(
     return report
 
 
-def _inputs(source: Source, inputs_path: str | None, seed: int) -> list[np.ndarray]:
-    if not inputs_path:
-        return seeded_inputs(source, seed)
-    from ..verify import load_array_inputs
+def run_source(origin: Origin, inputs_path: str | None, seed: int, tmp: str):
+    """Load, run and export the source in its own offline process (source_worker), writing
+    model.onnx into `tmp`: (Source described, inputs, the source's outputs, the exporter's
+    info, network attempts)."""
+    from . import sources
 
-    return load_array_inputs(inputs_path, None, source.input_specs)
+    arrays = os.path.join(tmp, ".arrays.npz")
+    request = {"spec": origin.spec, "weights": origin.weights, "input_shape": origin.input_shape,
+               "exporter": origin.exporter, "inputs_path": inputs_path, "seed": seed, "arrays": arrays,
+               "onnx": os.path.join(tmp, "model.onnx"), "external_data_bytes": sources.EXTERNAL_DATA_BYTES}
+    # run where the user is: the spec, --weights and --inputs may be relative paths
+    result = _worker("portmodel.convert.source_worker", request, tmp, "the source's process (load, run, export)",
+                     cwd=os.getcwd())
+    if result["network_attempts"]:
+        raise PortmodelError(f"the source tried to reach the network: {result['network_attempts'][0]}")
+    if not result["ok"]:
+        err = result["error"]
+        raise PortmodelError(err["message"], err["path"], err["line"])
+    with np.load(arrays, allow_pickle=False) as saved:
+        inputs = [saved[f"input_{i}"] for i in range(len(result["source"]["input_specs"]))]
+        ref = [saved[k] for k in sorted((k for k in saved.files if k.startswith("output_")), key=_index)]
+    os.remove(arrays)
+    return Source.described(result["source"], origin), inputs, ref, result["export"], result["network_attempts"]
+
+
+def _index(key: str) -> int:
+    return int(key.rsplit("_", 1)[1])
 
 
 @dataclass
@@ -132,6 +153,7 @@ class Job:
     """What every stage of one conversion shares."""
 
     source: Source
+    exported: dict  # the source worker's export: {"exporter", "seconds", "fallback_from"?, "notes"?}
     tmp: str  # the temporary output folder
     inputs: list[np.ndarray]
     ref: list[np.ndarray]  # the source's outputs on `inputs`
@@ -165,8 +187,8 @@ class Job:
                      notes=list(notes))
 
 
-def _run(source, targets, tmp, inputs, ref, quantize, keep_nchw, atol, rtol) -> dict:
-    job = Job(source, tmp, inputs, ref, quantize, keep_nchw, atol, rtol)
+def _run(source, exported, targets, tmp, inputs, ref, quantize, keep_nchw, atol, rtol) -> dict:
+    job = Job(source, exported, tmp, inputs, ref, quantize, keep_nchw, atol, rtol)
     ok = _onnx_stage(job)
     tf_targets = [t for t in targets if t in ("saved_model", "tflite")]
     if ok and tf_targets:
@@ -183,8 +205,8 @@ def _run(source, targets, tmp, inputs, ref, quantize, keep_nchw, atol, rtol) -> 
 
 
 def _onnx_stage(job: Job) -> bool:
-    """Export the source to ONNX and check the graph with ONNX Runtime."""
-    info = job.source.export(job.onnx_path)
+    """Check the graph the source's process exported with ONNX Runtime."""
+    info = job.exported
     try:
         session = ort_session(job.onnx_path)
     except PortmodelError as exc:
@@ -249,7 +271,7 @@ def _tensorflow_files(job: Job, work: str, tflite: bool, dynamic_int8) -> tuple[
         tool = "Keras export" if source.kind == "keras" else "SavedModel as given"
         notes = [f"{tool} + TensorFlow's TFLite converter (no ONNX detour for a TensorFlow source)"]
         notes += tensorflow_files(work, job.quantize, dynamic_int8, tflite, batch, saved_model=source.path,
-                                  keras_model=source.model if source.kind == "keras" else None)
+                                  keras_model=source.live_model() if source.kind == "keras" else None)
         return tool, notes, None
     notes = [] if job.keep_nchw else ["inputs are channels-last (onnx2tf); --keep-nchw keeps the source layout"]
     try:
@@ -279,7 +301,7 @@ def _keras_stage(job: Job) -> bool:
     source, path = job.source, os.path.join(job.tmp, "model.keras")
     start = time.perf_counter()
     if source.kind == "keras":
-        model, code, run, files = source.model, source.path, run_keras, ["model.keras"]
+        model, code, run, files = source.live_model(), source.path, run_keras, ["model.keras"]
         notes = []
     elif source.translatable:
         model, code, run = job.keras_port(), os.path.join(job.tmp, "model_keras.py"), run_keras_port
@@ -367,24 +389,33 @@ def _external_data(folder: str) -> list[str]:
 
 def run_worker(request: dict, tmp: str) -> dict:
     """Run onnx2tf in its own offline process (see onnx2tf_worker); raise naming the stage."""
-    req, res = os.path.join(tmp, ".request.json"), os.path.join(tmp, ".result.json")
-    Path(req).write_text(json.dumps(request))
-    proc = subprocess.run(
-        [sys.executable, "-m", "portmodel.convert.onnx2tf_worker", req, res],
-        check=False, capture_output=True, text=True, cwd=tmp, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
-    )
-    if not os.path.exists(res):
-        tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
-        raise PortmodelError(f"stage saved_model (onnx2tf) crashed: {' | '.join(tail)[:600]}")
-    result = json.loads(Path(res).read_text())
+    result = _worker("portmodel.convert.onnx2tf_worker", request, tmp, "stage saved_model (onnx2tf)")
     if result["network_attempts"]:
         raise PortmodelError(f"stage saved_model (onnx2tf) tried to reach the network: {result['network_attempts'][0]}")
     if not result["ok"]:
-        plain = re.sub(r"\x1b\[[0-9;]*m", "", proc.stdout)
+        plain = re.sub(r"\x1b\[[0-9;]*m", "", result["stdout"])
         ops = re.findall(r"onnx_op_(?:type|name): (\S+)", plain)
         detail = f"at ONNX op {' '.join(ops[-2:])}" if ops else ""
         raise PortmodelError(f"stage saved_model (onnx2tf) failed: {result['error']}" + (f" ({detail})" if detail else ""))
     return result
+
+
+def _worker(module: str, request: dict, tmp: str, what: str, cwd: str | None = None) -> dict:
+    """`python -m module REQUEST RESULT` in `cwd` (default `tmp`): its result, with its stdout;
+    a crash (no result written: killed for memory, a segfault...) raises naming `what`."""
+    req, res = os.path.join(tmp, ".request.json"), os.path.join(tmp, ".result.json")
+    Path(req).write_text(json.dumps(request))
+    proc = subprocess.run(
+        [sys.executable, "-m", module, req, res],
+        check=False, capture_output=True, text=True, cwd=cwd or tmp, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
+    os.remove(req)
+    if not os.path.exists(res):
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
+        raise PortmodelError(f"{what} crashed (exit status {proc.returncode}): {' | '.join(tail)[:600]}")
+    result = json.loads(Path(res).read_text())
+    os.remove(res)
+    return {**result, "stdout": proc.stdout}
 
 
 def _torch_stage(job: Job, export_pt2: bool) -> bool:
@@ -394,8 +425,8 @@ def _torch_stage(job: Job, export_pt2: bool) -> bool:
 
     from ..loading import import_file
     from ..onnx_torch import UnsupportedOp, onnx_to_torch
+    from ..streaming import write_arrays
     from ..verify import run_torch_source
-    from ..weights import save_state_dict
 
     start = time.perf_counter()
     doc = f"PyTorch module converted by portmodel from {Path(job.source.path).name} (through ONNX)."
@@ -405,8 +436,8 @@ def _torch_stage(job: Job, export_pt2: bool) -> bool:
         raise PortmodelError(f"stage torch (ONNX -> PyTorch) stopped: {exc}") from None
     model_py = os.path.join(job.tmp, "model.py")
     write_text(model_py, result.code)
+    write_arrays(result.state, os.path.join(job.tmp, "model.safetensors"))
     state = {k: torch.from_numpy(v) for k, v in result.state.items()}  # no copy: the arrays are ours
-    save_state_dict(state, os.path.join(job.tmp, "model.safetensors"))
     module = import_file(model_py)
     with torch.device("meta"):  # no second copy of the weights: the state_dict's tensors are assigned
         model = getattr(module, result.class_name)().eval()

@@ -1,14 +1,18 @@
 """What `convert` starts from: a model it can run (the reference) and export to ONNX.
 
 Sources: `PATH.py:Name` (an `nn.Module` class, or a Keras builder/class) with an optional
-checkpoint, a `.keras` file, a TensorFlow SavedModel folder, or an `.onnx` file. Importing
-a `.py` file runs it: `convert` is one of the explicit steps that do.
+checkpoint, a `.pt2` program, a TorchScript archive, a `.keras` file, a TensorFlow
+SavedModel folder, or an `.onnx` file. Importing a `.py` file runs it: `convert` is one of
+the explicit steps that do. `convert` loads, runs and exports the source in a process of
+its own (source_worker); the later stages get a `Source` described by that process and
+build the model again only where they need it (`live_model`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,6 +28,16 @@ from .onnx_fixes import replace_erfc
 EXTERNAL_DATA_BYTES = 1_800_000_000
 
 
+@dataclass(frozen=True)
+class Origin:
+    """What the user gave: enough to load the source again in any process."""
+
+    spec: str
+    weights: str | None = None
+    input_shape: tuple | None = None
+    exporter: str = "dynamo"
+
+
 @dataclass
 class Source:
     kind: str  # "torch" | "keras" | "saved_model" | "onnx"
@@ -31,12 +45,34 @@ class Source:
     layout: str  # "channels_first" (torch, ONNX from torch) | "channels_last" (Keras, TF)
     input_names: list[str]
     input_specs: list[tuple[tuple, str]]  # (shape without batch, dtype) per input
-    run: Callable[[list[np.ndarray]], list[np.ndarray]]
-    export: Callable[[str], dict]  # write ONNX to a path; returns {"exporter": ..., "seconds": ...}
+    run: Callable[[list[np.ndarray]], list[np.ndarray]] | None  # None where described by another process
+    export: Callable[[str], dict] | None  # write ONNX to a path; returns {"exporter": ..., "seconds": ...}
     model: object = None
     notes: list[str] = field(default_factory=list)
     name: str | None = None  # the class or builder in a .py source
     input_shape: tuple | None = None
+    origin: Origin | None = None
+
+    def live_model(self):
+        """The model itself, loaded in this process on first use where another process
+        loaded, ran and exported it (a `.py` source is built with the same seeds there and
+        here, so even without --weights both hold the same weights)."""
+        if self.model is None:
+            o = self.origin
+            self.model = load_source(o.spec, o.weights, o.input_shape, o.exporter).model
+        return self.model
+
+    def describe(self) -> dict:
+        """Everything but the model and its callables, as JSON."""
+        keys = ("kind", "path", "layout", "input_names", "input_specs", "notes", "name", "input_shape")
+        return {k: getattr(self, k) for k in keys}
+
+    @classmethod
+    def described(cls, fields: dict, origin: Origin) -> Source:
+        """The Source another process described (`describe`); its model loads on demand."""
+        specs = [(tuple(shape), dtype) for shape, dtype in fields["input_specs"]]
+        shape = tuple(fields["input_shape"]) if fields["input_shape"] else None
+        return cls(**{**fields, "input_specs": specs, "input_shape": shape}, run=None, export=None, origin=origin)
 
     @property
     def translatable(self) -> bool:
@@ -76,7 +112,13 @@ def _python_source(path: str, name: str, weights, input_shape, exporter: str) ->
     obj = getattr(module, name, None)
     if obj is None:
         raise PortmodelError(f"no '{name}' in the file", path)
+    # Seeded, so a model built without --weights gets the same initial weights in every
+    # process (the source worker's, and the main process's where a stage rebuilds it).
     torch.manual_seed(0)
+    if "keras" in sys.modules:  # Keras code (importing Keras only for it: it is slow)
+        import keras
+
+        keras.utils.set_random_seed(0)
     try:
         model = obj() if callable(obj) and not isinstance(obj, torch.nn.Module) else obj
     except Exception as exc:  # noqa: BLE001 - user code

@@ -30,7 +30,7 @@ def keras_port(source: Source, model_py: str):
     _refuse_todos(result, source.path)
     write_text(model_py, result.code)
     keras_model = load_keras_port(f"{model_py}:{info.target}", source.input_shape)
-    transfer_to_keras(source.model, keras_model)
+    transfer_to_keras(source.live_model(), keras_model)
     return keras_model
 
 

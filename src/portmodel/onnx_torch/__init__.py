@@ -52,26 +52,43 @@ def onnx_to_torch(model, class_name: str = "Model", doc: str = "") -> TorchSourc
         params.append(name)
         e.values[inp.name] = Value(name, "tensor")
     ops: dict[str, int] = {}
+    unread = {name: len(nodes) for name, nodes in e.consumers.items()}
     for node in graph.node:
         ops[node.op_type] = ops.get(node.op_type, 0) + 1
-        if id(node) in e.fused:
-            continue
-        if node.domain not in ("", "ai.onnx"):
-            raise UnsupportedOp(f"ONNX op {node.domain}.{node.op_type} (node {node.name!r}) is not a standard op")
-        if node.op_type != "Constant" and node.input and all(e.static(n) is not None for n in node.input if n):
-            _fold(e, node)
-            continue
-        converter = CONVERTERS.get(node.op_type)
-        if converter is None:
-            raise UnsupportedOp(f"ONNX op {node.op_type} (node {node.name!r}) has no PyTorch converter yet")
-        try:
-            converter(e, node)
-        except UnsupportedOp as exc:
-            raise UnsupportedOp(f"ONNX op {node.op_type} (node {node.name!r}): {exc.args[0]}") from None
+        _convert(e, node)
+        for name in node.input:  # a constant read for the last time is dropped (folded
+            unread[name] -= 1  # transposes of 2 GB of weights would otherwise double them)
+            if not unread[name] and name in e.values and e.values[name].kind == "const":
+                del e.values[name]
     returns = [e.tensor(o.name) for o in graph.output]
     code = _render(e, class_name, params, returns, doc)
-    state = {k: _owned(v) for k, v in e.state.items()}
+    # The graph's constants are dropped and each state tensor made contiguous one at a time,
+    # so a transposed weight's original is freed as its copy is made (peak: the model plus
+    # one tensor, not two models).
+    e.values.clear()
+    state = {}
+    for key in list(e.state):
+        state[key] = _owned(e.state.pop(key))
     return TorchSource(code, class_name, state, params, ops)
+
+
+def _convert(e: Emitter, node) -> None:
+    """One node: skipped when another converter wrote it, folded when its inputs are all
+    constants, else written by its converter."""
+    if id(node) in e.fused:
+        return
+    if node.domain not in ("", "ai.onnx"):
+        raise UnsupportedOp(f"ONNX op {node.domain}.{node.op_type} (node {node.name!r}) is not a standard op")
+    if node.op_type != "Constant" and node.input and all(e.static(n) is not None for n in node.input if n):
+        _fold(e, node)
+        return
+    converter = CONVERTERS.get(node.op_type)
+    if converter is None:
+        raise UnsupportedOp(f"ONNX op {node.op_type} (node {node.name!r}) has no PyTorch converter yet")
+    try:
+        converter(e, node)
+    except UnsupportedOp as exc:
+        raise UnsupportedOp(f"ONNX op {node.op_type} (node {node.name!r}): {exc.args[0]}") from None
 
 
 def _owned(arr: np.ndarray) -> np.ndarray:
