@@ -185,7 +185,8 @@ class Interpreter:
     def new_custom_site(self, node: cst.Call, preferred: str | None = None) -> LayerSite:
         """An instance of a Keras Layer/Model class defined in the same file."""
         site = LayerSite(node, None, {}, cls=node.func.value)
-        site.attr = self.scope.attr(site, preferred)
+        label = next((self.static(a.value) for a in node.args if a.keyword and a.keyword.value == "name"), None)
+        site.attr = self.scope.attr(site, preferred or (label if isinstance(label, str) else None))
         self.scope.sites.append(site)
         return site
 

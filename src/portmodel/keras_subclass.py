@@ -6,6 +6,7 @@ Python control flow in `call` is kept; both branches of an `if` are translated. 
 
 from __future__ import annotations
 
+import difflib
 import re
 
 import libcst as cst
@@ -77,7 +78,7 @@ class Components:
         in_channels = tensors[0].info.channels
         args = [sym_code(in_channels)] if tr.needs_in_channels else []
         names = {"in_channels": in_channels}
-        for arg, param in zip(site.node.args, tr.bound_params):
+        for arg, param in zip(_constructor_args(site.node), tr.bound_params):
             value = parent.code_of(arg.value)
             args.append(f"{arg.keyword.value}={value}" if arg.keyword else value)
             names[param] = SymInt(int(v), value) if isinstance(v := tr.bound.get(param), int) else v
@@ -85,14 +86,59 @@ class Components:
         return Lowered(None, f"{name}({', '.join(args)})", "{m}({x})", tr.output.info.with_(shape=shape), ())
 
 
+def _loop_element(modules: list[str], loop: cst.CompFor, items: list) -> str:
+    """`<module> for v in <iterable>` for a comprehension building `modules`: one text when
+    every iteration builds the same; where only the first differs in one place (the first
+    layer of a stage takes the stage's input: `in_channels`, the rest `filters`), that place
+    becomes `a if v == <first> else b`."""
+    target, iterable = code(loop.target), code(loop.iter)
+    if len(set(modules[1:])) > 1:
+        raise Untranslatable(f"the layers this loop builds need different code ({modules[1]} / {modules[2]})")
+    if len(set(modules)) == 1:
+        return f"{modules[0]} for {target} in {iterable}"
+    tokens = [re.findall(r"\w+|\s+|[^\w\s]", m) for m in modules[:2]]
+    ops = [op for op in difflib.SequenceMatcher(None, *tokens, autojunk=False).get_opcodes() if op[0] != "equal"]
+    if len(ops) != 1:
+        raise Untranslatable(f"the layers this loop builds need different code ({modules[0]} / {modules[1]})")
+    _, a0, a1, b0, b1 = ops[0]
+    first, rest = "".join(tokens[0][a0:a1]).strip(), "".join(tokens[1][b0:b1]).strip()
+    if target == "_":
+        target = "i"
+        if not isinstance(items[0], int) or re.search(r"\bi\b", modules[0]):
+            raise Untranslatable("the first layer this loop builds differs and the loop has no variable")
+    choice = f"{first} if {target} == {items[0]!r} else {rest}"
+    before, after = "".join(tokens[0][:a0]).rstrip(), "".join(tokens[0][a1:]).lstrip()
+    whole_arg = before.endswith(("(", ",", "=")) and after.startswith((",", ")"))
+    merged = "".join(tokens[0][:a0]) + (choice if whole_arg else f"({choice})") + "".join(tokens[0][a1:])
+    return f"{merged} for {target} in {iterable}"
+
+
+def _constructor_args(call: cst.Call) -> list[cst.Arg]:
+    """A component's constructor arguments but `name=` (it names the attribute instead)."""
+    return [a for a in call.args if not (a.keyword is not None and a.keyword.value == "name")]
+
+
 def _rename(dim, names: dict):
-    """A size named in the component's terms, renamed in the caller's (or a plain int)."""
-    if isinstance(dim, SymInt):
-        outer = names.get(dim.code)
-        if isinstance(outer, SymInt):
-            return SymInt(int(dim), outer.code)
+    """A size named in the component's terms (`4 * filters`), renamed in the caller's
+    (`4 * width`), or a plain int where some name has no counterpart there."""
+    if not isinstance(dim, SymInt):
+        return dim
+
+    def outer(match: re.Match) -> str:
+        value = names.get(match.group(0))
+        if isinstance(value, SymInt):
+            return f"({value.code})" if " " in value.code and value.code != dim.code else value.code
+        if isinstance(value, int) and not isinstance(value, bool):
+            return str(int(value))
+        raise KeyError(match.group(0))
+
+    try:
+        text = re.sub(r"[A-Za-z_]\w*", outer, dim.code)
+    except KeyError:
         return int(dim)
-    return dim
+    if " " not in dim.code:  # a name passed through: the caller's expression as it is
+        text = text.removeprefix("(").removesuffix(")") if text.startswith("(") and text.endswith(")") else text
+    return SymInt(int(dim), text) if re.search(r"[A-Za-z_]", text) else int(dim)
 
 
 class SubclassTranslator:
@@ -146,7 +192,7 @@ class SubclassTranslator:
         call, parent, _ = self.instance
         bound = {}
         self.bound_params = []
-        for i, arg in enumerate(call.args):
+        for i, arg in enumerate(_constructor_args(call)):
             if arg.star:
                 raise Untranslatable("*args/**kwargs in a custom layer call cannot be read statically")
             name = arg.keyword.value if arg.keyword else (params[i].name.value if i < len(params) else None)
@@ -158,7 +204,19 @@ class SubclassTranslator:
         return bound
 
     def read_init(self, init: cst.FunctionDef) -> None:
-        for stmt in init.body.body:
+        self.read_init_block(init.body.body)
+
+    def read_init_block(self, stmts) -> None:
+        """`self.x = ...` statements, also under an `if` (layers created conditionally:
+        both branches are read, the condition stays in the port)."""
+        for stmt in stmts:
+            if isinstance(stmt, cst.If):
+                self.read_init_block(stmt.body.body)
+                if isinstance(stmt.orelse, cst.If):
+                    self.read_init_block([stmt.orelse])
+                elif stmt.orelse is not None:
+                    self.read_init_block(stmt.orelse.body.body)
+                continue
             small = single(stmt)
             if not (isinstance(small, cst.Assign) and len(small.targets) == 1):
                 continue
@@ -228,10 +286,44 @@ class SubclassTranslator:
                 s.fuse_activation = True
             it.env[f"self.{attr}"] = [LayerRef(s) for s in sites]
             self.attr_sites[attr] = (stmt, sites)
+        elif isinstance(value, cst.ListComp) and isinstance(value.elt, cst.Call) and (
+            names.layer_class(value.elt.func) or it.is_custom(value.elt)
+        ):
+            sites = self.comprehension_sites(value, attr)
+            it.env[f"self.{attr}"] = [LayerRef(s) for s in sites]
+            self.attr_sites[attr] = (stmt, sites)
         elif isinstance(value, cst.Call) and names.of(value.func) is not None:
             raise Untranslatable(f"{names.of(value.func)} is not translated yet")
         else:
             it.env[f"self.{attr}"] = it.static(value)
+
+    def comprehension_sites(self, comp: cst.ListComp, attr: str) -> list:
+        """One site per iteration of `[Layer(...) for v in <constant iterable>]`."""
+        loop = comp.for_in
+        if loop.inner_for_in is not None or loop.ifs or not isinstance(loop.target, cst.Name):
+            raise Untranslatable("only a plain `[Layer(...) for v in range(...)]` builds a list of layers")
+        items = self.static_iterable(loop.iter)
+        if not items:
+            raise Untranslatable("this loop builds no layer for this use; its layers' sizes are unknown")
+        sites = []
+        for i, item in enumerate(items):
+            self.interp.env[loop.target.value] = item
+            site = self.interp.site_for(comp.elt, f"{attr}_{i}")
+            site.fuse_activation = True
+            sites.append(site)
+        self.interp.env.pop(loop.target.value, None)
+        return sites
+
+    def static_iterable(self, node) -> list:
+        """A constant list, tuple or range() call, as a list (else Untranslatable)."""
+        if isinstance(node, cst.Call) and code(node.func) == "range":
+            bounds = [self.interp.static(a.value) for a in node.args]
+            if bounds and all(isinstance(b, int) and not isinstance(b, bool) for b in bounds):
+                return list(range(*(int(b) for b in bounds)))
+        value = self.interp.static(node)
+        if isinstance(value, list | tuple):
+            return list(value)
+        raise Untranslatable(f"cannot read '{code(node)}' statically")
 
     def finish_init(self) -> None:
         self.needs_in_channels = any(
@@ -252,7 +344,11 @@ class SubclassTranslator:
                 continue
             if None in modules:
                 raise Untranslatable("a list mixing module and inline layers")
-            if isinstance(site, list):
+            value = single(stmt).value
+            if isinstance(value, cst.ListComp):  # the loop stays a loop
+                new_value = f"nn.ModuleList([{_loop_element(modules, value.for_in, self.static_iterable(value.for_in.iter))}])"
+                self.order += [f"{attr}.{i}" for i in range(len(sites))]
+            elif isinstance(site, list):
                 new_value = f"nn.ModuleList([{', '.join(modules)}])"
                 self.order += [f"{attr}.{i}" for i in range(len(sites))]
             else:
@@ -348,6 +444,8 @@ class SubclassTranslator:
         self.replace[id(stmt)] = new
 
     def branch(self, stmt: cst.If, env: dict) -> dict:
+        """Both branches are translated; where the condition is known for this instance
+        (a constructor argument), the values after the `if` are the taken branch's."""
         a = self.walk(stmt.body.body, dict(env))
         if stmt.orelse is None:
             b = env
@@ -355,6 +453,10 @@ class SubclassTranslator:
             b = self.branch(stmt.orelse, dict(env))
         else:
             b = self.walk(stmt.orelse.body.body, dict(env))
+        self.interp.env = env
+        taken = self.interp.static(stmt.test) if self.instance is not None else UNKNOWN
+        if taken is not UNKNOWN and not isinstance(taken, Tensor | LayerRef):
+            return a if taken else b
         merged = dict(env)
         for key in set(a) | set(b):
             va, vb = a.get(key, UNKNOWN), b.get(key, UNKNOWN)

@@ -20,10 +20,11 @@ UNKNOWN = _Unknown()
 
 
 class SymInt(int):
-    """An int that remembers the source name it came from (`filters`, `in_channels`).
+    """An int that remembers the source it came from (`filters`, `in_channels`, `4 * filters`).
 
-    Arithmetic gives plain ints; only a size passed through unchanged keeps its name, so
-    generated constructors can say `nn.Conv2d(filters, ...)` instead of a baked number.
+    Python arithmetic on it gives plain ints; arithmetic written in the source and read by
+    `static_eval` keeps the expression, so generated constructors can say
+    `nn.Conv2d(filters, 4 * filters, ...)` instead of baked numbers.
     """
 
     code: str
@@ -108,7 +109,20 @@ def static_eval(node: cst.BaseExpression, env: dict):
         if op is None or left is UNKNOWN or right is UNKNOWN:
             return UNKNOWN
         try:
-            return op(left, right)
+            value = op(left, right)
         except Exception:  # noqa: BLE001 - a constant we cannot fold is just unknown
             return UNKNOWN
+        if _is_int(value) and (isinstance(left, SymInt) or isinstance(right, SymInt)) and _is_int(left) and _is_int(right):
+            symbol = cst.Module([]).code_for_node(node.operator).strip()
+            return SymInt(value, f"{_operand(left)} {symbol} {_operand(right)}")
+        return value
     return UNKNOWN
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _operand(value) -> str:
+    text = sym_code(value)
+    return f"({text})" if " " in text else text

@@ -63,6 +63,7 @@ class _FileContext:
         self.rules = rules
         self.input_shape = input_shape
         self.diagnostics: list[Diagnostic] = []
+        self.origin: dict[int, cst.CSTNode] = {}  # rewritten node -> the original (for positions)
         self.env: dict = {}
         self.keep: set[str] = set()
         from .keras_subclass import Components
@@ -76,7 +77,7 @@ class _FileContext:
         return self._pos
 
     def diag(self, node: cst.CSTNode, message: str, code_: str = "PM001", severity: str = "todo"):
-        p = self.pos.get(node)
+        p = self.pos.get(node) or self.pos.get(self.origin.get(id(node)))
         line, col = (p.start.line, p.start.column + 1) if p else (1, 1)
         self.diagnostics.append(Diagnostic(self.path, line, col, code_, message, severity))
 
@@ -329,7 +330,11 @@ def _translate(module: cst.Module, source: str, path: str, input_shape, rules: R
         return TranslationResult(path, "unchanged", source)
     # the tree was just parsed and is not shared: no need for the wrapper's defensive copy
     fx = _FileContext(path, MetadataWrapper(module, unsafe_skip_copy=True), rules, input_shape)
+    from .keras_helpers import rewrite_helpers
     from .keras_subclass import SubclassTranslator
+
+    # model-zoo helpers (functions from tensor to tensor) become Layer classes first
+    fx.module, _, fx.origin = rewrite_helpers(fx.module, fx.names)
 
     pieces: list[str] = []
     models: list[ModelInfo] = []
