@@ -248,6 +248,10 @@ class Interpreter:
         func = self.eval(node.func)
         if isinstance(func, LayerRef):
             return self.apply(func.site, node)
+        if kname is not None and kname.startswith("keras.ops."):
+            from .keras_ops import port_op
+
+            return port_op(self, node, kname.removeprefix("keras.ops."))
         if kname is not None:
             raise Untranslatable(f"{kname} is not translated yet")
         if any(isinstance(self.eval(a.value), Tensor) for a in node.args):

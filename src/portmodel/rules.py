@@ -130,6 +130,7 @@ OPS_SCHEMA: dict[str, Any] = {
                     "axes": {"type": "array", "items": {"type": "string"}},
                     "layout": {"enum": ["any", "torch"]},
                     "values": {"type": "object", "additionalProperties": {"type": "object"}},
+                    "keras_defaults": {"type": "object"},
                     "examples": {"type": "array", "items": _TORCH_EXAMPLE},
                 },
             },
@@ -222,6 +223,8 @@ class OpRule:
     layout: str = "any"  # 'torch': the op needs the tensor in torch's element order
     values: dict = field(default_factory=dict)  # argument -> {torch source: Keras source}
     examples: tuple[TorchExample, ...] = ()
+    # Keras' defaults for template arguments Keras code may leave out (read backwards: keras_ops)
+    keras_defaults: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -370,7 +373,8 @@ def parse_op_rules(data: Any, path: Path) -> list[OpRule]:
             raise RuleError(f"key '{where}': give exactly one of 'keras' (a template) or 'hook'", str(path))
         if "hook" in spec and spec["hook"] not in OP_HOOKS:
             raise RuleError(f"key '{where}/hook': no op hook named '{spec['hook']}'", str(path))
-        for name in [*spec.get("axes", []), *spec.get("defaults", {}), *spec.get("values", {})]:
+        for name in [*spec.get("axes", []), *spec.get("defaults", {}), *spec.get("values", {}),
+                     *spec.get("keras_defaults", {})]:
             if name not in spec["signature"]:
                 raise RuleError(f"key '{where}': '{name}' is not in the signature", str(path))
         out.append(
@@ -386,6 +390,7 @@ def parse_op_rules(data: Any, path: Path) -> list[OpRule]:
                 layout=spec.get("layout", "any"),
                 values={k: {str(a): str(b) for a, b in v.items()} for k, v in spec.get("values", {}).items()},
                 examples=_torch_examples(spec.get("examples", [])),
+                keras_defaults={k: str(v) for k, v in spec.get("keras_defaults", {}).items()},
             )
         )
     return out

@@ -28,15 +28,23 @@ def render(rules: RuleSet) -> str:
         )
     lines += [
         "",
-        "## PyTorch functions and tensor methods (`rules/ops/`, PyTorch → Keras)",
+        "## PyTorch functions and tensor methods ⇄ `keras.ops` (`rules/ops/`)",
         "",
-        "| PyTorch | Keras | dims rewritten for the layout | verified examples |",
-        "|---|---|---|---|",
+        "PyTorch → Keras for every entry; Keras → PyTorch where the Keras form is one `ops.NAME(...)`",
+        "call (the rule read backwards, `keras_ops.py`; each such op is checked on an image tensor",
+        "held channels-first in `tests/test_keras_ops.py`).",
+        "",
+        "| PyTorch | Keras | Keras → PyTorch | dims rewritten for the layout | verified examples |",
+        "|---|---|---|---|---|",
     ]
+    from .keras_ops import keras_ops
+
+    backward = {id(k.rule): k for k in keras_ops(rules).values()}
     for op in sorted({id(o): o for o in rules.ops.values()}.values(), key=lambda o: o.torch[0]):
         keras = f"`{op.keras}`" if op.keras else f"hook `{op.hook}`"
+        back = f"`ops.{backward[id(op)].name}` → `{backward[id(op)].torch}`" if id(op) in backward else "—"
         axes = ", ".join(op.axes) or ("torch order" if op.layout == "torch" else "—")
-        lines.append(f"| {', '.join(f'`{t}`' for t in op.torch)} | {keras} | {axes} | {len(op.examples)} |")
+        lines.append(f"| {', '.join(f'`{t}`' for t in op.torch)} | {keras} | {back} | {axes} | {len(op.examples)} |")
     lines += ["", "## Activations (`activation=` and `Activation(...)`)", "", "| Keras | PyTorch |", "|---|---|"]
     seen = set()
     for name, act in sorted(rules.activations.items()):
