@@ -196,3 +196,16 @@ def test_fuzz_translate_and_lint_never_crash(source):
     compile(result.code, "fuzz_port.py", "exec")
     findings, _ = lint_source(source, "fuzz.py", Config(root=ROOT))
     assert all(f.line >= 1 for f in findings)
+
+
+def test_a_multi_line_element_the_translator_cannot_read_stays_valid_python():
+    """Found by the fuzz test: a Sequential element spread over lines (two string literals)
+    once broke its TODO comment over two lines; the port must still parse."""
+    source = (
+        'import keras\n\n\ndef build():\n    return keras.Sequential(\n        [\n'
+        '            keras.Input(shape=(7, 4)),\n            keras.layers.LSTM(4),\n'
+        '"""one."""\n"""two."""\n        ]\n    )\n'
+    )
+    result = translate_source(source, "odd.py", to="torch")
+    compile(result.code, "odd_port.py", "exec")
+    assert any("is not a Keras layer" in d.message and "\n" not in d.message for d in result.todos)

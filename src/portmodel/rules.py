@@ -108,35 +108,60 @@ LAYER_SCHEMA: dict[str, Any] = {
     },
 }
 
-OPS_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "additionalProperties": False,
-    "required": ["id", "ops"],
-    "properties": {
-        "id": {"type": "string"},
-        "doc": {"type": "string"},
-        "ops": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "additionalProperties": False,
-                "required": ["torch", "signature"],
-                "properties": {
-                    "torch": {"type": "array", "minItems": 1, "items": {"type": "string"}},
-                    "signature": {"type": "array", "items": {"type": "string"}},
-                    "defaults": {"type": "object"},
-                    "keras": {"type": "string"},
-                    "hook": {"type": "string"},
-                    "axes": {"type": "array", "items": {"type": "string"}},
-                    "layout": {"enum": ["any", "torch"]},
-                    "values": {"type": "object", "additionalProperties": {"type": "object"}},
-                    "keras_defaults": {"type": "object"},
-                    "examples": {"type": "array", "items": _TORCH_EXAMPLE},
-                },
+def _family_schema(key: str, required: list[str], properties: dict) -> dict[str, Any]:
+    """A rule family file: an id, a doc and a list of entries under `key`."""
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["id", key],
+        "properties": {
+            "id": {"type": "string"},
+            "doc": {"type": "string"},
+            key: {
+                "type": "array",
+                "items": {"type": "object", "additionalProperties": False, "required": required,
+                          "properties": properties},
             },
         },
-    },
-}
+    }
+
+
+_NAMES = {"type": "array", "minItems": 1, "items": {"type": "string"}}
+
+OPS_SCHEMA = _family_schema("ops", ["torch", "signature"], {
+    "torch": _NAMES,
+    "signature": {"type": "array", "items": {"type": "string"}},
+    "defaults": {"type": "object"},
+    "keras": {"type": "string"},
+    "hook": {"type": "string"},
+    "axes": {"type": "array", "items": {"type": "string"}},
+    "layout": {"enum": ["any", "torch"]},
+    "values": {"type": "object", "additionalProperties": {"type": "object"}},
+    "keras_defaults": {"type": "object"},
+    "examples": {"type": "array", "items": _TORCH_EXAMPLE},
+})
+
+OPTIMIZERS_SCHEMA = _family_schema("optimizers", ["keras", "signature", "torch"], {
+    "keras": _NAMES,
+    "signature": {"type": "array", "items": {"type": "string"}},
+    "keras_defaults": {"type": "object"},
+    "torch": {"type": "string"},
+    "when_given": {"type": "object", "additionalProperties": {"type": "string"}},
+    "exact": {"type": "string"},
+    "examples": {"type": "array", "items": {
+        "type": "object", "additionalProperties": False, "required": ["keras"],
+        "properties": {"keras": {"type": "string"}, "torch": {"type": "string"}},
+    }},
+})
+
+LOSSES_SCHEMA = _family_schema("losses", ["keras", "target"], {
+    "keras": _NAMES,
+    "target": {"enum": ["int64", "float32"]},
+    "torch": {"type": "string"},
+    "from_logits": {"type": "string"},
+    "from_probabilities": {"type": "string"},
+    "accuracy": {"type": "string"},
+})
 
 ACTIVATION_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -228,6 +253,33 @@ class OpRule:
 
 
 @dataclass(frozen=True)
+class OptimizerRule:
+    """A keras.optimizers class and the torch.optim constructor it becomes (`rules/training/`)."""
+
+    keras: tuple[str, ...]  # class names and the string ids compile() takes
+    path: Path
+    signature: tuple[str, ...]  # the Keras constructor's positional order
+    torch: str  # template over the signature's names and {params}
+    keras_defaults: dict = field(default_factory=dict)
+    when_given: dict = field(default_factory=dict)  # argument -> the template used when it is given
+    exact: str = ""  # how the two updates differ, for the report
+    examples: tuple[dict, ...] = ()
+
+
+@dataclass(frozen=True)
+class LossRule:
+    """A Keras loss and its torch expression over {output} and {target} (`rules/training/`)."""
+
+    keras: tuple[str, ...]
+    path: Path
+    target: str  # the dtype torch wants the targets in
+    torch: str | None = None  # the same whether the model gives logits or probabilities
+    from_logits: str | None = None
+    from_probabilities: str | None = None
+    accuracy: str | None = None  # a boolean tensor per sample: Keras' "accuracy" for this loss
+
+
+@dataclass(frozen=True)
 class LayerRule:
     id: str
     path: Path
@@ -262,6 +314,8 @@ class RuleSet:
     activations: dict[str, Activation]
     torch_layers: dict[str, LayerRule] = field(default_factory=dict)  # keyed by torch.nn class name
     ops: dict[str, OpRule] = field(default_factory=dict)  # keyed by qualified torch name
+    optimizers: dict[str, OptimizerRule] = field(default_factory=dict)  # keyed by Keras class name / id
+    losses: dict[str, LossRule] = field(default_factory=dict)  # keyed by Keras id / class name
 
     def layer(self, keras_name: str) -> LayerRule | None:
         return self.layers.get(keras_name)
@@ -446,4 +500,40 @@ def load_rules(directory: str | None = None) -> RuleSet:
             if name in activations:
                 raise RuleError(f"key 'activations/{name}': defined twice", str(path))
             activations[name] = act
-    return RuleSet(layers=layers, by_id=by_id, activations=activations, torch_layers=torch_layers, ops=ops)
+    optimizers, losses = _training_rules(root)
+    return RuleSet(layers=layers, by_id=by_id, activations=activations, torch_layers=torch_layers, ops=ops,
+                   optimizers=optimizers, losses=losses)
+
+
+def _training_rules(root: Path) -> tuple[dict[str, OptimizerRule], dict[str, LossRule]]:
+    """`rules/training/*.yaml`: optimizers and losses, each Keras name claimed once."""
+    optimizers: dict[str, OptimizerRule] = {}
+    losses: dict[str, LossRule] = {}
+    for path in sorted((root / "training").glob("*.yaml")):
+        data = _load_yaml(path)
+        kind = "optimizers" if isinstance(data, dict) and "optimizers" in data else "losses"
+        _validate(data, OPTIMIZERS_SCHEMA if kind == "optimizers" else LOSSES_SCHEMA, path)
+        table = optimizers if kind == "optimizers" else losses
+        for i, spec in enumerate(data[kind]):
+            where = f"{kind}/{i}"
+            if kind == "optimizers":
+                names = [*spec.get("keras_defaults", {}), *spec.get("when_given", {})]
+                if any(n not in spec["signature"] for n in names):
+                    raise RuleError(f"key '{where}': an argument is not in the signature", str(path))
+                rule = OptimizerRule(
+                    keras=tuple(spec["keras"]), path=path, signature=tuple(spec["signature"]), torch=spec["torch"],
+                    keras_defaults={k: str(v) for k, v in spec.get("keras_defaults", {}).items()},
+                    when_given=dict(spec.get("when_given", {})), exact=spec.get("exact", ""),
+                    examples=tuple(spec.get("examples", [])),
+                )
+            else:
+                if ("torch" in spec) == ("from_logits" in spec or "from_probabilities" in spec):
+                    raise RuleError(f"key '{where}': give 'torch', or 'from_logits' and 'from_probabilities'", str(path))
+                rule = LossRule(keras=tuple(spec["keras"]), path=path, target=spec["target"], torch=spec.get("torch"),
+                                from_logits=spec.get("from_logits"), from_probabilities=spec.get("from_probabilities"),
+                                accuracy=spec.get("accuracy"))
+            for name in rule.keras:
+                if name in table:
+                    raise RuleError(f"key '{where}/keras': '{name}' also defined in {table[name].path}", str(path))
+                table[name] = rule
+    return optimizers, losses

@@ -54,7 +54,23 @@ def render(rules: RuleSet) -> str:
         aliases = [n for n, a in rules.activations.items() if a is act and n != act.name]
         label = act.name + (f" ({', '.join(aliases)})" if aliases else "")
         lines.append(f"| {label} | `{act.torch.format(x='x', dim='dim')}` |")
-    return "\n".join(lines + _onnx_ops()) + "\n"
+    return "\n".join(lines + _training(rules) + _onnx_ops()) + "\n"
+
+
+def _training(rules: RuleSet) -> list[str]:
+    """Optimizers and losses `model.compile(...)` takes (`rules/training/`)."""
+    lines = ["", "## Training code: optimizers and losses (`rules/training/`, Keras → PyTorch)", "",
+             "`compile`/`fit`/`evaluate`/`predict` on a translated model become these and a plain training",
+             "loop (`training.py`). Each optimizer is stepped against Keras and each loss compared with",
+             "Keras' own in `tests/test_training.py`.", "",
+             "| Keras optimizer | PyTorch | how the updates differ |", "|---|---|---|"]
+    for rule in {id(r): r for r in rules.optimizers.values()}.values():
+        lines.append(f"| {', '.join(rule.keras)} | `{rule.torch}` | {' '.join((rule.exact or 'the same').split())} |")
+    lines += ["", "| Keras loss | PyTorch (probabilities / logits) |", "|---|---|"]
+    for rule in {id(r): r for r in rules.losses.values()}.values():
+        torch = f"`{rule.torch}`" if rule.torch else f"`{rule.from_probabilities}` / `{rule.from_logits}`"
+        lines.append(f"| {', '.join(rule.keras)} | {torch} |")
+    return lines
 
 
 def _onnx_ops() -> list[str]:

@@ -263,13 +263,13 @@ class BuilderTranslator:
         for element in self.seq:
             if isinstance(element, tuple):
                 _, node, reason = element
-                self.forward.append(f"{TODO} {reason}\nx = {code(node)}(x)")
+                self.forward.append(f"{TODO} {reason}\nx = {_callee(node)}(x)")
                 continue
             try:
                 t = self.interp.apply_tensors(element, [x])
             except Untranslatable as exc:
                 self.fx.diag(element.node, str(exc))
-                self.forward.append(f"{TODO} {exc}\nx = {code(element.node)}(x)")
+                self.forward.append(f"{TODO} {exc}\nx = {_callee(element.node)}(x)")
                 continue
             self.forward.append(f"x = {t.expr}")
             x = t.named("x")
@@ -296,6 +296,13 @@ class BuilderTranslator:
         )
         attrs = [s.attr for s in order if s.lowered is not None and s.lowered.module]
         return text, ModelInfo(self.source_name, name, self.style, attrs)
+
+
+def _callee(node) -> str:
+    """A Sequential element as the callee of `x = ...(x)`: parenthesised unless it is a
+    name, attribute or call (a string or a lambda spread over lines stays one expression)."""
+    text = code(node)
+    return text if isinstance(node, cst.Name | cst.Attribute | cst.Call) else f"({text})"
 
 
 _TORCH_IMPORT = re.compile(r"^\s*(import torch|from torch[ .])", re.MULTILINE)
@@ -340,6 +347,9 @@ def _translate(module: cst.Module, source: str, path: str, input_shape, rules: R
     models: list[ModelInfo] = []
     deferred: dict[int, cst.ClassDef] = {}
     fx.components.scan(fx.module)
+    from .training import TrainingCode, TrainingRewriter
+
+    training = TrainingRewriter(fx, TrainingCode(rules, fx.names), set())
     changed = False
     import_slot: int | None = None
     body = list(fx.module.body)
@@ -379,8 +389,12 @@ def _translate(module: cst.Module, source: str, path: str, input_shape, rules: R
             continue
         else:
             _collect_constants(fx, stmt)
-            pieces.append(code(stmt))
+            pieces.append(_training_code(training, stmt, models))
         i += 1
+    if training.training.helpers():
+        main = next((k for k, p in enumerate(pieces) if p.lstrip().startswith("if __name__")), len(pieces))
+        pieces.insert(main, "\n\n" + training.training.helpers() + "\n")
+        changed = True
 
     for index, cls in deferred.items():
         text = fx.components.texts.get(cls.name.value)
@@ -394,6 +408,15 @@ def _translate(module: cst.Module, source: str, path: str, input_shape, rules: R
     out = _assemble(header, pieces, import_slot)
     status = "converted"
     return TranslationResult(path, status, out, fx.diagnostics, models)
+
+
+def _training_code(training, stmt, models: list[ModelInfo]) -> str:
+    """A statement outside the models, with compile/fit/evaluate/predict on variables bound
+    to this file's models translated (`training.py`)."""
+    training.models = {name for m in models for name in (m.source, m.target)}
+    if not training.models:
+        return code(stmt)
+    return cst.Module(body=[stmt]).visit(training).code
 
 
 def _classify(fx: _FileContext, stmt) -> str:

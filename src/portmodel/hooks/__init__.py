@@ -25,7 +25,13 @@ OP_HOOKS: dict[str, Callable[..., Any]] = {}  # torch function/method -> Keras e
 
 
 class Untranslatable(Exception):
-    """The rule cannot express this use of the layer; the reason becomes a TODO."""
+    """The rule cannot express this use of the layer; the reason becomes a TODO.
+
+    The reason is kept on one line (source quoted in it may span several): it is written
+    into the port as a `# portmodel: TODO` comment."""
+
+    def __init__(self, reason: str = ""):
+        super().__init__(" ".join(str(reason).split()))
 
 
 def _registrar(table: dict, what: str):
