@@ -218,11 +218,11 @@ class TorchFile:
         for name in helpers:
             used |= names_in(self.functions[name]) & classes
         for fn in self.functions.values():  # `def densenet(): return DenseNet(Bottleneck, ...)`
-            returned = {
-                r.value.func.value for r in m.findall(fn, m.Return())
-                if isinstance(r.value, cst.Call) and isinstance(r.value.func, cst.Name)
-            }
-            used |= (names_in(fn) & classes) - returned
+            # a class handed to another class of the file is its component; one merely built
+            # (`model = Net()` in a training function) is not
+            for call in m.findall(fn, m.Call(func=m.Name())):
+                if call.func.value in classes:
+                    used |= set().union(set(), *(names_in(a.value) for a in call.args)) & classes
         return used
 
     # -- the interpreter ----------------------------------------------------------------------

@@ -169,6 +169,12 @@ def _registration_order(inst: Instance) -> list[str]:
     return [k for k, v in inst.attrs.items() if _leaves(v, [])]
 
 
+TRAINING_BY_HAND = (
+    "in Keras, model.compile(optimizer=keras.optimizers..., loss=...) and model.fit(...) take its place "
+    "(portmodel translates training code Keras -> PyTorch only)"
+)
+
+
 class _Rewriter(cst.CSTTransformer):
     """Applies the recorded rewrites and the nn.Module -> Keras class surface."""
 
@@ -231,6 +237,9 @@ class _Rewriter(cst.CSTTransformer):
 
     # -- expressions -----------------------------------------------------------------------
     def leave_Call(self, original, updated):
+        qual = self.tf.qualified(original.func) or ""
+        if qual.startswith("torch.optim.") and self.flagged:
+            self.flagged[-1] = f"{qual} is PyTorch training code, left as written: {TRAINING_BY_HAND}"
         texts = self.tf.call_texts.get(id(original))
         if not texts and self._torch_constructor(original):
             texts = self._unreached(original)
@@ -275,7 +284,9 @@ class _Rewriter(cst.CSTTransformer):
                 return self.tf.call_texts.get(id(node))
             except Untranslatable:
                 pass
-        if self.flagged:
+        if self.flagged and cls.endswith("Loss"):
+            self.flagged[-1] = f"nn.{cls} is PyTorch training code, left as written: {TRAINING_BY_HAND}"
+        elif self.flagged:
             self.flagged[-1] = f"nn.{cls} here is not built by the model translated (a branch not taken?); translate it by hand"
         return None
 
