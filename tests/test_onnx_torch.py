@@ -104,8 +104,23 @@ class Misc(nn.Module):
         return s.amax(dim=1) + s.mean(dim=1) - torch.minimum(a, b[:, :2]).sum(dim=1)
 
 
+class Decoder(nn.Module):
+    """Transposed convolutions: stride 2 with padding and output_padding, grouped, 1-D."""
+
+    def __init__(self):
+        super().__init__()
+        self.up = nn.ConvTranspose2d(4, 6, 3, stride=2, padding=1, output_padding=1)
+        self.grouped = nn.ConvTranspose2d(6, 4, 2, stride=2, groups=2, bias=False)
+        self.line = nn.ConvTranspose1d(4, 3, 5, stride=3, padding=2, dilation=2)
+
+    def forward(self, x):
+        y = self.grouped(F.relu(self.up(x)))
+        return self.line(y.mean(dim=2))
+
+
 CASES = {
     "cnn": (Cnn, (3, 16, 16), "float32"),
+    "decoder": (Decoder, (4, 5, 6), "float32"),
     "mobile": (Mobile, (4, 10, 10), "float32"),
     "attention": (Attention, (6,), "int64"),
     "recurrent": (Recurrent, (9, 5), "float32"),
@@ -193,6 +208,32 @@ def _graph(op_type: str, **attrs) -> onnx.ModelProto:
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 3])],
     )
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+@pytest.mark.parametrize(
+    "attributes",
+    [{"pads": [0, 1, 1, 0], "strides": [2, 2]}, {"auto_pad": "SAME_UPPER", "strides": [2, 2]},
+     {"auto_pad": "SAME_LOWER", "strides": [2, 3]}, {"output_shape": [9, 12], "strides": [2, 3]}],
+    ids=["asymmetric", "same-upper", "same-lower", "output-shape"],
+)
+def test_conv_transpose_pads_torch_cannot_write_become_a_crop(attributes, tmp_path):
+    """ConvTranspose as tf2onnx writes Keras' Conv2DTranspose(padding='same'): pads that are
+    not alike on both sides, or sizes given by auto_pad / output_shape."""
+    w = np.random.default_rng(2).standard_normal((3, 2, 3, 3)).astype("float32")
+    node = helper.make_node("ConvTranspose", ["x", "w"], ["y"], name="up", **attributes)
+    graph = helper.make_graph(
+        [node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3, 5, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        [onnx.numpy_helper.from_array(w, "w")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    x = np.random.default_rng(3).standard_normal((2, 3, 5, 4)).astype("float32")
+    expected = ort.InferenceSession(model.SerializeToString()).run(None, {"x": x})[0]
+    result = onnx_to_torch(model)
+    module = load_generated(result, tmp_path)
+    got = module(torch.from_numpy(x)).detach().numpy()
+    assert got.shape == expected.shape
+    np.testing.assert_allclose(got, expected, atol=1e-5)
 
 
 def test_an_op_without_converter_names_the_op_and_the_node():

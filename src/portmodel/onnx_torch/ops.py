@@ -276,6 +276,72 @@ def conv(e: Emitter, node) -> None:
     e.assign(list(node.output), f"{mod}({x})")
 
 
+@op("ConvTranspose")
+def conv_transpose(e: Emitter, node) -> None:
+    """`nn.ConvTranspose1d/2d/3d`; pads torch cannot express (asymmetric, or from auto_pad /
+    output_shape) become a crop of the output."""
+    a = attrs(node)
+    w = e.static(node.input[1])
+    if w is None:
+        raise UnsupportedOp("ConvTranspose with a computed kernel is not supported", node.name)
+    b = e.static(node.input[2]) if len(node.input) > 2 and node.input[2] else None
+    nd, groups = w.ndim - 2, a.get("group", 1)
+    kernel = tuple(w.shape[2:])
+    strides = _ints(a.get("strides", [1] * nd))
+    dilations = _ints(a.get("dilations", [1] * nd))
+    extra = list(_ints(a.get("output_padding", [0] * nd)))
+    pads = _transpose_pads(e, node, a, kernel, strides, dilations, extra)
+    begin, end = pads[:nd], pads[nd:]
+    common = [min(p, q) for p, q in zip(begin, end)]
+    args = [f"{w.shape[0]}", f"{w.shape[1] * groups}", f"kernel_size={_one(kernel)}"]
+    if set(strides) != {1}:
+        args.append(f"stride={_one(strides)}")
+    if any(common):
+        args.append(f"padding={_one(tuple(common))}")
+    # torch pads both sides alike; output_padding adds to the end: what remains is cropped
+    crop_end = [q - c - x for q, c, x in zip(end, common, extra)]
+    output_padding = [max(-c, 0) for c in crop_end]
+    crop_end = [max(c, 0) for c in crop_end]
+    if any(output_padding):
+        if any(x >= max(s, d) for x, s, d in zip(output_padding, strides, dilations)):
+            raise UnsupportedOp(f"ConvTranspose pads {pads} with output_padding {extra} are not supported", node.name)
+        args.append(f"output_padding={_one(tuple(output_padding))}")
+    if groups != 1:
+        args.append(f"groups={groups}")
+    if b is None:
+        args.append("bias=False")
+    if set(dilations) != {1}:
+        args.append(f"dilation={_one(dilations)}")
+    mod = e.module(node.name or "conv_transpose", f"nn.ConvTranspose{nd}d({', '.join(args)})", {"weight": w, "bias": b})
+    expr = f"{mod}({e.tensor(node.input[0])})"
+    crop_begin = [p - c for p, c in zip(begin, common)]
+    if any(crop_begin) or any(crop_end):
+        index = ", ".join([":", ":"] + [f"{cb or ''}:{-ce if ce else ''}" for cb, ce in zip(crop_begin, crop_end)])
+        expr = f"{expr}[{index}]"
+    e.assign(list(node.output), expr)
+
+
+def _transpose_pads(e: Emitter, node, a: dict, kernel, strides, dilations, extra) -> list[int]:
+    """Begin and end pads of a ConvTranspose (ONNX order), from `pads`, or from the output
+    size `auto_pad`/`output_shape` ask for (ONNX: total = stride * (in - 1) + output_padding
+    + (kernel - 1) * dilation + 1 - out; SAME_UPPER puts the odd one at the end)."""
+    nd = len(kernel)
+    auto = a.get("auto_pad", "NOTSET")
+    if "output_shape" not in a and auto in ("NOTSET", "VALID"):
+        return list(_ints(a.get("pads", [0] * 2 * nd))) if auto == "NOTSET" else [0] * 2 * nd
+    shape = e.shape(node.input[0])
+    if shape is None or any(d is None for d in shape[2:]):
+        raise UnsupportedOp(f"ConvTranspose auto_pad={auto} needs static spatial sizes", node.name)
+    wanted = list(a["output_shape"])[-nd:] if "output_shape" in a else [n * s for n, s in zip(shape[2:], strides)]
+    begins, ends = [], []
+    for size, out, k, s, d, x in zip(shape[2:], wanted, kernel, strides, dilations, extra):
+        total = max(s * (size - 1) + x + (k - 1) * d + 1 - out, 0)
+        small, big = total // 2, total - total // 2
+        begins.append(big if auto == "SAME_LOWER" else small)
+        ends.append(small if auto == "SAME_LOWER" else big)
+    return begins + ends
+
+
 @op("Gemm")
 def gemm(e: Emitter, node) -> None:
     """`nn.Linear` (alpha/beta folded into the weights), else `alpha * (a @ b) + beta * c`."""
