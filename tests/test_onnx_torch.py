@@ -72,14 +72,18 @@ class Attention(nn.Module):
 
 
 class Recurrent(nn.Module):
+    """A two-layer bidirectional LSTM, then a GRU (gate blocks reordered both)."""
+
     def __init__(self):
         super().__init__()
         self.lstm = nn.LSTM(5, 7, num_layers=2, batch_first=True, bidirectional=True)
-        self.out = nn.Linear(14, 2)
+        self.gru = nn.GRU(14, 4, batch_first=True, bidirectional=True)
+        self.out = nn.Linear(8 + 8, 2)
 
     def forward(self, x):
         y, _ = self.lstm(x)
-        return self.out(y[:, -1])
+        z, h = self.gru(y)
+        return self.out(torch.cat([z[:, -1], h.permute(1, 0, 2).flatten(1)], dim=1))
 
 
 class Upsample(nn.Module):

@@ -815,55 +815,63 @@ def argmax(e: Emitter, node) -> None:
     e.assign(list(node.output), f"{fn}({e.tensor(node.input[0])}, dim={a.get('axis', 0)}, keepdim={bool(a.get('keepdims', 1))})")
 
 
-@op("LSTM")
-def lstm(e: Emitter, node) -> None:
-    """ONNX gates are ordered i, o, f, c; torch's i, f, g(c), o. ONNX has both biases in B."""
+# ONNX op -> (torch module, gates, torch's gate order in ONNX's gate blocks, default activations)
+_RNNS = {
+    "LSTM": ("LSTM", 4, (0, 2, 3, 1), ["sigmoid", "tanh", "tanh"]),  # ONNX i, o, f, c -> torch i, f, g, o
+    "GRU": ("GRU", 3, (1, 0, 2), ["sigmoid", "tanh"]),  # ONNX z, r, h -> torch r, z, n
+}
+
+
+@op("LSTM", "GRU")
+def recurrent(e: Emitter, node) -> None:
+    """`nn.LSTM` / `nn.GRU` with the gate blocks reordered; ONNX has both biases in B. A GRU
+    must apply its recurrent weights before the reset gate (linear_before_reset=1), as torch's."""
     a = attrs(node)
+    kind, gates, blocks, default_acts = _RNNS[node.op_type]
     w, r = e.static(node.input[1]), e.static(node.input[2])
     b = e.static(node.input[3]) if len(node.input) > 3 and node.input[3] else None
     if w is None or r is None or (len(node.input) > 3 and node.input[3] and b is None):
-        raise UnsupportedOp("LSTM with computed weights is not supported", node.name)
+        raise UnsupportedOp(f"{kind} with computed weights is not supported", node.name)
     if a.get("layout", 0) or a.get("clip") or a.get("input_forget", 0):
-        raise UnsupportedOp("LSTM with layout=1, clip or input_forget is not supported", node.name)
+        raise UnsupportedOp(f"{kind} with layout=1, clip or input_forget is not supported", node.name)
+    if kind == "GRU" and not a.get("linear_before_reset", 0):
+        raise UnsupportedOp("GRU with linear_before_reset=0 (Keras' reset_after=False) has no torch form", node.name)
     acts = [s.decode() if isinstance(s, bytes) else s for s in a.get("activations", [])]
-    if acts and any(x.lower() != y for x, y in zip(acts, ["sigmoid", "tanh", "tanh"] * 2)):
-        raise UnsupportedOp(f"LSTM with activations {acts} is not supported", node.name)
+    if acts and any(x.lower() != y for x, y in zip(acts, default_acts * 2)):
+        raise UnsupportedOp(f"{kind} with activations {acts} is not supported", node.name)
     if len(node.input) > 4 and node.input[4]:
-        raise UnsupportedOp("LSTM with sequence_lens is not supported", node.name)
+        raise UnsupportedOp(f"{kind} with sequence_lens is not supported", node.name)
     if len(node.input) > 7 and node.input[7]:
         raise UnsupportedOp("LSTM with peepholes is not supported", node.name)
     dirs, hidden = w.shape[0], a["hidden_size"]
-    order = np.concatenate([np.arange(k * hidden, (k + 1) * hidden) for k in (0, 2, 3, 1)])
+    if dirs == 1 and a.get("direction", "forward") == "reverse":
+        raise UnsupportedOp(f"a reverse-only {kind} is not supported", node.name)
+    order = np.concatenate([np.arange(k * hidden, (k + 1) * hidden) for k in blocks])
     weights = {}
     for d in range(dirs):
         sfx = "_reverse" if d == 1 else ""
         weights[f"weight_ih_l0{sfx}"] = w[d][order]
         weights[f"weight_hh_l0{sfx}"] = r[d][order]
-        bias = b[d] if b is not None else np.zeros(8 * hidden, w.dtype)
-        weights[f"bias_ih_l0{sfx}"] = bias[: 4 * hidden][order]
-        weights[f"bias_hh_l0{sfx}"] = bias[4 * hidden :][order]
-    if dirs == 1 and a.get("direction", "forward") == "reverse":
-        raise UnsupportedOp("a reverse-only LSTM is not supported", node.name)
+        bias = b[d] if b is not None else np.zeros(2 * gates * hidden, w.dtype)
+        weights[f"bias_ih_l0{sfx}"] = bias[: gates * hidden][order]
+        weights[f"bias_hh_l0{sfx}"] = bias[gates * hidden :][order]
     extra = ", bidirectional=True" if dirs == 2 else ""
-    mod = e.module(node.name or "lstm", f"nn.LSTM({w.shape[2]}, {hidden}{extra})", weights)
+    mod = e.module(node.name or kind.lower(), f"nn.{kind}({w.shape[2]}, {hidden}{extra})", weights)
     x = e.tensor(node.input[0])
-    state = ""
-    h0 = node.input[5] if len(node.input) > 5 else ""
-    c0 = node.input[6] if len(node.input) > 6 else ""
-    if h0 or c0:
-        hz = e.tensor(h0) if h0 else f"torch.zeros({dirs}, {x}.shape[1], {hidden})"
-        cz = e.tensor(c0) if c0 else f"torch.zeros({dirs}, {x}.shape[1], {hidden})"
-        state = f", ({hz}, {cz})"
+    initial = [node.input[i] if len(node.input) > i else "" for i in ((5, 6) if kind == "LSTM" else (5,))]
+    zeros = f"torch.zeros({dirs}, {x}.shape[1], {hidden})"
+    states = [e.tensor(name) if name else zeros for name in initial]
+    state = "" if not any(initial) else f", ({', '.join(states)})" if kind == "LSTM" else f", {states[0]}"
     outs = list(node.output) + [""] * (3 - len(node.output))
-    y = e.fresh("lstm_y") if e.used(outs[0]) else "_"
-    hc = e.fresh("lstm_state") if e.used(outs[1]) or e.used(outs[2]) else "_"
-    e.forward_lines.append(f"{y}, {hc} = {mod}({x}{state})")
+    y = e.fresh(f"{kind.lower()}_y") if e.used(outs[0]) else "_"
+    last = e.fresh(f"{kind.lower()}_state") if e.used(outs[1]) or e.used(outs[2]) else "_"
+    e.forward_lines.append(f"{y}, {last} = {mod}({x}{state})")
     if outs[0]:  # ONNX Y: (seq, num_directions, batch, hidden)
         e.assign([outs[0]], f"{y}.reshape({y}.shape[0], {y}.shape[1], {dirs}, {hidden}).permute(0, 2, 1, 3)")
     if outs[1]:
-        e.assign([outs[1]], f"{hc}[0]")
+        e.assign([outs[1]], f"{last}[0]" if kind == "LSTM" else last)
     if outs[2]:
-        e.assign([outs[2]], f"{hc}[1]")
+        e.assign([outs[2]], f"{last}[1]")
 
 
 _INTERPOLATE = {3: "linear", 4: "bilinear", 5: "trilinear"}
