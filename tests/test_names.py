@@ -4,6 +4,7 @@ import libcst as cst
 from libcst.metadata import MetadataWrapper
 
 from portmodel.keras_names import ImportTable, KerasNames
+from portmodel.translate import translate_source
 
 
 def _calls(src: str):
@@ -42,3 +43,16 @@ def test_rebound_alias_uses_scope_analysis():
     names, found = _calls(src)
     assert names._table is None  # fell back to QualifiedNameProvider
     assert found == {"layers.append": None, "layers.Dense": "keras.layers.Dense"}
+
+
+def test_keras_internal_imports_as_keras_applications_writes_them():
+    """keras.applications imports Keras' internals (`from keras.src import layers`) and builds
+    `Functional(inputs, x)`: the same names as the public API (it used to be 'unchanged')."""
+    source = (
+        "from keras.src import layers\nfrom keras.src.models import Functional\n\n\n"
+        "def build(classes=3):\n    inputs = layers.Input(shape=(6,))\n"
+        "    x = layers.Dense(classes, name='predictions')(inputs)\n    return Functional(inputs, x, name='tiny')\n"
+    )
+    result = translate_source(source, "tiny.py", to="torch")
+    assert result.status == "converted" and not result.todos, [d.format() for d in result.todos]
+    assert "self.predictions = nn.Linear(6, classes)" in result.code

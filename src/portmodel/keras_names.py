@@ -6,6 +6,7 @@ import libcst as cst
 from libcst.metadata import QualifiedNameProvider
 
 _PREFIXES = (
+    ("keras.src.", "keras."),  # Keras' own sources (keras.applications) import its internals
     ("tensorflow.python.keras.", "keras."),
     ("tensorflow.keras.", "keras."),
     ("tf_keras.", "keras."),
@@ -17,6 +18,8 @@ _ALIASES = {
     "keras.layers.Input": "keras.Input",
     "keras.engine.training.Model": "keras.Model",
     "keras.Layer": "keras.layers.Layer",
+    "keras.models.Functional": "keras.Model",  # keras.applications builds Functional(inputs, x)
+    "keras.models.functional.Functional": "keras.Model",
 }
 KERAS_ROOTS = ("keras", "tensorflow", "tf_keras")
 
