@@ -73,3 +73,16 @@ def test_helpers_of_other_shapes_stay_as_written(helper, reason):
     result = _translate(helper)
     assert helper in result.code, reason
     assert any("call to 'block' on a tensor is not translated yet" in d.message for d in result.todos)
+
+
+def test_an_if_guarding_only_inline_layers_leaves_init_and_stays_in_forward():
+    result = _translate('''def block(x, filters, down=True, name=None):
+    y = layers.Conv2D(filters, 3, padding="same", name=name + "_conv")(x)
+    if down:
+        y = layers.Add(name=name + "_add")([x, y])
+    return y
+''')
+    assert not result.todos, [d.format() for d in result.todos]
+    init = result.code.split("def forward")[0]
+    assert "if down" not in init and "pass" not in init
+    assert "        if self.down:\n            y = x + y\n" in result.code

@@ -80,11 +80,12 @@ def _reads(node: cst.CSTNode) -> set[str]:
 
 
 def _walk(node: cst.CSTNode):
+    """Every node under `node` (itself first), in source order."""
     stack = [node]
     while stack:
         n = stack.pop()
         yield n
-        stack.extend(n.children)
+        stack.extend(reversed(n.children))
 
 
 def _find_helpers(module: cst.Module, names) -> dict[str, Helper]:
@@ -135,27 +136,14 @@ def attr_from_name(expr: cst.BaseExpression | None) -> str | None:
     last (`name + "_1_conv"` -> `conv_1`, `name + "_block" + str(i)` -> `block`)."""
     if expr is None:
         return None
-    parts = []
-    for node in _walk(expr):
-        if isinstance(node, cst.SimpleString):
-            parts.append((node, node.evaluated_value))
-        elif isinstance(node, cst.FormattedStringText):
-            parts.append((node, node.value))
-    order = {id(n): i for i, n in enumerate(_preorder(expr))}
-    text = "_".join(p for _, p in sorted(parts, key=lambda item: order[id(item[0])]))
+    text = "_".join(n.evaluated_value if isinstance(n, cst.SimpleString) else n.value for n in _walk(expr)
+                    if isinstance(n, cst.SimpleString | cst.FormattedStringText))
     words = [w for w in re.split(r"\W|_", text) if w]
     if not words:
         return None
     words = [w for w in words if not w.isdigit()] + [w for w in words if w.isdigit()]
     name = "_".join(words).lower()
     return name if name[0].isalpha() else f"layer_{name}"
-
-
-def _preorder(node):
-    out = [node]
-    for child in node.children:
-        out.extend(_preorder(child))
-    return out
 
 
 def _drop_name(call: cst.Call) -> tuple[cst.Call, cst.BaseExpression | None]:
@@ -368,21 +356,7 @@ class _HelperClass:
 
     def inline(self, node: cst.CSTNode) -> str:
         """Source for __init__: local constants replaced by their expressions."""
-        class Inline(cst.CSTTransformer):
-            def __init__(self, statics):
-                self.statics = statics
-
-            def leave_Name(self, original, updated):
-                value = self.statics.get(original.value)
-                return cst.parse_expression(f"({value})" if " " in value else value) if value else updated
-
-            def leave_Arg(self, original, updated):
-                return updated.with_changes(keyword=original.keyword) if original.keyword else updated
-
-            def leave_Attribute(self, original, updated):
-                return updated.with_changes(attr=original.attr)
-
-        return code(node.visit(Inline(self.statics)))
+        return code(node.visit(_Inline(self.statics)))
 
     def _reads_tensor(self, node) -> bool:
         return any(isinstance(n, cst.Name) and n.value in self.tensors for n in _walk(node))
@@ -420,7 +394,20 @@ class _Hoist(cst.CSTTransformer):
         return cst.Call(cst.parse_expression(f"self.{name}"), args)
 
 
-class _SelfParams(cst.CSTTransformer):
+class _Reads(cst.CSTTransformer):
+    """Rewrites names where they are read: argument keywords and attribute names stay."""
+
+    def leave_Arg(self, original, updated):
+        return updated.with_changes(keyword=original.keyword) if original.keyword else updated
+
+    def leave_Attribute(self, original, updated):
+        return updated.with_changes(attr=original.attr)
+
+    def leave_Param(self, original, updated):  # a lambda's own parameters are not reads
+        return original
+
+
+class _SelfParams(_Reads):
     """Reads of constructor arguments in call() -> `self.<argument>`."""
 
     def __init__(self, params: set[str]):
@@ -429,14 +416,16 @@ class _SelfParams(cst.CSTTransformer):
     def leave_Name(self, original, updated):
         return cst.parse_expression(f"self.{original.value}") if original.value in self.params else updated
 
-    def leave_Arg(self, original, updated):
-        return updated.with_changes(keyword=original.keyword) if original.keyword else updated
 
-    def leave_Attribute(self, original, updated):
-        return updated.with_changes(attr=original.attr)
+class _Inline(_Reads):
+    """Reads of local constants -> their expressions (for __init__, where they are not set)."""
 
-    def leave_Param(self, original, updated):
-        return original
+    def __init__(self, statics: dict[str, str]):
+        self.statics = statics
+
+    def leave_Name(self, original, updated):
+        value = self.statics.get(original.value)
+        return cst.parse_expression(f"({value})" if " " in value else value) if value else updated
 
 
 class _CallSites(cst.CSTTransformer):

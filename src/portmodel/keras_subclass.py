@@ -119,25 +119,27 @@ def _constructor_args(call: cst.Call) -> list[cst.Arg]:
 
 
 def _rename(dim, names: dict):
-    """A size named in the component's terms (`4 * filters`), renamed in the caller's
-    (`4 * width`), or a plain int where some name has no counterpart there."""
+    """A size named in the component's terms (`filters`, `4 * filters`), renamed in the
+    caller's (`width * 2`, `4 * (width * 2)`), or a plain int where some name has no
+    counterpart there."""
     if not isinstance(dim, SymInt):
         return dim
+    if re.fullmatch(r"[A-Za-z_]\w*", dim.code):  # a name passed through: the caller's expression as it is
+        outer = names.get(dim.code)
+        return SymInt(int(dim), outer.code) if isinstance(outer, SymInt) else int(dim)
 
-    def outer(match: re.Match) -> str:
+    def substitute(match: re.Match) -> str:
         value = names.get(match.group(0))
         if isinstance(value, SymInt):
-            return f"({value.code})" if " " in value.code and value.code != dim.code else value.code
+            return f"({value.code})" if " " in value.code else value.code
         if isinstance(value, int) and not isinstance(value, bool):
             return str(int(value))
         raise KeyError(match.group(0))
 
     try:
-        text = re.sub(r"[A-Za-z_]\w*", outer, dim.code)
+        text = re.sub(r"[A-Za-z_]\w*", substitute, dim.code)
     except KeyError:
         return int(dim)
-    if " " not in dim.code:  # a name passed through: the caller's expression as it is
-        text = text.removeprefix("(").removesuffix(")") if text.startswith("(") and text.endswith(")") else text
     return SymInt(int(dim), text) if re.search(r"[A-Za-z_]", text) else int(dim)
 
 
@@ -154,6 +156,7 @@ class SubclassTranslator:
         self.prefix: dict[int, list[str]] = {}  # id(loop) -> statements to insert before it
         self.dry = False  # a dry run learns layouts without recording anything
         self.order: list[str] = []
+        self.loop_items: dict[str, list] = {}  # attribute -> the values its comprehension's loop takes
 
     def method(self, name: str) -> cst.FunctionDef | None:
         for stmt in self.cls.body.body:
@@ -305,13 +308,14 @@ class SubclassTranslator:
         items = self.static_iterable(loop.iter)
         if not items:
             raise Untranslatable("this loop builds no layer for this use; its layers' sizes are unknown")
-        sites = []
+        sites, before = [], self.interp.env.get(loop.target.value, UNKNOWN)
         for i, item in enumerate(items):
             self.interp.env[loop.target.value] = item
             site = self.interp.site_for(comp.elt, f"{attr}_{i}")
             site.fuse_activation = True
             sites.append(site)
-        self.interp.env.pop(loop.target.value, None)
+        self.interp.env[loop.target.value] = before
+        self.loop_items[attr] = items
         return sites
 
     def static_iterable(self, node) -> list:
@@ -346,7 +350,7 @@ class SubclassTranslator:
                 raise Untranslatable("a list mixing module and inline layers")
             value = single(stmt).value
             if isinstance(value, cst.ListComp):  # the loop stays a loop
-                new_value = f"nn.ModuleList([{_loop_element(modules, value.for_in, self.static_iterable(value.for_in.iter))}])"
+                new_value = f"nn.ModuleList([{_loop_element(modules, value.for_in, self.loop_items[attr])}])"
                 self.order += [f"{attr}.{i}" for i in range(len(sites))]
             elif isinstance(site, list):
                 new_value = f"nn.ModuleList([{', '.join(modules)}])"
@@ -544,6 +548,13 @@ class _Rewriter(cst.CSTTransformer):
             return cst.FlattenSentinel([*before, updated])
         return super().on_leave(original, updated)
 
+    def leave_If(self, original, updated):
+        """An `if` whose layers all became inline code (Add, activations) leaves nothing to
+        guard in __init__: dropped, rather than kept as `if ...: pass`."""
+        if updated.orelse is None and _only_pass(updated.body) and not _only_pass(original.body):
+            return cst.RemoveFromParent()
+        return updated
+
     def leave_ClassDef(self, original, updated):
         if original is not self.tr.cls:
             return updated
@@ -602,6 +613,11 @@ class _Rewriter(cst.CSTTransformer):
         if func.startswith("super(") and func.endswith(".__init__"):
             return updated.with_changes(func=cst.parse_expression("super().__init__"), args=[])
         return updated
+
+
+def _only_pass(block) -> bool:
+    return all(isinstance(st, cst.SimpleStatementLine) and all(isinstance(b, cst.Pass) for b in st.body)
+               for st in block.body)
 
 
 def _no_trailing_comma(params: list) -> list:
