@@ -180,9 +180,10 @@ def _render(op: KerasOp, args: dict[str, Argument], layout: str, first: TensorIn
             v = _dims(v, first.with_(layout=layout))
         value_map = {b: a for a, b in op.rule.values.get(name, {}).items()}
         source = value_map.get(arg.code, value_map.get(repr(plain(v)), repr(plain(v))))
-        texts[name], statics[name] = source, v if name not in op.rule.values else None
+        # the value torch is called with on meta tensors: a spelling the rule maps is torch's literal
+        texts[name], statics[name] = source, ast.literal_eval(source) if name in op.rule.values else plain(v)
     expr = _call_text(op, texts)
-    out = _run_meta(op, metas, statics, texts)
+    out = _run_meta(op, metas, statics)
     rank = len(out.shape)
     in_rank = first.rank
     if layout == CF and in_rank >= 3 and rank != in_rank and rank >= 3:
@@ -236,7 +237,7 @@ def _meta(info: TensorInfo):
     return torch.empty((2, *shape), dtype=getattr(torch, info.dtype, torch.float32), device="meta")
 
 
-def _run_meta(op: KerasOp, metas: dict, statics: dict, texts: dict):
+def _run_meta(op: KerasOp, metas: dict, statics: dict):
     """The torch function on meta tensors: the output's shape and dtype, and torch's own
     check of the arguments."""
     import importlib
@@ -251,8 +252,7 @@ def _run_meta(op: KerasOp, metas: dict, statics: dict, texts: dict):
         if name in metas:
             kwargs[name] = metas[name]
         elif name in statics:
-            value = statics[name]
-            kwargs[name] = ast.literal_eval(texts[name]) if value is None else plain(value)
+            kwargs[name] = statics[name]
     first = next(n.lstrip("*") for n in op.rule.signature)
     try:
         out = fn(kwargs.pop(first), **kwargs)

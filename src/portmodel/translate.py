@@ -391,9 +391,10 @@ def _translate(module: cst.Module, source: str, path: str, input_shape, rules: R
             _collect_constants(fx, stmt)
             pieces.append(_training_code(training, stmt, models))
         i += 1
-    if training.training.helpers():
+    helpers = training.training.helpers()
+    if helpers:  # the training loop and loss functions, before the `if __name__` block that runs them
         main = next((k for k, p in enumerate(pieces) if p.lstrip().startswith("if __name__")), len(pieces))
-        pieces.insert(main, "\n\n" + training.training.helpers() + "\n")
+        pieces.insert(main, "\n\n" + helpers + "\n")
         changed = True
 
     for index, cls in deferred.items():
