@@ -1,6 +1,7 @@
 """Name resolution: import table for speed, libcst scopes where an alias is rebound."""
 
 import libcst as cst
+import pytest
 from libcst.metadata import MetadataWrapper
 
 from portmodel.keras_names import ImportTable, KerasNames
@@ -56,3 +57,15 @@ def test_keras_internal_imports_as_keras_applications_writes_them():
     result = translate_source(source, "tiny.py", to="torch")
     assert result.status == "converted" and not result.todos, [d.format() for d in result.todos]
     assert "self.predictions = nn.Linear(6, classes)" in result.code
+
+
+@pytest.mark.parametrize(
+    "expr,value",
+    [('f"stage{i + 1}"', "stage3"), ('name + "_block" + str(i)', "conv2_block2"), ("int(width * 1.5)", 12),
+     ("max(8, width // 4)", 8), ('f"{width:03d}"', None), ("str(x)", None)],
+)
+def test_static_values_of_names_built_in_loops(expr, value):
+    from portmodel.static_eval import UNKNOWN, static_eval
+
+    got = static_eval(cst.parse_expression(expr), {"i": 2, "name": "conv2", "width": 8})
+    assert got == value if value is not None else got is UNKNOWN

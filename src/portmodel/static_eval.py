@@ -66,6 +66,10 @@ _BINOPS = {
 }
 
 
+# builtins with no side effects, folded when every argument is a constant (str(i), int(x * 0.5))
+_PURE = {"str": str, "int": int, "abs": abs, "min": min, "max": max, "len": len, "round": round}
+
+
 def static_eval(node: cst.BaseExpression, env: dict):
     """Value of `node` if it is a constant expression over `env`, else UNKNOWN."""
     if isinstance(node, cst.Integer | cst.Float | cst.SimpleString | cst.ConcatenatedString):
@@ -103,6 +107,27 @@ def static_eval(node: cst.BaseExpression, env: dict):
             if isinstance(i, int) and -len(base) <= i < len(base):
                 return base[i]
         return UNKNOWN
+    if isinstance(node, cst.FormattedString):  # f"stage{i + 1}": layer names built in loops
+        parts = []
+        for part in node.parts:
+            if isinstance(part, cst.FormattedStringText):
+                parts.append(part.value)
+                continue
+            value = static_eval(part.expression, env)
+            if value is UNKNOWN or part.format_spec or part.conversion or isinstance(value, float):
+                return UNKNOWN
+            parts.append(str(plain(value)))
+        return "".join(parts)
+    if isinstance(node, cst.Call) and isinstance(node.func, cst.Name) and node.func.value in _PURE:
+        if node.func.value in env or any(a.keyword or a.star for a in node.args):
+            return UNKNOWN  # rebound in the file, or keywords: not the builtin we know
+        args = [static_eval(a.value, env) for a in node.args]
+        if any(a is UNKNOWN for a in args):
+            return UNKNOWN
+        try:
+            return _PURE[node.func.value](*(plain(a) for a in args))
+        except Exception:  # noqa: BLE001 - a call we cannot fold is just unknown
+            return UNKNOWN
     if isinstance(node, cst.BinaryOperation):
         op = _BINOPS.get(type(node.operator))
         left, right = static_eval(node.left, env), static_eval(node.right, env)

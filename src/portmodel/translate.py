@@ -132,6 +132,9 @@ class BuilderTranslator:
                 self.forward.append(self.fx.todo_text(stmt, str(exc)))
 
     def statement(self, stmt) -> None:
+        if isinstance(stmt, cst.For):
+            self.unrolled(stmt)
+            return
         small = single(stmt)
         if small is None:
             raise Untranslatable("control flow in a model builder is not translated yet")
@@ -145,6 +148,35 @@ class BuilderTranslator:
             return
         else:
             raise Untranslatable("statement is not translated yet")
+
+    def unrolled(self, stmt: cst.For) -> None:
+        """A loop over constants (`for filters in (32, 64, 128): x = block(x, filters)`),
+        written out once per value: each iteration's layers are attributes of their own.
+        (A loop inside a helper function stays a loop over an nn.ModuleList.)"""
+        if stmt.orelse is not None:
+            raise Untranslatable("for ... else in a model builder is not translated yet")
+        items = self.interp.static(stmt.iter)
+        if isinstance(stmt.iter, cst.Call) and code(stmt.iter.func) in ("range", "enumerate"):
+            args = [self.interp.static(a.value) for a in stmt.iter.args]
+            if all(a is not UNKNOWN for a in args):
+                items = list(range(*args)) if code(stmt.iter.func) == "range" else list(enumerate(args[0]))
+        if not isinstance(items, list | tuple):
+            raise Untranslatable(f"the loop's values ({code(stmt.iter)}) cannot be read statically")
+        for item in items:
+            self._bind(stmt.target, item)
+            self.run(list(stmt.body.body))
+
+    def _bind(self, target, value) -> None:
+        if isinstance(target, cst.Name):
+            self.interp.env[target.value] = value
+            return
+        if isinstance(target, cst.Tuple | cst.List) and isinstance(value, list | tuple) and len(value) == len(
+            target.elements
+        ):
+            for el, v in zip(target.elements, value):
+                self._bind(el.value, v)
+            return
+        raise Untranslatable(f"cannot unpack the loop's value into '{code(target)}'")
 
     def assign(self, stmt, target: str, value) -> None:
         names, it = self.fx.names, self.interp
