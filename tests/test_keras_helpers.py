@@ -86,3 +86,19 @@ def test_an_if_guarding_only_inline_layers_leaves_init_and_stays_in_forward():
     init = result.code.split("def forward")[0]
     assert "if down" not in init and "pass" not in init
     assert "        if self.down:\n            y = x + y\n" in result.code
+
+
+def test_per_layer_verification_finds_a_wrong_layer_inside_a_helper_module(tmp_path):
+    """The port's nested modules (conv3 -> blocks.0 -> conv_2) pair with the Keras model's flat
+    layers (conv3_block2_2_conv), so `verify --per-layer` names the layer that diverges."""
+    import torch
+    from helpers import port_models
+
+    from portmodel.verify import verify
+
+    keras_model, torch_model, inputs = port_models("zoo_resnet", tmp_path)
+    assert verify(keras_model, torch_model, inputs, layers=True)[0].passed
+    with torch.no_grad():
+        torch_model.conv3.blocks[0].conv_2.weight.mul_(3.0)
+    (result,) = verify(keras_model, torch_model, inputs, layers=True)
+    assert result.first_divergence["layer"] == "conv3_block2_2_conv", result.first_divergence
