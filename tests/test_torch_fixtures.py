@@ -261,3 +261,19 @@ def test_training_paths_and_branches_not_taken():
     lines = [d.line for d in result.todos if d.message.startswith("not reached when the model was followed")]
     assert lines == [20], [d.format() for d in result.todos]  # `x = x + torch.special.erf(x)`
     assert len(result.todos) == 1
+
+
+def test_weight_initialisation_is_dropped_with_a_note():
+    """`nn.init.*` calls and `for m in self.modules()` loops set weights the checkpoint
+    replaces: dropped from the port, each with a note saying so (scope: never silently)."""
+    source = (
+        "import torch\nfrom torch import nn\n\n\nclass Net(nn.Module):\n    def __init__(self):\n"
+        "        super().__init__()\n        self.fc = nn.Linear(4, 2)\n        nn.init.zeros_(self.fc.bias)\n"
+        "        for m in self.modules():\n            if isinstance(m, nn.Linear):\n"
+        "                nn.init.normal_(m.weight, std=0.02)\n\n    def forward(self, x):\n        return self.fc(x)\n"
+    )
+    result = translate_source(source, "net.py", input_shape=(4,), to="keras")
+    assert not result.todos and "nn.init" not in result.code and "self.modules()" not in result.code
+    notes = [d.message for d in result.diagnostics if d.severity == "note"]
+    assert any(n.startswith("torch.nn.init.zeros_ dropped") for n in notes), notes
+    assert any(n.startswith("the initialisation loop over self.modules() dropped") for n in notes), notes

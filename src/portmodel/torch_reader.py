@@ -340,6 +340,7 @@ class Interpreter:
             qual = self.tf.qualified(value.func) or ""
             if qual.startswith("torch.nn.init."):
                 self.tf.record_stmt(stmt, None)  # the checkpoint provides the weights
+                self.tf.diag(stmt, f"{qual} dropped: {INIT_DROPPED}", "PM002", "note")
                 return
             func = code(value.func)
             if func.startswith("super(") and func.endswith(".__init__"):
@@ -485,6 +486,7 @@ class Interpreter:
     def loop(self, stmt: cst.For, env: dict, mode: str) -> None:
         if mode == "init" and code(stmt.iter).startswith(("self.modules()", "self.children()")):
             self.tf.record_stmt(stmt, None)  # weight initialisation: the checkpoint replaces it
+            self.tf.diag(stmt, f"the initialisation loop over {code(stmt.iter)} dropped: {INIT_DROPPED}", "PM002", "note")
             return
         items = self.eval(stmt.iter, env)
         if isinstance(items, Seq | ModList):
@@ -984,6 +986,12 @@ class _ListAppend:
 @dataclass
 class _OrderedPairs:
     pairs: list
+
+
+INIT_DROPPED = (
+    "the port's weights come from the checkpoint (portmodel weights); to train from scratch, "
+    "give the Keras layers matching initializers (kernel_initializer=...)"
+)
 
 
 def _literal(node) -> Any:
