@@ -139,3 +139,13 @@ def test_pytorch_training_code_is_left_as_written_under_a_todo_and_the_model_sti
     messages = [d.message for d in result.todos]
     assert len(messages) == 2 and all("PyTorch training code, left as written" in m for m in messages), messages
     assert "optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)" in result.code
+
+
+def test_keras_training_code_on_a_model_built_elsewhere_gets_a_todo():
+    source = ("import keras\nfrom mymodels import build\n\n\ndef main(x, y):\n    model = build()\n"
+              "    model.compile(optimizer='adam', loss='mse')\n    model.fit(x, y)\n")
+    result = translate_source(source, "other.py", to="torch")
+    expected = ("'model' is not built by a model of this file: its Keras training code is left as written "
+                "(translate the file that builds it)")
+    assert [d.message for d in result.todos] == [expected]
+    assert "    model.compile(optimizer='adam', loss='mse')\n    model.fit(x, y)\n" in result.code

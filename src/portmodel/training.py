@@ -166,6 +166,9 @@ class TrainingRewriter(cst.CSTTransformer):
         try:
             if isinstance(small, cst.Expr) and self._method(small.value) == "compile":
                 return cst.FlattenSentinel(self.compile(original, small.value))
+            if isinstance(small, cst.Expr) and _keras_compile(small.value):
+                raise Untranslatable(f"'{code(small.value.func.value)}' is not built by a model of this file: its "
+                                     "Keras training code is left as written (translate the file that builds it)")
             return updated.visit(_Calls(self))
         except Untranslatable as exc:
             self.fx.diag(original, str(exc))
@@ -235,6 +238,14 @@ class _Calls(cst.CSTTransformer):
         if method == "compile":
             raise Untranslatable("compile() inside an expression is not translated")
         return self.rewriter.call(updated, method)
+
+
+def _keras_compile(call) -> bool:
+    """`anything.compile(optimizer=..., loss=...)`: Keras training code, whatever the receiver."""
+    return (
+        isinstance(call, cst.Call) and isinstance(call.func, cst.Attribute) and call.func.attr.value == "compile"
+        and any(a.keyword is not None and a.keyword.value in ("optimizer", "loss") for a in call.args)
+    )
 
 
 def _keywords(call: cst.Call, order: tuple[str, ...], what: str) -> dict[str, cst.BaseExpression]:

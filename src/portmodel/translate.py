@@ -447,8 +447,6 @@ def _training_code(training, stmt, models: list[ModelInfo]) -> str:
     """A statement outside the models, with compile/fit/evaluate/predict on variables bound
     to this file's models translated (`training.py`)."""
     training.models = {name for m in models for name in (m.source, m.target)}
-    if not training.models:
-        return code(stmt)
     return cst.Module(body=[stmt]).visit(training).code
 
 
