@@ -97,22 +97,39 @@ def _find_helpers(module: cst.Module, names) -> dict[str, Helper]:
             continue
         if stmt.params.star_arg not in (None, cst.MaybeSentinel.DEFAULT) or stmt.params.star_kwarg is not None:
             continue
-        calls = [n for n in _walk(stmt.body) if isinstance(n, cst.Call)]
-        if any(names.of(c.func) in BUILDER_CALLS for c in calls):
+        calls = _Collect(cst.Call)
+        stmt.body.visit(calls)  # one visitor pass: `_walk`'s `.children` is slow on every function of a file
+        if any(names.of(c.func) in BUILDER_CALLS for c in calls.found):
             continue
-        candidates[stmt.name.value] = (stmt, calls)
-    taken = {n.value for s in module.body for n in _walk(s) if isinstance(n, cst.Name)}
+        candidates[stmt.name.value] = (stmt, calls.found)
     helpers: dict[str, Helper] = {}
     changed = True
     while changed:
         changed = False
         for fname, (fn, calls) in candidates.items():
-            if fname in helpers:
-                continue
-            if any(_layer_ctor(c.func, names) or _helper_call(c, helpers) for c in calls):
-                helpers[fname] = Helper(fn, _class_name(fname, taken))
+            if fname not in helpers and any(_layer_ctor(c.func, names) or _helper_call(c, helpers) for c in calls):
+                helpers[fname] = Helper(fn, "")
                 changed = True
+    if helpers:
+        taken = _Collect(cst.Name)
+        module.visit(taken)
+        used = {n.value for n in taken.found}
+        for fname, helper in helpers.items():
+            helper.cls = _class_name(fname, used)
     return helpers
+
+
+class _Collect(cst.CSTVisitor):
+    """Every node of one type under the visited node."""
+
+    def __init__(self, kind: type):
+        self.kind = kind
+        self.found: list = []
+
+    def on_visit(self, node) -> bool:
+        if isinstance(node, self.kind):
+            self.found.append(node)
+        return True
 
 
 def _class_name(fname: str, taken: set[str]) -> str:
