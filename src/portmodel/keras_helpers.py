@@ -41,12 +41,13 @@ class Helper:
     cls: str  # the Layer class it becomes
 
 
-def rewrite_helpers(module: cst.Module, names) -> tuple[cst.Module, dict[str, Helper], dict[int, cst.CSTNode]]:
+def rewrite_helpers(module: cst.Module, names, source: str) -> tuple[cst.Module, dict[str, Helper], dict[int, cst.CSTNode]]:
     """The module with each helper called on a tensor rewritten as a Layer class and its
     calls as `Class(...)(x)`: (module, helpers by function name, new node id -> the
     original node, for positions in diagnostics)."""
     base = next((b for b in LAYER_BASES if names.of(cst.parse_expression(b)) == "keras.layers.Layer"), None)
-    helpers = _find_helpers(module, names) if base else {}
+    maybe = _maybe_helpers(source) if base else set()
+    helpers = _find_helpers(module, names, maybe) if maybe else {}
     if not helpers:
         return module, {}, {}
     origin: dict[int, cst.CSTNode] = {}
@@ -88,12 +89,43 @@ def _walk(node: cst.CSTNode):
         stack.extend(reversed(n.children))
 
 
-def _find_helpers(module: cst.Module, names) -> dict[str, Helper]:
+def _maybe_helpers(source: str) -> set[str]:
+    """Module-level functions that may be helpers, found with Python's own (fast) parser:
+    those applying something a call returned (`layers.Conv2D(...)(x)`), or calling such a
+    function, and calling nothing named like a model builder's Input/Model/Sequential."""
+    import ast
+
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError, RecursionError):
+        return set()
+    applies, calls = {}, {}
+    for fn in tree.body:
+        if not isinstance(fn, ast.FunctionDef):
+            continue
+        inner = [n for n in ast.walk(fn) if isinstance(n, ast.Call)]
+        called = {n.func.attr if isinstance(n.func, ast.Attribute) else getattr(n.func, "id", "") for n in inner}
+        if called & {"Input", "Model", "Sequential", "Functional"}:
+            continue
+        applies[fn.name] = any(isinstance(n.func, ast.Call) for n in inner)
+        calls[fn.name] = called
+    maybe = {name for name, yes in applies.items() if yes}
+    grown = True
+    while grown:
+        more = {name for name, called in calls.items() if name not in maybe and called & maybe}
+        maybe |= more
+        grown = bool(more)
+    return maybe
+
+
+def _find_helpers(module: cst.Module, names, maybe: set[str]) -> dict[str, Helper]:
     """Module-level functions that apply Keras layers (or other helpers) to their first
     argument and return the result; builders (keras.Input/Model/Sequential) excluded."""
     candidates = {}
     for stmt in module.body:
-        if not isinstance(stmt, cst.FunctionDef) or stmt.decorators or not stmt.params.params:
+        if not isinstance(stmt, cst.FunctionDef) or stmt.name.value not in maybe:
+            continue
+        if stmt.decorators or not stmt.params.params:
             continue
         if stmt.params.star_arg not in (None, cst.MaybeSentinel.DEFAULT) or stmt.params.star_kwarg is not None:
             continue

@@ -373,7 +373,7 @@ def _translate(module: cst.Module, source: str, path: str, input_shape, rules: R
     from .keras_subclass import SubclassTranslator
 
     # model-zoo helpers (functions from tensor to tensor) become Layer classes first
-    fx.module, _, fx.origin = rewrite_helpers(fx.module, fx.names)
+    fx.module, _, fx.origin = rewrite_helpers(fx.module, fx.names, source)
 
     pieces: list[str] = []
     models: list[ModelInfo] = []
