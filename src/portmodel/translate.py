@@ -381,7 +381,8 @@ def _translate(module: cst.Module, source: str, path: str, input_shape, rules: R
     fx.components.scan(fx.module)
     from .training import TrainingCode, TrainingRewriter
 
-    training = TrainingRewriter(fx, TrainingCode(rules, fx.names), set())
+    training_code = TrainingCode(rules, fx.names)
+    trainer = TrainingRewriter(fx, training_code, set())
     changed = False
     import_slot: int | None = None
     body = list(fx.module.body)
@@ -421,9 +422,9 @@ def _translate(module: cst.Module, source: str, path: str, input_shape, rules: R
             continue
         else:
             _collect_constants(fx, stmt)
-            pieces.append(_training_code(training, stmt, models))
+            pieces.append(_training_code(trainer, stmt, models))
         i += 1
-    helpers = training.training.helpers()
+    helpers = training_code.helpers()
     if helpers:  # the training loop and loss functions, before the `if __name__` block that runs them
         main = next((k for k, p in enumerate(pieces) if p.lstrip().startswith("if __name__")), len(pieces))
         pieces.insert(main, "\n\n" + helpers + "\n")
@@ -443,11 +444,11 @@ def _translate(module: cst.Module, source: str, path: str, input_shape, rules: R
     return TranslationResult(path, status, out, fx.diagnostics, models)
 
 
-def _training_code(training, stmt, models: list[ModelInfo]) -> str:
+def _training_code(trainer, stmt, models: list[ModelInfo]) -> str:
     """A statement outside the models, with compile/fit/evaluate/predict on variables bound
     to this file's models translated (`training.py`)."""
-    training.models = {name for m in models for name in (m.source, m.target)}
-    return cst.Module(body=[stmt]).visit(training).code
+    trainer.models = {name for m in models for name in (m.source, m.target)}
+    return cst.Module(body=[stmt]).visit(trainer).code
 
 
 def _classify(fx: _FileContext, stmt) -> str:
