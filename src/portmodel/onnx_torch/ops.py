@@ -250,16 +250,21 @@ def _spatial(e: Emitter, node, a: dict, kernel, pad_value: float = 0.0) -> tuple
     return f"F.pad({x}, {_torch_pad(pads)}{value})", 0
 
 
-@op("Conv")
-def conv(e: Emitter, node) -> None:
-    """`nn.Conv1d/2d/3d` with the kernel; asymmetric or 'SAME' padding as `F.pad` first."""
+def _kernel(e: Emitter, node):
+    """(attributes, weight, bias or None, spatial rank, groups, kernel size) of a Conv or
+    ConvTranspose whose weights are constants."""
     a = attrs(node)
     w = e.static(node.input[1])
     if w is None:
-        raise UnsupportedOp("Conv with a computed kernel is not supported", node.name)
+        raise UnsupportedOp(f"{node.op_type} with a computed kernel is not supported", node.name)
     b = e.static(node.input[2]) if len(node.input) > 2 and node.input[2] else None
-    nd, groups = w.ndim - 2, a.get("group", 1)
-    kernel = tuple(w.shape[2:])
+    return a, w, b, w.ndim - 2, a.get("group", 1), tuple(w.shape[2:])
+
+
+@op("Conv")
+def conv(e: Emitter, node) -> None:
+    """`nn.Conv1d/2d/3d` with the kernel; asymmetric or 'SAME' padding as `F.pad` first."""
+    a, w, b, nd, groups, kernel = _kernel(e, node)
     x, padding = _spatial(e, node, a, kernel)
     args = [f"{w.shape[1] * groups}", f"{w.shape[0]}", f"kernel_size={_one(kernel)}"]
     if set(a.get("strides", [1])) != {1}:
@@ -280,13 +285,7 @@ def conv(e: Emitter, node) -> None:
 def conv_transpose(e: Emitter, node) -> None:
     """`nn.ConvTranspose1d/2d/3d`; pads torch cannot express (asymmetric, or from auto_pad /
     output_shape) become a crop of the output."""
-    a = attrs(node)
-    w = e.static(node.input[1])
-    if w is None:
-        raise UnsupportedOp("ConvTranspose with a computed kernel is not supported", node.name)
-    b = e.static(node.input[2]) if len(node.input) > 2 and node.input[2] else None
-    nd, groups = w.ndim - 2, a.get("group", 1)
-    kernel = tuple(w.shape[2:])
+    a, w, b, nd, groups, kernel = _kernel(e, node)
     strides = _ints(a.get("strides", [1] * nd))
     dilations = _ints(a.get("dilations", [1] * nd))
     extra = list(_ints(a.get("output_padding", [0] * nd)))
