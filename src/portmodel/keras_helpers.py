@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 import libcst as cst
 
-from .keras_reader import code, single, snake
+from .keras_reader import code, single, snake, unique
 
 BUILDER_CALLS = ("keras.Sequential", "keras.Model", "keras.Input")
 LAYER_BASES = ("layers.Layer", "keras.layers.Layer", "tf.keras.layers.Layer", "keras.Layer")
@@ -395,11 +395,7 @@ class _HelperClass:
         return func.attr.value if isinstance(func, cst.Attribute) else code(func)
 
     def attr(self, preferred: str) -> str:
-        base = re.sub(r"\W", "_", preferred) or "layer"
-        name, i = base, 0
-        while name in self.attrs or name in self.tensors:
-            i += 1
-            name = f"{base}_{i}"
+        name = unique(re.sub(r"\W", "_", preferred) or "layer", self.attrs | self.tensors)  # a copy: tensors stay
         self.attrs.add(name)
         return name
 

@@ -23,7 +23,7 @@ import libcst as cst
 from .hooks import Untranslatable
 from .layout import CF, KERAS, TensorInfo, convert, torch_dim
 from .rules import OpRule, RuleSet
-from .static_eval import UNKNOWN, SymInt, plain
+from .static_eval import UNKNOWN, SymInt, is_int, plain
 
 
 @dataclass(frozen=True)
@@ -211,7 +211,7 @@ def _named(shape: tuple, args: dict[str, Argument]) -> tuple:
 
 
 def _dims(v, info: TensorInfo):
-    if isinstance(v, int) and not isinstance(v, bool):
+    if is_int(v):
         return torch_dim(v, info)
     if isinstance(v, list | tuple):
         return tuple(_dims(a, info) for a in v)

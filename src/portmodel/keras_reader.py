@@ -86,6 +86,16 @@ class KerasModelValue:
     name: str | None
 
 
+def unique(base: str, taken: set[str]) -> str:
+    """`base`, or `base_1`, `base_2`... whichever is not taken yet; added to `taken`."""
+    name, i = base, 0
+    while name in taken:
+        i += 1
+        name = f"{base}_{i}"
+    taken.add(name)
+    return name
+
+
 class Scope:
     """Names for one model: attribute names unique within the generated class."""
 
@@ -98,12 +108,7 @@ class Scope:
         base = re.sub(r"\W", "_", base) or "layer"
         if base[0].isdigit() or base in ("forward", "training", "self"):
             base = f"layer_{base}"
-        name, i = base, 0
-        while name in self.used:
-            i += 1
-            name = f"{base}_{i}"
-        self.used.add(name)
-        return name
+        return unique(base, self.used)
 
 
 class Interpreter:
@@ -378,4 +383,5 @@ __all__ = [
     "single",
     "snake",
     "to_boundary",
+    "unique",
 ]

@@ -14,7 +14,7 @@ import libcst as cst
 from .hooks import Untranslatable
 from .keras_reader import LayerRef, ModelInfo, Scope, Tensor, code, input_info, single, to_boundary
 from .layout import convert
-from .static_eval import UNKNOWN, SymInt, plain, static_eval, sym_code, symbolic
+from .static_eval import UNKNOWN, SymInt, is_int, plain, static_eval, sym_code, symbolic
 
 KERAS_BASES = ("keras.Model", "keras.layers.Layer")
 KERAS_ONLY_METHODS = ("get_config", "from_config", "compute_output_shape", "get_build_config", "build_from_config")
@@ -132,7 +132,7 @@ def _rename(dim, names: dict):
         value = names.get(match.group(0))
         if isinstance(value, SymInt):
             return f"({value.code})" if " " in value.code else value.code
-        if isinstance(value, int) and not isinstance(value, bool):
+        if is_int(value):
             return str(int(value))
         raise KeyError(match.group(0))
 
@@ -322,7 +322,7 @@ class SubclassTranslator:
         """A constant list, tuple or range() call, as a list (else Untranslatable)."""
         if isinstance(node, cst.Call) and code(node.func) == "range":
             bounds = [self.interp.static(a.value) for a in node.args]
-            if bounds and all(isinstance(b, int) and not isinstance(b, bool) for b in bounds):
+            if bounds and all(is_int(b) for b in bounds):
                 return list(range(*(int(b) for b in bounds)))
         value = self.interp.static(node)
         if isinstance(value, list | tuple):

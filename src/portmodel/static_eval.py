@@ -37,7 +37,7 @@ class SymInt(int):
 
 def symbolic(value, name: str):
     """Wrap a plain int (not a bool) as a SymInt named `name`."""
-    if isinstance(value, int) and not isinstance(value, bool):
+    if is_int(value):
         return SymInt(int(value), name)
     return value
 
@@ -137,14 +137,15 @@ def static_eval(node: cst.BaseExpression, env: dict):
             value = op(left, right)
         except Exception:  # noqa: BLE001 - a constant we cannot fold is just unknown
             return UNKNOWN
-        if _is_int(value) and (isinstance(left, SymInt) or isinstance(right, SymInt)) and _is_int(left) and _is_int(right):
+        if (isinstance(left, SymInt) or isinstance(right, SymInt)) and is_int(left) and is_int(right) and is_int(value):
             symbol = cst.Module([]).code_for_node(node.operator).strip()
             return SymInt(value, f"{_operand(left)} {symbol} {_operand(right)}")
         return value
     return UNKNOWN
 
 
-def _is_int(value) -> bool:
+def is_int(value) -> bool:
+    """An int that is not a bool (True is an int to Python, not a size)."""
     return isinstance(value, int) and not isinstance(value, bool)
 
 
