@@ -73,6 +73,8 @@ def test_every_op_backwards_on_an_image_tensor(name, axis, tmp_path):
     """Each op with a backward reading, on a (5, 6, 4) image tensor the port holds channels
     first: the axis rewriting and the layout moves are checked against Keras itself."""
     op = BACKWARD[name]
+    if name == "arange":  # TF adds no int to a float: position ids through an Embedding, in zoo_bert
+        pytest.skip("ops.arange makes position ids; checked through an Embedding by the zoo_bert fixture")
     args = []
     for p in op.params:
         if p.name in ARGS:

@@ -41,7 +41,7 @@ class Helper:
     cls: str  # the Layer class it becomes
 
 
-def rewrite_helpers(module: cst.Module, names, source: str) -> tuple[cst.Module, dict[str, Helper], dict[int, cst.CSTNode]]:
+def rewrite_helpers(module: cst.Module, names, rules, source: str) -> tuple[cst.Module, dict[str, Helper], dict[int, cst.CSTNode]]:
     """The module with each helper called on a tensor rewritten as a Layer class and its
     calls as `Class(...)(x)`: (module, helpers by function name, new node id -> the
     original node, for positions in diagnostics)."""
@@ -57,7 +57,7 @@ def rewrite_helpers(module: cst.Module, names, source: str) -> tuple[cst.Module,
         new = None
         if helper is not None:
             try:
-                new = _HelperClass(helper, helpers, names, base).build()
+                new = _HelperClass(helper, helpers, names, base, rules).build()
             except NotAHelper:
                 helpers.pop(stmt.name.value)
         if new is None:
@@ -216,9 +216,11 @@ class _HelperClass:
     helpers: dict
     names: object
     base: str
+    rules: object
     init: list[str] = field(default_factory=list)  # __init__ lines after super().__init__()
     attrs: set[str] = field(default_factory=set)
     tensors: set[str] = field(default_factory=set)
+    shapes: set[str] = field(default_factory=set)  # sizes read from tensors (`in_channels = x.shape[-1]`)
     statics: dict[str, str] = field(default_factory=dict)  # local constant -> its expression, inlined in __init__
     static_stmts: dict[int, str] = field(default_factory=dict)  # id(statement) -> the constant it defines
 
@@ -317,6 +319,9 @@ class _HelperClass:
         if hoist.count or self._reads_tensor(stmt):
             self._note_targets(stmt)
             return [new]
+        if self._reads_shape(stmt):  # `in_channels = inputs.shape[-1]`: a size known per use
+            self._note_targets(stmt, self.shapes)
+            return [stmt]
         if depth == 0 and isinstance(small, cst.Assign) and len(small.targets) == 1 and isinstance(
             small.targets[0].target, cst.Name
         ):
@@ -331,6 +336,12 @@ class _HelperClass:
                 raise NotAHelper("layers created under a condition on a tensor")
             self._note_targets(stmt)
             return stmt
+        if self._reads_shape(stmt.test):  # known per use only: its layers are made for every use
+            if stmt.orelse is not None or not self._weightless(stmt.body):
+                raise NotAHelper("layers with weights created under a condition on the input's shape")
+            body, lines = self.captured(lambda: self.block(stmt.body.body, depth + 1))
+            self.init += [line.removeprefix("    ") for line in lines]
+            return stmt.with_changes(body=stmt.body.with_changes(body=body))
         pad, test = "    " * depth, self.inline(stmt.test)
         body, body_init = self.captured(lambda: self.block(stmt.body.body, depth + 1))
         orelse, else_init = stmt.orelse, []
@@ -404,17 +415,33 @@ class _HelperClass:
         return code(node.visit(_Inline(self.statics)))
 
     def _reads_tensor(self, node) -> bool:
-        return any(isinstance(n, cst.Name) and n.value in self.tensors for n in _walk(node))
+        """Reads a tensor (its `.shape` only is a size, not a tensor)."""
+        shapes = {id(n.value) for n in _walk(node) if isinstance(n, cst.Attribute) and n.attr.value == "shape"}
+        return any(isinstance(n, cst.Name) and n.value in self.tensors and id(n) not in shapes for n in _walk(node))
+
+    def _weightless(self, node) -> bool:
+        """Every layer `node` creates has no weights (Add, activations: nothing to guard)."""
+        for n in _walk(node):
+            if isinstance(n, cst.Call) and self.split(n)[0] is not None:
+                cls = self.names.layer_class(n.func.func) if isinstance(n.func, cst.Call) else None
+                rule = self.rules.layer(cls) if cls else None
+                if rule is None or rule.weights:
+                    return False
+        return True
+
+    def _reads_shape(self, node) -> bool:
+        """Reads a tensor's shape, or a size taken from one."""
+        return any(isinstance(n, cst.Name) and n.value in self.tensors | self.shapes for n in _walk(node))
 
     def _hoistable_in(self, node) -> bool:
         return any(isinstance(n, cst.Call) and self.split(n)[0] is not None for n in _walk(node))
 
-    def _note_targets(self, stmt) -> None:
+    def _note_targets(self, stmt, into: set[str] | None = None) -> None:
         for n in _walk(stmt):
             if isinstance(n, cst.AssignTarget | cst.AugAssign | cst.AnnAssign):
                 for t in _walk(n.target):
                     if isinstance(t, cst.Name):
-                        self.tensors.add(t.value)
+                        (self.tensors if into is None else into).add(t.value)
 
 
 class _Hoist(cst.CSTTransformer):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import libcst as cst
 from libcst.metadata import QualifiedNameProvider
 
@@ -131,4 +133,40 @@ class KerasNames:
         return None
 
 
-__all__ = ["KERAS_ROOTS", "KerasNames", "QualifiedNameProvider", "canonical"]
+# keras.layers' functional forms: `layers.add([x, y], name=...)` is `layers.Add(name=...)([x, y])`
+FUNCTIONAL_LAYERS = {
+    "add": "Add", "subtract": "Subtract", "multiply": "Multiply", "average": "Average",
+    "maximum": "Maximum", "minimum": "Minimum", "concatenate": "Concatenate", "dot": "Dot",
+}
+
+
+def layer_functions_as_classes(module: cst.Module, names: KerasNames, source: str, origin: dict) -> cst.Module:
+    """The module with keras.layers' functional forms written as layer applications
+    (`origin`: each rewritten statement's id -> the statement it was, for positions)."""
+    if not re.search(r"\.(" + "|".join(FUNCTIONAL_LAYERS) + r")\(", source):
+        return module
+
+    class Rewrite(cst.CSTTransformer):
+        def on_leave(self, original, updated):
+            out = super().on_leave(original, updated)
+            if isinstance(original, cst.BaseStatement) and out is not original and isinstance(out, cst.CSTNode):
+                origin[id(out)] = original
+            return out
+
+        def leave_Call(self, original, updated):
+            fn = names.layer_class(original.func)
+            if fn not in FUNCTIONAL_LAYERS or not updated.args or updated.args[0].keyword is not None:
+                return updated
+            func = updated.func
+            cls = func.with_changes(attr=cst.Name(FUNCTIONAL_LAYERS[fn])) if isinstance(func, cst.Attribute) else None
+            if cls is None:
+                return updated
+            rest = list(updated.args[1:])
+            if rest:
+                rest[-1] = rest[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
+            return cst.Call(cst.Call(cls, rest), [updated.args[0].with_changes(comma=cst.MaybeSentinel.DEFAULT)])
+
+    return module.visit(Rewrite())
+
+
+__all__ = ["FUNCTIONAL_LAYERS", "KERAS_ROOTS", "KerasNames", "QualifiedNameProvider", "canonical", "layer_functions_as_classes"]

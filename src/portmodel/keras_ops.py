@@ -99,6 +99,7 @@ def keras_ops(rules: RuleSet) -> dict[str, KerasOp]:
 class Argument:
     value: object  # a Tensor, a list of Tensors, or a static value
     code: str  # Keras source
+    torch: str | None = None  # the source as forward() reads it (`ops.shape(x)[1]` -> `x.shape[1]`)
 
 
 def port_op(interp, node: cst.Call, name: str):
@@ -111,8 +112,11 @@ def port_op(interp, node: cst.Call, name: str):
     args = _bind(op, node, interp)
     tensors = [t for a in args.values() for t in (a.value if isinstance(a.value, list) else [a.value])
                if isinstance(t, Tensor)]
-    if not tensors:
-        raise Untranslatable(f"keras.ops.{name} on values the translator cannot follow as tensors")
+    if not tensors:  # a tensor made from sizes (`ops.arange(length)`): it has no batch axis
+        expr, info = _render(op, args, KERAS, TensorInfo(()), as_written=True)
+        return Tensor(expr, info.with_(unbatched=True), Apply(None, []))
+    if any(t.info.unbatched for t in tensors):
+        raise Untranslatable(f"keras.ops.{name} on a tensor without a batch axis is not translated yet")
     for keep_layout in (True, False):  # the port's layout where the op allows it, else Keras order
         layout = tensors[0].info.layout if keep_layout and op.rule.layout == "any" else KERAS
         try:
@@ -128,7 +132,7 @@ class _LayoutChange(Exception):
 
 
 def _bind(op: KerasOp, node: cst.Call, interp) -> dict[str, Argument]:
-    from .keras_reader import code
+    from .keras_reader import PortValue, Tensor, code
 
     bound: dict[str, Argument] = {}
     positional = [p for p in op.params if p.keyword is None]
@@ -150,7 +154,8 @@ def _bind(op: KerasOp, node: cst.Call, interp) -> dict[str, Argument]:
             if param is None:
                 raise Untranslatable(f"argument '{arg.keyword.value}' of keras.ops.{op.name} is not in its rule")
         value = interp.eval(arg.value)
-        bound[param.name] = Argument(interp.static(arg.value) if value is UNKNOWN else value, code(arg.value))
+        ported = None if isinstance(value, Tensor) else code(arg.value.visit(PortValue(interp, interp.env)))
+        bound[param.name] = Argument(interp.static(arg.value) if value is UNKNOWN else value, code(arg.value), ported)
     for p in op.params:
         if p.name in bound or p.optional:
             continue
@@ -161,8 +166,10 @@ def _bind(op: KerasOp, node: cst.Call, interp) -> dict[str, Argument]:
     return bound
 
 
-def _render(op: KerasOp, args: dict[str, Argument], layout: str, first: TensorInfo) -> tuple[str, TensorInfo]:
-    """(torch expression, output info) with tensors held in `layout`."""
+def _render(op: KerasOp, args: dict[str, Argument], layout: str, first: TensorInfo,
+            as_written: bool = False) -> tuple[str, TensorInfo]:
+    """(torch expression, output info) with tensors held in `layout`; `as_written`: sizes
+    as the source writes them (`stop=length`, a value of forward()), not their numbers."""
     from .keras_reader import Tensor
 
     texts, metas, statics = {}, {}, {}
@@ -180,6 +187,8 @@ def _render(op: KerasOp, args: dict[str, Argument], layout: str, first: TensorIn
             v = _dims(v, first.with_(layout=layout))
         value_map = {b: a for a, b in op.rule.values.get(name, {}).items()}
         source = value_map.get(arg.code, value_map.get(repr(plain(v)), repr(plain(v))))
+        if as_written and name not in value_map and arg.torch is not None:
+            source = arg.torch
         # the value torch is called with on meta tensors: a spelling the rule maps is torch's literal
         texts[name], statics[name] = source, ast.literal_eval(source) if name in op.rule.values else plain(v)
     expr = _call_text(op, texts)

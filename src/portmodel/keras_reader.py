@@ -16,10 +16,19 @@ import libcst as cst
 
 from .hooks import Untranslatable
 from .keras_names import KerasNames
-from .layout import TensorInfo, atom, boundary_layout, convert
+from .layout import KERAS, TensorInfo, atom, boundary_layout, convert, torch_dim
 from .lower import Lowered, NestedLayer, lower_layer, normalize_args, render_call
 from .rules import RuleSet
-from .static_eval import UNKNOWN, SymInt, static_eval, sym_code
+from .static_eval import (
+    UNKNOWN,
+    Shaped,
+    SymInt,
+    is_int,
+    is_symbolic,
+    run_pure,
+    static_eval,
+    sym_code,
+)
 
 
 def snake(name: str) -> str:
@@ -68,6 +77,28 @@ class LayerRef:
     site: LayerSite
 
 
+@dataclass(frozen=True, eq=False)
+class SequentialRef:
+    """`self.ffn = keras.Sequential([...])` in a subclass: its layers, applied in turn."""
+
+    sites: tuple
+
+
+@dataclass(eq=False)
+class DeferredLayer:
+    """A layer whose arguments read values of call() (`Conv2D(int(x.shape[-1] * r), 1)`,
+    as a helper function computes them): its site is made where it is first applied."""
+
+    node: cst.Call
+    attr: str
+    site: LayerSite | None = None
+
+    def resolve(self, interp: Interpreter) -> LayerRef:
+        if self.site is None:
+            self.site = interp.site_for(self.node, self.attr)
+        return LayerRef(self.site)
+
+
 @dataclass
 class ModelInfo:
     """What the translation made of one Keras model (used by weights/verify/port)."""
@@ -105,10 +136,17 @@ class Scope:
 
     def attr(self, site: LayerSite, preferred: str | None) -> str:
         base = preferred or snake(site.cls)
-        base = re.sub(r"\W", "_", base) or "layer"
+        base = re.sub(r"\W", "_", base).rstrip("_") or "layer"  # `block1a_` (a name prefix) -> block1a
         if base[0].isdigit() or base in ("forward", "training", "self"):
             base = f"layer_{base}"
         return unique(base, self.used)
+
+
+# layers whose output follows an input without a batch axis (position ids -> embeddings)
+BATCHLESS = {"embedding"}
+
+# Keras functions whose value the translation assumes: the source is read channels-last
+ASSUMED = {"keras.backend.image_data_format": "channels_last", "keras.config.image_data_format": "channels_last"}
 
 
 class Interpreter:
@@ -122,22 +160,61 @@ class Interpreter:
         self.keep = keep  # names kept verbatim in generated code (params, module constants)
         self.refs_as_written = False  # subclassed code calls layers by their source expression
         self.custom = None  # callable(site, tensors, interp) -> Lowered, for Keras classes in the file
+        self.functions: dict[str, cst.FunctionDef] = {}  # module-level functions (read when pure)
+        # in a subclass's call(): ({argument: attribute keeping it}, {constructor arguments})
+        self.forward_names: tuple[dict[str, str], set[str]] | None = None
+        self.forward_used: set[str] = set()  # the arguments forward() reads that way
+        self.module_env: dict = {}  # module-level constants
+        self.evaluated: set[str] = set()  # the functions it evaluated
         self.inputs: list[tuple[str, Tensor]] = []
 
     # -- static values -------------------------------------------------------------------
     def static(self, node: cst.BaseExpression):
-        env = {k: v for k, v in self.env.items() if not isinstance(v, Tensor | LayerRef)}
+        env = {k: v for k, v in self.env.items() if not isinstance(v, Tensor | LayerRef | DeferredLayer | SequentialRef)}
         if isinstance(node, cst.Attribute) and isinstance(node.value, cst.Name):
             return env.get(f"{node.value.value}.{node.attr.value}", UNKNOWN)
-        return static_eval(node, env)
+        # `x.shape[-1]`: a tensor's sizes as Keras reads them (batch unknown)
+        env.update((f"{k}.shape", (None, *v.info.shape)) for k, v in self.env.items() if isinstance(v, Tensor))
+        return static_eval(node, env, self.known_call)
+
+    def known_call(self, node: cst.Call):
+        """The value of a Keras function the translation assumes (image_data_format()), or
+        of a small pure function of this file on constants (`_make_divisible(filters, 8)`:
+        named by its call when an argument is a named size, so a class stays general)."""
+        if self.names.of(node.func) == "keras.ops.shape" and len(node.args) == 1:  # a tensor's sizes
+            value = self.env.get(node.args[0].value.value) if isinstance(node.args[0].value, cst.Name) else None
+            return (None, *value.info.shape) if isinstance(value, Tensor) and not value.info.unbatched else UNKNOWN
+        fn = self.functions.get(node.func.value) if isinstance(node.func, cst.Name) else None
+        if fn is None:
+            value = ASSUMED.get(self.names.of(node.func) or "", UNKNOWN)
+            return UNKNOWN if node.args else value
+        if any(a.star for a in node.args):
+            return UNKNOWN
+        args = [self._pure_arg(a.value) for a in node.args]
+        if any(a is UNKNOWN for a in args):
+            return UNKNOWN
+        positional = [v for a, v in zip(node.args, args) if a.keyword is None]
+        keywords = {a.keyword.value: v for a, v in zip(node.args, args) if a.keyword is not None}
+        value = run_pure(fn, positional, keywords, self.module_env, self.known_call)
+        if value is not UNKNOWN:
+            self.evaluated.add(fn.name.value)
+        if is_int(value) and any(is_symbolic(a) for a in args):
+            texts = [(f"{a.keyword.value}=" if a.keyword else "") + (sym_code(v) if is_symbolic(v) else code(a.value))
+                     for a, v in zip(node.args, args)]
+            return SymInt(value, f"{code(node.func)}({', '.join(texts)})")
+        return value
+
+    def _pure_arg(self, node: cst.BaseExpression):
+        value = self.env.get(node.value) if isinstance(node, cst.Name) else None
+        return Shaped((None, *value.info.shape)) if isinstance(value, Tensor) else self.static(node)
 
     def code_of(self, node: cst.BaseExpression) -> str:
         """Source for an argument: kept as written when every name in it is kept."""
-        names = {n.value for n in _names_in(node)}
+        names = {n.value for n in names_in(node)}
         if names - self.keep - {"True", "False", "None"}:
             value = self.static(node)
             if value is not UNKNOWN:
-                return sym_code(value) if isinstance(value, SymInt) else repr(value)
+                return sym_code(value) if is_symbolic(value) else repr(value)
         return code(node)
 
     def value_of(self, node: cst.BaseExpression):
@@ -210,6 +287,8 @@ class Interpreter:
     def apply_tensors(self, site: LayerSite, tensors: list, ref: str | None = None) -> Tensor:
         if not tensors or not all(isinstance(t, Tensor) for t in tensors):
             raise Untranslatable("the layer's input is not a tensor the translator can follow")
+        if any(t.info.unbatched for t in tensors) and (site.rule is None or site.rule.id not in BATCHLESS):
+            raise Untranslatable("a layer on a tensor without a batch axis is not translated yet (Embedding is)")
         if site.rule is None:
             lowered = self.custom(site, tensors, self)
             exprs = [t.expr for t in tensors]
@@ -222,7 +301,25 @@ class Interpreter:
         elif site.lowered.module != lowered.module:
             raise Untranslatable(f"layer '{site.attr}' is reused on inputs of another shape")
         ref = (ref or f"self.{site.attr}") if lowered.module else None
-        return Tensor(render_call(lowered.call, ref, exprs), lowered.output, Apply(site, tensors))
+        call = lowered.call if lowered.module or self.forward_names is None else self._in_forward(lowered.call)
+        return Tensor(render_call(call, ref, exprs), lowered.output, Apply(site, tensors))
+
+    def _in_forward(self, template: str) -> str:
+        """An inline layer's code in forward(), where the constructor's arguments are read
+        from the attributes __init__ keeps them in (`drop_rate` -> `self.drop_rate`)."""
+        names, params = self.forward_names
+
+        def scoped(match: re.Match) -> str:
+            name = match.group(0)
+            if name not in params:
+                return name
+            if name not in names:
+                raise Untranslatable(f"forward() needs the argument '{name}': keep it as an attribute in __init__")
+            self.forward_used.add(name)
+            return names[name]
+
+        parts = re.split(r"(\{[^{}]*\}|'[^']*'|\"[^\"]*\")", template)  # placeholders and strings stay
+        return "".join(p if i % 2 else re.sub(r"(?<![\w.])[A-Za-z_]\w*(?![\w=(])", scoped, p) for i, p in enumerate(parts))
 
     # -- expressions -------------------------------------------------------------------------
     def eval(self, node: cst.BaseExpression):
@@ -238,7 +335,32 @@ class Interpreter:
             return self._binary(node)
         if isinstance(node, cst.Call):
             return self._call(node)
+        if isinstance(node, cst.Subscript) and isinstance(base := self.eval(node.value), Tensor):
+            return self._index(base, node)
         return self.static(node)
+
+    def _index(self, tensor: Tensor, node: cst.Subscript) -> Tensor:
+        """`x[:, 0]` (the first token), `x[:, 1:]`: integers and slices over the batch and
+        the axes after it, on a tensor the port holds in Keras order."""
+        info = tensor.info
+        if info.layout != KERAS or info.unbatched or len(node.slice) > info.rank:
+            raise Untranslatable(f"'{code(node)}': indexing is translated on tensors in Keras order only")
+        shape = [None, *info.shape]
+        out = []
+        for axis, element in enumerate(node.slice):
+            index = element.slice
+            if isinstance(index, cst.Index):
+                if not is_int(self.static(index.value)) or axis == 0:
+                    raise Untranslatable(f"'{code(node)}': only constant indices past the batch axis are translated")
+                continue  # the axis goes
+            bounds = [None if b is None else self.static(b) for b in (index.lower, index.upper, index.step)]
+            if any(b is not None and not is_int(b) for b in bounds):
+                raise Untranslatable(f"'{code(node)}': slice bounds must be constants")
+            size = shape[axis]
+            out.append(len(range(*slice(*bounds).indices(size))) if size is not None and axis else size)
+        out += shape[len(node.slice):]
+        text = f"{atom(tensor.expr)}[{', '.join(code(e.slice) for e in node.slice)}]"
+        return Tensor(text, info.with_(shape=tuple(out[1:])), Apply(None, [tensor]))
 
     def _call(self, node: cst.Call):
         kname = self.names.of(node.func)
@@ -251,8 +373,14 @@ class Interpreter:
         if self.is_custom(node):
             return LayerRef(self.new_custom_site(node))
         func = self.eval(node.func)
+        if isinstance(func, DeferredLayer):
+            func = func.resolve(self)
+        if isinstance(func, SequentialRef):
+            return self._apply_sequential(func, node)
         if isinstance(func, LayerRef):
             return self.apply(func.site, node)
+        if kname == "keras.ops.shape":  # sizes, read statically (`ops.shape(x)[-1]`)
+            return self.static(node)
         if kname is not None and kname.startswith("keras.ops."):
             from .keras_ops import port_op
 
@@ -263,6 +391,21 @@ class Interpreter:
             raise Untranslatable(f"call to '{code(node.func)}' on a tensor is not translated yet")
         return self.static(node)
 
+    def _apply_sequential(self, seq: SequentialRef, node: cst.Call) -> Tensor:
+        extra = [a for a in node.args[1:] if not (a.keyword and a.keyword.value == "training")]
+        if not node.args or extra:
+            raise Untranslatable("a Sequential is called with one tensor (and `training=`)")
+        value = self.eval(node.args[0].value)
+        if not isinstance(value, Tensor):
+            raise Untranslatable("the layer's input is not a tensor the translator can follow")
+        out = value
+        for site in seq.sites:
+            before = out
+            out = self.apply_tensors(site, [out], ref="_seq_")
+            if not site.lowered.module or out.expr != f"_seq_({atom(before.expr)})":
+                raise Untranslatable("a Sequential whose layers are not all modules is not translated yet")
+        return Tensor(f"{code(node.func)}({atom(value.expr)})", out.info, Apply(seq.sites[-1], [value]))
+
     def _binary(self, node: cst.BinaryOperation):
         ops = {cst.Add: "+", cst.Subtract: "-", cst.Multiply: "*", cst.Divide: "/"}
         left, right = self.eval(node.left), self.eval(node.right)
@@ -272,9 +415,15 @@ class Interpreter:
         if op is None:
             raise Untranslatable(f"operator '{code(node.operator).strip()}' on tensors is not supported")
         parts, info = [], None
+        batched = [t.info for t in (left, right) if isinstance(t, Tensor) and not t.info.unbatched]
         for side, raw in ((left, node.left), (right, node.right)):
             if isinstance(side, Tensor):
                 expr = side.expr
+                if side.info.unbatched and batched:  # broadcast over the batch, as both frameworks do
+                    if side.info.rank > batched[0].rank or batched[0].layout != KERAS:
+                        raise Untranslatable("a tensor without a batch axis meets one it does not broadcast to")
+                    parts.append(atom(expr))
+                    continue
                 if info is None:
                     info = side.info
                 else:
@@ -307,6 +456,37 @@ class Interpreter:
         return KerasModelValue(self.eval(args["outputs"]), name if isinstance(name, str) else None)
 
 
+class PortValue(cst.CSTTransformer):
+    """A constant computed in call(), as torch reads it: `x.shape[-1]` of a tensor the port
+    holds channels-first -> `x.shape[1]`; `backend.image_data_format()` -> its value."""
+
+    def __init__(self, interp, env: dict):
+        self.interp = interp
+        self.env = env
+
+    def leave_Subscript(self, original, updated):
+        base = original.value
+        if isinstance(base, cst.Call) and self.interp.names.of(base.func) == "keras.ops.shape" and len(base.args) == 1:
+            base = cst.Attribute(base.args[0].value, cst.Name("shape"))  # ops.shape(x)[-1] is x.shape[-1]
+            updated = updated.with_changes(value=base)
+        if not (isinstance(base, cst.Attribute) and base.attr.value == "shape" and isinstance(base.value, cst.Name)):
+            return updated
+        tensor = self.env.get(base.value.value)
+        if not isinstance(tensor, Tensor):
+            return updated
+        index = original.slice[0].slice if len(original.slice) == 1 else None
+        axis = self.interp.static(index.value) if isinstance(index, cst.Index) else UNKNOWN
+        if not is_int(axis):
+            raise Untranslatable(f"'{code(original)}': only a constant axis of a tensor's shape is translated")
+        dim = cst.parse_expression(str(torch_dim(int(axis), tensor.info)))
+        return updated.with_changes(slice=[cst.SubscriptElement(cst.Index(dim))])
+
+    def leave_Call(self, original, updated):
+        if (self.interp.names.of(original.func) or "") in ASSUMED:
+            return cst.parse_expression(repr(self.interp.known_call(original)))
+        return updated
+
+
 def single(stmt) -> cst.BaseSmallStatement | None:
     """The one small statement of a simple statement line (`x = f(y)`), else None."""
     if isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1:
@@ -314,7 +494,7 @@ def single(stmt) -> cst.BaseSmallStatement | None:
     return None
 
 
-def _names_in(node: cst.CSTNode) -> list[cst.Name]:
+def names_in(node: cst.CSTNode) -> list[cst.Name]:
     """Names an expression reads (`a.b` reads `a`; keyword names are not reads)."""
     found: list[cst.Name] = []
     stack = [node]
@@ -369,12 +549,15 @@ def to_boundary(t: Tensor) -> str:
 
 
 __all__ = [
+    "DeferredLayer",
     "Interpreter",
     "KerasModelValue",
     "LayerRef",
     "LayerSite",
     "ModelInfo",
+    "PortValue",
     "Scope",
+    "SequentialRef",
     "Tensor",
     "Untranslatable",
     "canonical_order",

@@ -6,15 +6,37 @@ Python control flow in `call` is kept; both branches of an `if` are translated. 
 
 from __future__ import annotations
 
-import difflib
 import re
 
 import libcst as cst
 
 from .hooks import Untranslatable
-from .keras_reader import LayerRef, ModelInfo, Scope, Tensor, code, input_info, single, to_boundary
+from .keras_reader import (
+    DeferredLayer,
+    LayerRef,
+    ModelInfo,
+    PortValue,
+    Scope,
+    SequentialRef,
+    Tensor,
+    code,
+    input_info,
+    names_in,
+    single,
+    to_boundary,
+)
 from .layout import convert
-from .static_eval import UNKNOWN, SymInt, is_int, plain, static_eval, sym_code, symbolic
+from .static_eval import (
+    UNKNOWN,
+    SymInt,
+    is_int,
+    is_symbolic,
+    plain,
+    static_eval,
+    sym_code,
+    symbolic,
+)
+from .variants import loop_element, merge
 
 KERAS_BASES = ("keras.Model", "keras.layers.Layer")
 KERAS_ONLY_METHODS = ("get_config", "from_config", "compute_output_shape", "get_build_config", "build_from_config")
@@ -41,7 +63,8 @@ class Components:
         self.fx = fx
         self.classes: dict[str, cst.ClassDef] = {}
         self.used: set[str] = set()
-        self.texts: dict[str, str] = {}
+        self.texts: dict[str, str] = {}  # class -> its port, covering every use so far
+        self.uses: dict[str, list] = {}  # class -> [(port for that use, its constructor arguments)]
 
     def scan(self, module: cst.Module) -> None:
         for stmt in module.body:
@@ -69,48 +92,25 @@ class Components:
         text, _ = tr.translate()
         if tr.output is None:
             raise Untranslatable(f"could not follow {name}.call(); see the TODOs in {name}")
-        previous = self.texts.setdefault(name, text)
-        if previous != text:
+        uses = [*self.uses.get(name, []), (text, tr.param_values)]
+        merged = text if len({t for t, _ in uses}) == 1 else merge(
+            [t for t, _ in uses], [v for _, v in uses], self.classes[name]
+        )
+        if merged is None:
             raise Untranslatable(
                 f"'{name}' would need different code for this use (input size or arguments change "
-                "its padding or sizes); not translated yet"
+                "its padding or sizes in ways one condition does not cover); not translated yet"
             )
+        self.uses[name], self.texts[name] = uses, merged
         in_channels = tensors[0].info.channels
         args = [sym_code(in_channels)] if tr.needs_in_channels else []
         names = {"in_channels": in_channels}
         for arg, param in zip(_constructor_args(site.node), tr.bound_params):
             value = parent.code_of(arg.value)
             args.append(f"{arg.keyword.value}={value}" if arg.keyword else value)
-            names[param] = SymInt(int(v), value) if isinstance(v := tr.bound.get(param), int) else v
+            names[param] = symbolic(plain(v), value) if is_symbolic(v := tr.bound.get(param)) else v
         shape = tuple(_rename(d, names) for d in tr.output.info.shape)
         return Lowered(None, f"{name}({', '.join(args)})", "{m}({x})", tr.output.info.with_(shape=shape), ())
-
-
-def _loop_element(modules: list[str], loop: cst.CompFor, items: list) -> str:
-    """`<module> for v in <iterable>` for a comprehension building `modules`: one text when
-    every iteration builds the same; where only the first differs in one place (the first
-    layer of a stage takes the stage's input: `in_channels`, the rest `filters`), that place
-    becomes `a if v == <first> else b`."""
-    target, iterable = code(loop.target), code(loop.iter)
-    if len(set(modules[1:])) > 1:
-        raise Untranslatable(f"the layers this loop builds need different code ({modules[1]} / {modules[2]})")
-    if len(set(modules)) == 1:
-        return f"{modules[0]} for {target} in {iterable}"
-    tokens = [re.findall(r"\w+|\s+|[^\w\s]", m) for m in modules[:2]]
-    ops = [op for op in difflib.SequenceMatcher(None, *tokens, autojunk=False).get_opcodes() if op[0] != "equal"]
-    if len(ops) != 1:
-        raise Untranslatable(f"the layers this loop builds need different code ({modules[0]} / {modules[1]})")
-    _, a0, a1, b0, b1 = ops[0]
-    first, rest = "".join(tokens[0][a0:a1]).strip(), "".join(tokens[1][b0:b1]).strip()
-    if target == "_":
-        target = "i"
-        if not isinstance(items[0], int) or re.search(r"\bi\b", modules[0]):
-            raise Untranslatable("the first layer this loop builds differs and the loop has no variable")
-    choice = f"{first} if {target} == {items[0]!r} else {rest}"
-    before, after = "".join(tokens[0][:a0]).rstrip(), "".join(tokens[0][a1:]).lstrip()
-    whole_arg = before.endswith(("(", ",", "=")) and after.startswith((",", ")"))
-    merged = "".join(tokens[0][:a0]) + (choice if whole_arg else f"({choice})") + "".join(tokens[0][a1:])
-    return f"{merged} for {target} in {iterable}"
 
 
 def _constructor_args(call: cst.Call) -> list[cst.Arg]:
@@ -129,18 +129,21 @@ def _rename(dim, names: dict):
         return SymInt(int(dim), outer.code) if isinstance(outer, SymInt) else int(dim)
 
     def substitute(match: re.Match) -> str:
-        value = names.get(match.group(0))
-        if isinstance(value, SymInt):
+        if match.group(2):  # a function of the module (`_make_divisible(...)`) or a builtin
+            return match.group(0)
+        value = names.get(match.group(1))
+        if is_symbolic(value):
             return f"({value.code})" if " " in value.code else value.code
-        if is_int(value):
-            return str(int(value))
+        if is_int(value) or isinstance(value, float):
+            return repr(value)
         raise KeyError(match.group(0))
 
     try:
-        text = re.sub(r"[A-Za-z_]\w*", substitute, dim.code)
+        text = re.sub(r"([A-Za-z_]\w*)(\s*\()?", substitute, dim.code)
     except KeyError:
         return int(dim)
-    return SymInt(int(dim), text) if re.search(r"[A-Za-z_]", text) else int(dim)
+    variables = re.findall(r"[A-Za-z_]\w*(?!\w|\s*\()", text)
+    return SymInt(int(dim), text) if variables else int(dim)
 
 
 class SubclassTranslator:
@@ -152,6 +155,8 @@ class SubclassTranslator:
         self.needs_in_channels = False
         self.scope = Scope()
         self.replace: dict[int, object] = {}  # id(original statement) -> new statement / None
+        self.tests: dict[int, cst.BaseExpression] = {}  # id(original if) -> its condition as torch reads it
+        self.sequentials: set[str] = set()  # attributes holding a keras.Sequential
         self.attr_sites: dict[str, object] = {}  # attribute -> site or list of sites
         self.prefix: dict[int, list[str]] = {}  # id(loop) -> statements to insert before it
         self.dry = False  # a dry run learns layouts without recording anything
@@ -174,16 +179,19 @@ class SubclassTranslator:
         }
         if self.instance is not None:
             env.update(self.bind_arguments(params))
+        self.param_values = {p.name.value: plain(env[p.name.value]) for p in params}
         self.interp = self.fx.interpreter(env, self.scope, {p.name.value for p in params} | {"self"})
         self.interp.refs_as_written = True
         self.moved: list = []  # layer assignments moved from build() into __init__
         self.none_attrs: dict = {}  # attribute -> `self.attr = None` statement in __init__
+        self.call_names = _bound_names(call) if call is not None else set()
         if init is not None:
             self.read_init(init)
             self.read_build(self.method("build"))
         if call is None:
             self.fx.diag(self.cls, f"class {self.cls.name.value} has no call() method")
         else:
+            self.interp.forward_names = (_kept_arguments(init), {p.name.value for p in params} | {"in_channels"})
             self.read_call(call)
         self.finish_init()
         text = code(self.cls.visit(_Rewriter(self)))
@@ -276,10 +284,21 @@ class SubclassTranslator:
 
     def init_assign(self, stmt, attr: str, value) -> None:
         it, names = self.interp, self.fx.names
-        if isinstance(value, cst.Call) and (names.layer_class(value.func) is not None or it.is_custom(value)):
+        if isinstance(value, cst.Call) and names.layer_class(value.func) is not None and _reads(value) & self.call_names:
+            it.env[f"self.{attr}"] = ref = DeferredLayer(value, attr)
+            self.attr_sites[attr] = (stmt, ref)
+        elif isinstance(value, cst.Call) and (names.layer_class(value.func) is not None or it.is_custom(value)):
             site = it.site_for(value, attr)
             it.env[f"self.{attr}"] = LayerRef(site)
             self.attr_sites[attr] = (stmt, site)
+        elif isinstance(value, cst.Call) and names.of(value.func) == "keras.Sequential" and _layer_list(value, it):
+            elements = value.args[0].value.elements
+            sites = [it.site_for(e.value, f"{attr}_{i}") for i, e in enumerate(elements)]
+            for s in sites:
+                s.fuse_activation = True
+            it.env[f"self.{attr}"] = SequentialRef(tuple(sites))
+            self.attr_sites[attr] = (stmt, sites)
+            self.sequentials.add(attr)
         elif isinstance(value, cst.List) and any(
             isinstance(e.value, cst.Call) and (names.layer_class(e.value.func) or it.is_custom(e.value))
             for e in value.elements
@@ -335,8 +354,9 @@ class SubclassTranslator:
             for s in self.scope.sites
         )
         for attr, (stmt, site) in self.attr_sites.items():
+            site = site.site if isinstance(site, DeferredLayer) else site
             sites = site if isinstance(site, list) else [site]
-            missing = [s for s in sites if s.lowered is None]
+            missing = [s for s in sites if s is None or s.lowered is None]
             if missing:
                 reason = "layer is never called in call(); its input size is unknown"
                 self.fx.diag(stmt, reason)
@@ -349,8 +369,11 @@ class SubclassTranslator:
             if None in modules:
                 raise Untranslatable("a list mixing module and inline layers")
             value = single(stmt).value
-            if isinstance(value, cst.ListComp):  # the loop stays a loop
-                new_value = f"nn.ModuleList([{_loop_element(modules, value.for_in, self.loop_items[attr])}])"
+            if attr in self.sequentials:
+                new_value = f"nn.Sequential({', '.join(modules)})"
+                self.order += [f"{attr}.{i}" for i in range(len(sites))]
+            elif isinstance(value, cst.ListComp):  # the loop stays a loop
+                new_value = f"nn.ModuleList([{loop_element(modules, value.for_in, self.loop_items[attr])}])"
                 self.order += [f"{attr}.{i}" for i in range(len(sites))]
             elif isinstance(site, list):
                 new_value = f"nn.ModuleList([{', '.join(modules)}])"
@@ -418,6 +441,9 @@ class SubclassTranslator:
             elif v is UNKNOWN:
                 raise Untranslatable(f"cannot follow the value of '{name}'")
             else:
+                value = small.value.visit(PortValue(self.interp, env))
+                if value is not small.value:
+                    self.set(stmt, small.with_changes(value=value))
                 env = {**env, name: v}
         elif isinstance(small, cst.AugAssign) and isinstance(small.target, cst.Name):
             left, right = env.get(small.target.value), self.interp.eval(small.value)
@@ -450,6 +476,10 @@ class SubclassTranslator:
     def branch(self, stmt: cst.If, env: dict) -> dict:
         """Both branches are translated; where the condition is known for this instance
         (a constructor argument), the values after the `if` are the taken branch's."""
+        if not self.dry:  # `if x.shape[1] > 4` reads the shape as torch holds it
+            test = stmt.test.visit(PortValue(self.interp, env))
+            if test is not stmt.test:
+                self.tests[id(stmt)] = test
         a = self.walk(stmt.body.body, dict(env))
         if stmt.orelse is None:
             b = env
@@ -508,12 +538,58 @@ class SubclassTranslator:
 
 def _first_layer(tr: SubclassTranslator, call: cst.FunctionDef):
     """The layer applied first to the input (decides integer inputs for Embedding)."""
-    for stmt in call.body.body:
+    for stmt in call.body.body if call is not None else ():
         for node in _calls(stmt):
             ref = tr.interp.env.get(code(node.func)) if isinstance(node.func, cst.Attribute) else None
+            if isinstance(ref, DeferredLayer):
+                return None  # its arguments read the input: not an Embedding's
             if isinstance(ref, LayerRef):
                 return ref.site
     return None
+
+
+def _layer_list(call: cst.Call, interp) -> bool:
+    """keras.Sequential([Layer(...), ...]) with a literal list of layer constructors only."""
+    if len(call.args) != 1 or call.args[0].keyword is not None or not isinstance(call.args[0].value, cst.List | cst.Tuple):
+        return False
+    elements = call.args[0].value.elements
+    return bool(elements) and all(
+        isinstance(e.value, cst.Call) and interp.names.layer_class(e.value.func) is not None for e in elements
+    )
+
+
+def _kept_arguments(init: cst.FunctionDef | None) -> dict[str, str]:
+    """{argument: `self.attribute`} for `self.attribute = argument` in __init__."""
+    kept: dict[str, str] = {}
+    if init is None:
+        return kept
+    for stmt in init.body.body:
+        small = single(stmt)
+        if isinstance(small, cst.Assign) and len(small.targets) == 1 and isinstance(small.value, cst.Name):
+            target = small.targets[0].target
+            if isinstance(target, cst.Attribute) and code(target.value) == "self":
+                kept.setdefault(small.value.value, f"self.{target.attr.value}")
+    return kept
+
+
+def _reads(node: cst.CSTNode) -> set[str]:
+    """Names an expression reads (`a.b` reads `a`; keywords are not reads)."""
+    return {n.value for n in names_in(node)}
+
+
+def _bound_names(fn: cst.FunctionDef) -> set[str]:
+    """The parameters of `fn` and the names its body assigns."""
+    found = {p.name.value for p in fn.params.params[1:]}
+
+    class V(cst.CSTVisitor):
+        def visit_AssignTarget(self, node) -> None:
+            found.update(n.value for n in names_in(node.target))
+
+        def visit_For(self, node) -> None:
+            found.update(n.value for n in names_in(node.target))
+
+    fn.body.visit(V())
+    return found
 
 
 def _calls(stmt) -> list[cst.Call]:
@@ -536,6 +612,8 @@ class _Rewriter(cst.CSTTransformer):
         self.in_forward = False
 
     def on_leave(self, original, updated):
+        if isinstance(original, cst.If) and id(original) in self.tr.tests:
+            updated = updated.with_changes(test=self.tr.tests[id(original)])
         if id(original) in self.tr.replace and isinstance(original, cst.BaseStatement):
             new = self.tr.replace[id(original)]
             if new is None:
@@ -571,6 +649,11 @@ class _Rewriter(cst.CSTTransformer):
             self.tr.fx.diag(original, f"Keras-only method {name}() dropped", "PM002", "note")
             return cst.RemoveFromParent()
         if name == "call":
+            body = _prune_unread(updated.body)
+            first = body.body[0] if body.body else None
+            if first is not None and all(line.comment is None for line in first.leading_lines):
+                body = body.with_changes(body=[first.with_changes(leading_lines=[]), *body.body[1:]])
+            updated = updated.with_changes(body=body)
             params = [
                 new
                 for old, new in zip(original.params.params, updated.params.params)
@@ -613,6 +696,76 @@ class _Rewriter(cst.CSTTransformer):
         if func.startswith("super(") and func.endswith(".__init__"):
             return updated.with_changes(func=cst.parse_expression("super().__init__"), args=[])
         return updated
+
+
+_SAFE_CALLS = {"str", "int", "float", "abs", "min", "max", "len", "round", "tuple", "list"}
+
+
+def _prune_unread(block: cst.IndentedBlock) -> cst.IndentedBlock:
+    """forward() without assignments nothing reads any more (a layer's name prefix, the
+    channel axis of the Keras layout): values without side effects only."""
+    while True:
+        reads = {n.value for n in _walk_names(block, reads_only=True)}
+        pruned = _PruneAssigns(reads)
+        new = block.visit(pruned)
+        if not pruned.dropped:
+            return new
+        block = new
+
+
+class _PruneAssigns(cst.CSTTransformer):
+    def __init__(self, reads: set[str]):
+        self.reads = reads
+        self.dropped = False
+
+    def leave_SimpleStatementLine(self, original, updated):
+        small = single(updated)
+        if not (isinstance(small, cst.Assign) and len(small.targets) == 1 and isinstance(small.targets[0].target, cst.Name)):
+            return updated
+        if small.targets[0].target.value in self.reads or not _pure(small.value):
+            return updated
+        self.dropped = True
+        return cst.RemoveFromParent()
+
+    def leave_If(self, original, updated):
+        orelse = updated.orelse
+        if isinstance(orelse, cst.Else) and not orelse.body.body:
+            orelse = None
+        body = updated.body
+        if not body.body:
+            if orelse is None and _pure(updated.test):
+                return cst.RemoveFromParent()
+            body = body.with_changes(body=[cst.SimpleStatementLine([cst.Pass()])])
+        return updated.with_changes(body=body, orelse=orelse)
+
+
+def _pure(node) -> bool:
+    """No side effects: no calls but to a few builtins."""
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        if isinstance(n, cst.Call) and not (isinstance(n.func, cst.Name) and n.func.value in _SAFE_CALLS):
+            return False
+        stack.extend(n.children)
+    return True
+
+
+def _walk_names(node, reads_only: bool = False):
+    """Names under `node`; with reads_only, not assignment targets, attribute names or keywords."""
+    skip: set[int] = set()
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        if reads_only:
+            if isinstance(n, cst.AssignTarget):
+                skip.add(id(n.target)) if isinstance(n.target, cst.Name) else None
+            elif isinstance(n, cst.Attribute):
+                skip.add(id(n.attr))
+            elif isinstance(n, cst.Arg) and n.keyword is not None:
+                skip.add(id(n.keyword))
+        if isinstance(n, cst.Name) and id(n) not in skip:
+            yield n
+        stack.extend(n.children)
 
 
 def _only_pass(block) -> bool:

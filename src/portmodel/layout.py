@@ -24,6 +24,9 @@ class TensorInfo:
     shape: tuple  # Keras order, no batch; None for an unknown size
     layout: str = KERAS
     dtype: str = "float32"
+    # a tensor with no batch axis (`ops.arange(length)` position ids): its first axis is
+    # taken as the batch, so only ops that broadcast or look up (Embedding) follow it
+    unbatched: bool = False
 
     @property
     def rank(self) -> int:

@@ -25,7 +25,15 @@ import libcst.matchers as m
 
 from .hooks import ANY, CHANNELS_LAST, RAISINGS, TORCH_ORDER, Arg, Raised, TorchCtx, Untranslatable
 from .hooks.torch_ops import OpCall, apply_op
-from .keras_layout import KTensor, boundary_layout, dim_size, perm, permute_layer, to_layout
+from .keras_layout import (
+    KTensor,
+    boundary_layout,
+    dim_size,
+    keras_axis,
+    perm,
+    permute_layer,
+    to_layout,
+)
 from .keras_reader import code, single
 from .layout import atom
 from .static_eval import UNKNOWN, SymInt, static_eval
@@ -314,7 +322,7 @@ class Interpreter:
             for target in targets:
                 self.assign(target, value, env)
             if mode == "forward":
-                self.record_assign(stmt, targets, small.value, value)
+                self.record_assign(stmt, targets, small.value, value, env)
             return None
         if isinstance(small, cst.AugAssign):
             target = small.target
@@ -398,7 +406,7 @@ class Interpreter:
         else:
             raise Untranslatable(f"assignment to '{code(target)}' is not translated yet")
 
-    def record_assign(self, stmt, targets, value_node, value) -> None:
+    def record_assign(self, stmt, targets, value_node, value, env: dict) -> None:
         if isinstance(value, TupleOut):
             first = targets[0].elements[0].value if isinstance(targets[0], cst.Tuple | cst.List) else None
             if first is None:
@@ -420,9 +428,26 @@ class Interpreter:
         elif isinstance(value, SymInt):
             lhs = " = ".join(code(t) for t in targets)
             self.tf.record_stmt(stmt, f"{lhs} = {value.code}")
+        elif isinstance(value, int) and (read := self._size_read(value_node, env)) is not None:
+            t, dim = read  # `c = x.shape[1]`: the axis the Keras port holds that size on
+            lhs = " = ".join(code(t_) for t_ in targets)
+            self.tf.record_stmt(stmt, f"{lhs} = {atom(t.expr)}.shape[{keras_axis(dim, t)}]")
         elif isinstance(value, tuple | list) and any(isinstance(v, KTensor) for v in value):
             lhs = " = ".join(code(t) for t in targets)
             self.tf.record_stmt(stmt, f"{lhs} = {', '.join(v.expr if isinstance(v, KTensor) else repr(v) for v in value)}")
+
+    def _size_read(self, node, env: dict) -> tuple[KTensor, int] | None:
+        """(tensor, dim) for `x.shape[dim]` / `x.size(dim)` on a tensor of the forward pass."""
+        if isinstance(node, cst.Subscript) and isinstance(node.value, cst.Attribute) and node.value.attr.value == "shape":
+            base, index = node.value.value, node.slice[0].slice if len(node.slice) == 1 else None
+            index = index.value if isinstance(index, cst.Index) else None
+        elif isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute) and node.func.attr.value == "size":
+            base, index = node.func.value, node.args[0].value if len(node.args) == 1 else None
+        else:
+            return None
+        t = self.eval(base, env)
+        dim = self.eval(index, env) if index is not None else None
+        return (t, int(dim)) if isinstance(t, KTensor) and isinstance(dim, int) else None
 
     def return_text(self, value, boundary: bool) -> str:
         """A model's outputs follow the boundary convention; a component's go on as they are."""

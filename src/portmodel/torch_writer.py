@@ -31,13 +31,15 @@ def module_class(
     forward_body: list[str],
     returns: list[str],
     leading: str = "",
+    prelude: list[str] = (),
 ) -> str:
-    """An `nn.Module` subclass with __init__ (modules in `sites` order) and forward."""
-    init = ["super().__init__()"]
+    """An `nn.Module` subclass with __init__ (`prelude`, then modules in `sites` order) and
+    forward."""
+    init = ["super().__init__()", *(text.strip("\n") for text in prelude)]
     for site in sites:
         if site.lowered is not None and site.lowered.module:
             init.append(f"self.{site.attr} = {site.lowered.module}")
-    body = "\n".join(forward_body)
+    body = "\n".join(forward_body).lstrip("\n")  # a dropped first statement leaves no blank line
     ret = ", ".join(returns)
     # PEP 8: two blank lines before a top-level class (comments above it are kept)
     out = ["\n\n" + leading.lstrip("\n") + f"class {name}(nn.Module):"]

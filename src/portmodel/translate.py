@@ -10,6 +10,7 @@ the imports once. Whatever the rules cannot translate stays in place under a
 from __future__ import annotations
 
 import re
+import textwrap
 from dataclasses import dataclass, field
 
 import libcst as cst
@@ -29,12 +30,13 @@ from .keras_reader import (
     canonical_order,
     code,
     input_info,
+    names_in,
     single,
     to_boundary,
 )
 from .parsing import TOO_DEEP, parse_python
 from .rules import RuleSet, load_rules
-from .static_eval import UNKNOWN, static_eval, symbolic
+from .static_eval import UNKNOWN, is_int, plain, static_eval, symbolic
 from .torch_writer import class_name, import_block, module_class, statement_text
 
 TODO = "# portmodel: TODO"
@@ -66,6 +68,8 @@ class _FileContext:
         self.origin: dict[int, cst.CSTNode] = {}  # rewritten node -> the original (for positions)
         self.env: dict = {}
         self.keep: set[str] = set()
+        self.functions = {s.name.value: s for s in self.module.body if isinstance(s, cst.FunctionDef)}
+        self.evaluated: set[str] = set()  # functions of the file the translation evaluated statically
         from .keras_subclass import Components
 
         self.components = Components(self)
@@ -77,7 +81,12 @@ class _FileContext:
         return self._pos
 
     def diag(self, node: cst.CSTNode, message: str, code_: str = "PM001", severity: str = "todo"):
-        p = self.pos.get(node) or self.pos.get(self.origin.get(id(node)))
+        p = self.pos.get(node)
+        for _ in range(3):  # rewritten twice at most (functional layers, then helpers)
+            if p is not None or id(node) not in self.origin:
+                break
+            node = self.origin[id(node)]
+            p = self.pos.get(node)
         line, col = (p.start.line, p.start.column + 1) if p else (1, 1)
         self.diagnostics.append(Diagnostic(self.path, line, col, code_, message, severity))
 
@@ -88,7 +97,11 @@ class _FileContext:
     def interpreter(self, env: dict, scope: Scope, keep: set[str]) -> Interpreter:
         it = Interpreter(self.names, self.rules, {**self.env, **env}, scope, self.keep | keep)
         it.custom = self.components
+        it.functions, it.module_env, it.evaluated = self.functions, self.env, self.evaluated
         return it
+
+
+_AUG_TO_BINARY = {cst.AddAssign: cst.Add, cst.SubtractAssign: cst.Subtract, cst.MultiplyAssign: cst.Multiply}
 
 
 def _docstring(body) -> tuple[str | None, list]:
@@ -113,7 +126,11 @@ class BuilderTranslator:
             env[p.name.value] = symbolic(value, p.name.value)
         self.scope = Scope()
         self.interp = fx.interpreter(env, self.scope, {p.name.value for p in params})
+        # forward() reads the builder's arguments from attributes __init__ keeps them in
+        self.interp.forward_names = ({p.name.value: f"self.{p.name.value}" for p in params}, {p.name.value for p in params})
         self.forward: list[str] = []
+        self.prelude: list[str] = []  # statements __init__ runs before making the layers
+        self.commented: set[int] = set()  # loop body statements whose comments are written
         self.post: list[str] = []
         self.inputs: list[str] = []
         self.outputs: list[Tensor] = []
@@ -135,6 +152,9 @@ class BuilderTranslator:
         if isinstance(stmt, cst.For):
             self.unrolled(stmt)
             return
+        if isinstance(stmt, cst.If):
+            self.branch(stmt)
+            return
         small = single(stmt)
         if small is None:
             raise Untranslatable("control flow in a model builder is not translated yet")
@@ -146,6 +166,12 @@ class BuilderTranslator:
             self.ret(small.value)
         elif isinstance(small, cst.Pass):
             return
+        elif isinstance(small, cst.AugAssign) and isinstance(small.target, cst.Name):  # a counter: `b += 1`
+            value = self.interp.static(cst.BinaryOperation(small.target, _AUG_TO_BINARY[type(small.operator)](),
+                                                           small.value)) if type(small.operator) in _AUG_TO_BINARY else UNKNOWN
+            if value is UNKNOWN:
+                raise Untranslatable(f"cannot follow the value of '{small.target.value}'")
+            self.interp.env[small.target.value] = value
         else:
             raise Untranslatable("statement is not translated yet")
 
@@ -164,7 +190,76 @@ class BuilderTranslator:
             raise Untranslatable(f"the loop's values ({code(stmt.iter)}) cannot be read statically")
         for item in items:
             self._bind(stmt.target, item)
-            self.run(list(stmt.body.body))
+            self.run([self._commented_once(s) for s in stmt.body.body])
+
+    def _commented_once(self, stmt):
+        """A loop body's statement with its comments the first time it is written out only."""
+        if id(stmt) not in self.commented:
+            self.commented.add(id(stmt))
+            return stmt
+        lines = getattr(stmt, "leading_lines", ())
+        if all(line.comment is None for line in lines):
+            return stmt
+        quiet = stmt.with_changes(leading_lines=[line for line in lines if line.comment is None])
+        self.fx.origin[id(quiet)] = stmt
+        return quiet
+
+    def branch(self, stmt: cst.If) -> None:
+        """An `if` on constants. One that only computes sizes from the builder's arguments
+        (`if alpha > 1.0: filters = f(alpha) else: filters = 128`) moves to __init__ as
+        written, and those sizes are named by it; any other is read for the branch the
+        arguments take (said in a note: other arguments need another translation)."""
+        test = self.interp.static(stmt.test)
+        if test is UNKNOWN:
+            raise Untranslatable("an `if` in a model builder whose condition is not a constant")
+        assigned = self._sizes_only(stmt)
+        if assigned is not None:
+            taken = self._taken(stmt)
+            self.run(taken)
+            for name in assigned:
+                value = self.interp.env.get(name)
+                self.interp.env[name] = symbolic(plain(value), name)
+            self.prelude.append(statement_text(stmt))
+            return
+        self.fx.diag(stmt, f"`if {code(stmt.test)}` in the builder: translated for the branch the default "
+                     "arguments take", "PM002", "note")
+        self.run(self._taken(stmt))
+
+    def _taken(self, stmt) -> list:
+        """The statements of the branch a constant `if` takes."""
+        while isinstance(stmt, cst.If):
+            if self.interp.static(stmt.test):
+                return list(stmt.body.body)
+            if stmt.orelse is None:
+                return []
+            stmt = stmt.orelse if isinstance(stmt.orelse, cst.If) else stmt.orelse.body.body
+        return list(stmt)
+
+    def _sizes_only(self, stmt) -> set[str] | None:
+        """Names an `if` assigns when it only assigns numbers computed from the builder's
+        arguments and module constants (it can run in __init__ as written), else None."""
+        known = self.interp.keep | set(self.fx.functions) | {"True", "False", "None", "int", "max", "min", "round"}
+        assigned: set[str] = set()
+        stack = [stmt]
+        while stack:
+            node = stack.pop()
+            if isinstance(node, cst.If):
+                if not {n.value for n in names_in(node.test)} <= known:
+                    return None
+                stack += list(node.body.body)
+                stack += [node.orelse] if isinstance(node.orelse, cst.If) else (
+                    list(node.orelse.body.body) if node.orelse is not None else [])
+                continue
+            small = single(node)
+            if not (isinstance(small, cst.Assign) and len(small.targets) == 1 and isinstance(small.targets[0].target, cst.Name)):
+                return None
+            if not {n.value for n in names_in(small.value)} <= known | assigned:
+                return None
+            value = self.interp.static(small.value)
+            if not (is_int(value) or isinstance(value, float)):
+                return None
+            assigned.add(small.targets[0].target.value)
+        return assigned
 
     def _bind(self, target, value) -> None:
         if isinstance(target, cst.Name):
@@ -316,6 +411,8 @@ class BuilderTranslator:
         order = canonical_order(self.outputs, self.scope.sites)
         name = class_name(self.model_name or self.source_name)
         params = ", ".join(code(p).rstrip(", ") for p in self.params)
+        kept = [p for p in (q.name.value for q in self.params) if p in self.interp.forward_used]
+        self.prelude += [f"self.{p} = {p}" for p in kept]
         text = module_class(
             name,
             doc,
@@ -325,6 +422,7 @@ class BuilderTranslator:
             self.forward,
             [to_boundary(t) for t in self.outputs],
             leading,
+            self.prelude,
         )
         attrs = [s.attr for s in order if s.lowered is not None and s.lowered.module]
         return text, ModelInfo(self.source_name, name, self.style, attrs)
@@ -370,14 +468,18 @@ def _translate(module: cst.Module, source: str, path: str, input_shape, rules: R
     # the tree was just parsed and is not shared: no need for the wrapper's defensive copy
     fx = _FileContext(path, MetadataWrapper(module, unsafe_skip_copy=True), rules, input_shape)
     from .keras_helpers import rewrite_helpers
+    from .keras_names import layer_functions_as_classes
     from .keras_subclass import SubclassTranslator
 
     # model-zoo helpers (functions from tensor to tensor) become Layer classes first
-    fx.module, _, fx.origin = rewrite_helpers(fx.module, fx.names, source)
+    fx.module = layer_functions_as_classes(fx.module, fx.names, source, fx.origin)
+    fx.module, _, origin = rewrite_helpers(fx.module, fx.names, fx.rules, source)
+    fx.origin.update(origin)
 
     pieces: list[str] = []
     models: list[ModelInfo] = []
     deferred: dict[int, cst.ClassDef] = {}
+    functions: dict[int, cst.FunctionDef] = {}  # piece index -> a module-level function kept as written
     fx.components.scan(fx.module)
     from .training import TrainingCode, TrainingRewriter
 
@@ -422,6 +524,8 @@ def _translate(module: cst.Module, source: str, path: str, input_shape, rules: R
             continue
         else:
             _collect_constants(fx, stmt)
+            if isinstance(stmt, cst.FunctionDef):
+                functions[len(pieces)] = stmt
             pieces.append(_training_code(trainer, stmt, models))
         i += 1
     helpers = training_code.helpers()
@@ -435,6 +539,7 @@ def _translate(module: cst.Module, source: str, path: str, input_shape, rules: R
         if text is None:  # never reached through a model: translate it on its own
             text, info = SubclassTranslator(fx, cls).translate()
         pieces[index] = text
+    _drop_consumed_functions(fx, pieces, functions)
     fx.diagnostics = list(dict.fromkeys(fx.diagnostics))  # a component used twice reports once
     if not changed:
         return TranslationResult(path, "unchanged", source, fx.diagnostics, models)
@@ -442,6 +547,43 @@ def _translate(module: cst.Module, source: str, path: str, input_shape, rules: R
     out = _assemble(header, pieces, import_slot)
     status = "converted"
     return TranslationResult(path, status, out, fx.diagnostics, models)
+
+
+def _drop_consumed_functions(fx: _FileContext, pieces: list[str], functions: dict[int, cst.FunctionDef]) -> None:
+    """Functions on Keras tensors that the translation evaluated (`correct_pad(x, 3)`: the
+    port writes out the padding it computed) and nothing in the port calls any more are
+    removed, with a note: they need Keras and would only mislead in a torch file."""
+    for index, fn in functions.items():
+        name = fn.name.value
+        if name not in fx.evaluated or not any(fx.names.of(n) for n in _attributes(fn)):
+            continue
+        if any(_reads_name(p, name) for k, p in enumerate(pieces) if k != index):
+            continue
+        fx.diag(fn, f"{name}() computed sizes for the translation (written out in the port) and needs "
+                    "Keras; removed", "PM002", "note")
+        pieces[index] = ""
+
+
+def _reads_name(text: str, name: str) -> bool:
+    """`text` (a piece of the output) uses `name` as code, not just in a docstring."""
+    import ast
+
+    if not re.search(rf"\b{re.escape(name)}\b", text):
+        return False
+    try:
+        tree = ast.parse(textwrap.dedent(text))
+    except SyntaxError:
+        return True
+    return any(isinstance(n, ast.Name) and n.id == name for n in ast.walk(tree))
+
+
+def _attributes(node):
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        if isinstance(n, cst.Attribute):
+            yield n
+        stack.extend(n.children)
 
 
 def _training_code(trainer, stmt, models: list[ModelInfo]) -> str:

@@ -8,6 +8,7 @@ query/key/value sizes, no masks) is translated.
 
 from __future__ import annotations
 
+from ..static_eval import sym_code
 from . import TORCH_ORDER, LayerCtx, Lowering, Raised, TorchCtx, Untranslatable, lowering, raising
 
 
@@ -28,7 +29,7 @@ def multi_head_attention(ctx: LayerCtx) -> Lowering:
         extra["dropout"] = ctx.code("dropout")
     if ctx.has("use_bias"):
         extra["bias"] = ctx.code("use_bias")
-    module = f"nn.MultiheadAttention({d}, {ctx.code('num_heads')}, {', '.join(f'{k}={v}' for k, v in extra.items())})"
+    module = f"nn.MultiheadAttention({sym_code(d)}, {ctx.code('num_heads')}, {', '.join(f'{k}={v}' for k, v in extra.items())})"
     key = "{x2}" if len(ctx.inputs) == 3 else "{x1}"
     return Lowering(module, "{m}({x0}, " + key + ", {x1}, need_weights=False)[0]", ctx.inputs[0])
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 
-from ..static_eval import sym_code
+from ..static_eval import SymInt, scaled, sym_code
 from . import (
     CHANNELS_LAST,
     LayerCtx,
@@ -96,28 +96,36 @@ def _finish(ctx: LayerCtx, module: str, call: str, out_shape) -> Lowering:
     return Lowering(module, call, ctx.x.with_(shape=out_shape))
 
 
+def _padding(ctx: LayerCtx, pads, symmetric: bool, strides) -> str | None:
+    """`padding=` of a torch convolution: the pads, or "same" where the kernel size is an
+    argument of the class (`kernel_size=kernel_size`: the pads would be right for one size only)."""
+    arg = pad_arg(pads) if symmetric else None
+    kernel = ctx.get("kernel_size")
+    sym = any(isinstance(k, SymInt) for k in (kernel if isinstance(kernel, tuple | list) else (kernel,)))
+    if arg and sym and all(si == 1 for si in strides):
+        return '"same"'
+    return arg
+
+
 @lowering("conv")
 def conv(ctx: LayerCtx) -> Lowering:
-    k, _, _, pads, symmetric, out = _geometry(ctx)
-    extra = {}
-    if symmetric and pad_arg(pads):
-        extra["padding"] = pad_arg(pads)
+    k, s, _, pads, symmetric, out = _geometry(ctx)
+    padding = _padding(ctx, pads, symmetric, s)
+    extra = {"padding": padding} if padding else {}
     module = ctx.ctor([ctx.channels_code(), ctx.code("filters")], extra, f"nn.Conv{len(k)}d")
     return _finish(ctx, module, _call(pads, symmetric), (*out, ctx.get("filters")))
 
 
 @lowering("depthwise_conv")
 def depthwise_conv(ctx: LayerCtx) -> Lowering:
-    k, _, _, pads, symmetric, out = _geometry(ctx)
+    k, s, _, pads, symmetric, out = _geometry(ctx)
     c = ctx.need_channels()
     mult = ctx.get("depth_multiplier", 1)
-    extra = {}
-    if symmetric and pad_arg(pads):
-        extra["padding"] = pad_arg(pads)
+    padding = _padding(ctx, pads, symmetric, s)
+    extra = {"padding": padding} if padding else {}
     extra["groups"] = sym_code(c)
-    out_code = sym_code(c) if mult == 1 else str(c * mult)
-    module = ctx.ctor([sym_code(c), out_code], extra, f"nn.Conv{len(k)}d")
-    return _finish(ctx, module, _call(pads, symmetric), (*out, c * mult))
+    module = ctx.ctor([sym_code(c), sym_code(scaled(c, mult))], extra, f"nn.Conv{len(k)}d")
+    return _finish(ctx, module, _call(pads, symmetric), (*out, scaled(c, mult)))
 
 
 @lowering("separable_conv")

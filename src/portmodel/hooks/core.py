@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 from ..layout import torch_dim
+from ..static_eval import sym_code
 from . import (
     ANY,
     CHANNELS_LAST,
@@ -40,9 +41,17 @@ def embedding(ctx: LayerCtx) -> Lowering:
 
 @lowering("dropout")
 def dropout(ctx: LayerCtx) -> Lowering:
-    if ctx.get("noise_shape", None) is not None:
-        raise Untranslatable("Dropout noise_shape is not supported")
-    return Lowering(ctx.ctor([ctx.code("rate")]), "{m}({x})", ctx.x)
+    noise = ctx.get("noise_shape", None)
+    if noise is None:
+        return Lowering(ctx.ctor([ctx.code("rate")]), "{m}({x})", ctx.x)
+    # noise_shape=(None, 1, 1, 1): one draw per sample (stochastic depth). Seen as one
+    # channel of a batch with an extra axis, the sample is what torch's channel dropout
+    # (dropout1d/2d/3d by rank) zeroes whole, scaled by 1 / (1 - rate) as Keras does.
+    fn = {2: "dropout1d", 3: "dropout2d", 4: "dropout3d"}.get(ctx.x.rank)
+    if fn is None or len(noise) != ctx.x.rank or any(n != 1 for n in noise[1:]):
+        raise Untranslatable("Dropout noise_shape other than one value per sample is not supported")
+    call = f"F.{fn}({{x}}.unsqueeze(1), {ctx.code('rate')}, self.training).squeeze(1)"
+    return Lowering(None, call, ctx.x)
 
 
 @lowering("flatten")
@@ -63,7 +72,7 @@ def reshape(ctx: LayerCtx) -> Lowering:
         out = tuple(math.prod(ctx.x.shape) // math.prod(known) if d == -1 else d for d in target)
     if len(target) == 1:
         return Lowering(None, "{x}.flatten(1)", ctx.x.with_(shape=out))
-    dims = ", ".join(str(int(d)) for d in target)
+    dims = ", ".join(sym_code(d) for d in target)
     return Lowering(None, "{x}.flatten(1).unflatten(1, (" + dims + "))", ctx.x.with_(shape=out))
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..layout import torch_dim
+from ..static_eval import sym_sum
 from . import LayerCtx, Lowering, Untranslatable, lowering
 
 
@@ -58,7 +59,7 @@ def concatenate(ctx: LayerCtx) -> Lowering:
     axis = ctx.get("axis", -1)
     a = axis % ctx.x.rank
     sizes = [t.shape[a - 1] for t in ctx.inputs]
-    total = None if None in sizes else sum(sizes)
+    total = None if None in sizes else sym_sum(sizes)
     shape = list(ctx.x.shape)
     shape[a - 1] = total
     dim = torch_dim(axis, ctx.x)

@@ -85,8 +85,12 @@ def apply_op(call: OpCall):
 
         return OP_HOOKS[rule.hook](call)
     tensors = _tensors(call.values)
-    if not tensors:
+    if not tensors and (rule.axes or not hasattr(call.out_meta, "dim")):
         raise Untranslatable(f"{rule.torch[0]} without a tensor argument is not translated")
+    if not tensors:  # made from sizes (`torch.arange(length)`): the arguments as written
+        given = [n for n in rule.signature if n in call.given]
+        texts = {n: call.codes.get(n, rule.defaults.get(n, "None")) for n in rule.signature}
+        return KTensor(fill(rule.keras, texts, set(given) | set(rule.defaults)), call.out_meta, TORCH_ORDER)
     layout = TORCH_ORDER if rule.layout == TORCH_ORDER else tensors[0].layout
     out_rank = call.out_meta.dim() if hasattr(call.out_meta, "dim") else None
     if layout == CHANNELS_LAST and out_rank is not None and 3 <= out_rank != tensors[0].rank:

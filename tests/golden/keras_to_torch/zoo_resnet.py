@@ -31,7 +31,7 @@ class Block1(nn.Module):
         self.conv_1 = nn.Conv2d(in_channels, filters, kernel_size=1, stride=stride)
         self.bn_1 = nn.BatchNorm2d(filters, eps=1.001e-05, momentum=0.01)
         self.relu_1 = nn.ReLU()
-        self.conv_2 = nn.Conv2d(filters, filters, kernel_size=kernel_size, padding=1)
+        self.conv_2 = nn.Conv2d(filters, filters, kernel_size=kernel_size, padding="same")
         self.bn_2 = nn.BatchNorm2d(filters, eps=1.001e-05, momentum=0.01)
         self.relu_2 = nn.ReLU()
         self.conv_3 = nn.Conv2d(filters, 4 * filters, kernel_size=1)
