@@ -277,3 +277,73 @@ def test_weight_initialisation_is_dropped_with_a_note():
     notes = [d.message for d in result.diagnostics if d.severity == "note"]
     assert any(n.startswith("torch.nn.init.zeros_ dropped") for n in notes), notes
     assert any(n.startswith("the initialisation loop over self.modules() dropped") for n in notes), notes
+
+
+BUFFERED = '''import torch
+from torch import nn
+
+
+class Net(nn.Module):
+    def __init__(self, length=6, dim=4):
+        super().__init__()
+        self.pos = nn.Embedding(length, dim)
+        self.register_buffer("ids", torch.arange(length).expand((1, -1)), persistent={persistent})
+
+    def forward(self, x):
+        n = x.size(1)
+        return x + self.pos(self.ids[:, :n])
+'''
+
+
+def test_a_buffer_computed_from_arguments_becomes_a_keras_attribute():
+    result = translate_source(BUFFERED.format(persistent=False), "net.py", input_shape=(6, 4), to="keras")
+    assert not result.todos, [d.format() for d in result.todos]
+    assert "self.ids = ops.expand_dims(ops.arange(start=length), 0)" in result.code
+    assert "n = x.shape[1]" in result.code and "self.pos(self.ids[:, :n])" in result.code
+
+
+def test_a_persistent_buffer_is_a_todo():
+    """It is in the checkpoint: a Keras weight and a pairing would be needed."""
+    result = translate_source(BUFFERED.format(persistent=True), "net.py", input_shape=(6, 4), to="keras")
+    assert any("persistent buffer" in d.message for d in result.todos)
+
+
+def test_non_persistent_buffers_are_not_weights_to_pair():
+    import torch
+
+    from portmodel.weights import torch_leaves
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.register_buffer("ids", torch.arange(4), persistent=False)
+            self.fc = torch.nn.Linear(2, 2)
+            self.bn = torch.nn.BatchNorm1d(2)
+
+    assert [name for name, _ in torch_leaves(Net())] == ["fc", "bn"]
+
+
+def test_a_config_dataclass_gives_its_fields_as_constants():
+    source = '''from dataclasses import dataclass
+
+from torch import nn
+
+
+@dataclass
+class Config:
+    hidden: int = 8
+    labels: int = 3
+
+
+class Head(nn.Module):
+    def __init__(self, config=None):
+        super().__init__()
+        config = config or Config()
+        self.fc = nn.Linear(config.hidden, config.labels)
+
+    def forward(self, x):
+        return self.fc(x)
+'''
+    result = translate_source(source, "head.py", input_shape=(8,), to="keras")
+    assert not result.todos, [d.format() for d in result.todos]
+    assert "self.fc = layers.Dense(config.labels)" in result.code

@@ -80,6 +80,31 @@ class ClassInfo:
     sequential: bool = False  # `class ConvBNReLU(nn.Sequential)`: its modules go to super().__init__
 
 
+@dataclass(frozen=True)
+class ConfigClass:
+    """A dataclass of constants the models take as their configuration (Hugging Face style)."""
+
+    name: str
+    fields: dict[str, Any]
+
+    def build(self, args: list, kwargs: dict) -> ConfigValue:
+        names = list(self.fields)
+        if len(args) > len(names) or set(kwargs) - set(names):
+            raise Untranslatable(f"{self.name}(...) with arguments it does not have")
+        values = {**self.fields, **dict(zip(names, args)), **kwargs}
+        if any(v is UNKNOWN for v in values.values()):
+            raise Untranslatable(f"{self.name}: a field without a constant value")
+        return ConfigValue(self, values)
+
+
+@dataclass(frozen=True, eq=False)
+class ConfigValue:
+    """`BertConfig()`: its fields are read as constants (`config.hidden_size`)."""
+
+    cls: ConfigClass
+    values: dict[str, Any]
+
+
 @dataclass(eq=False)
 class Instance:
     """An instance of an nn.Module class of this file."""
@@ -119,6 +144,7 @@ class TorchFile:
         self.diag = diag  # (node, message, code, severity) -> None
         self.classes: dict[str, ClassInfo] = {}
         self.functions: dict[str, cst.FunctionDef] = {}
+        self.configs: dict[str, ConfigClass] = {}  # dataclasses of constants: model configurations
         self.env: dict[str, Any] = {}
         self.call_texts: dict[int, set[str]] = {}  # id(cst.Call) -> Keras expressions
         self.general_texts: dict[int, set[str | None]] = {}  # the same, in forms right for every use
@@ -175,6 +201,8 @@ class TorchFile:
                 self.classes[stmt.name.value] = ClassInfo(
                     stmt.name.value, stmt, methods, attrs, sequential=TORCH_SEQUENTIAL in bases
                 )
+            elif isinstance(stmt, cst.ClassDef) and (config := self._config_class(stmt)) is not None:
+                self.configs[stmt.name.value] = config
             elif isinstance(stmt, cst.FunctionDef):
                 self.functions[stmt.name.value] = stmt
             else:
@@ -185,6 +213,21 @@ class TorchFile:
                         value = _literal(small.value)  # a configuration table: cfgs = {"A": [64, "M"]}
                     for t in small.targets:
                         self._bind_constant(t.target, value)
+
+    def _config_class(self, cls: cst.ClassDef) -> ConfigClass | None:
+        """A `@dataclass` of constant fields (`hidden_size: int = 32`): a model's configuration."""
+        if not any(self.qualified(d.decorator) == "dataclasses.dataclass" for d in cls.decorators):
+            return None
+        fields: dict[str, Any] = {}
+        for stmt in cls.body.body:
+            small = single(stmt)
+            if isinstance(small, cst.Expr) and isinstance(small.value, cst.SimpleString):
+                continue
+            if not (isinstance(small, cst.AnnAssign) and isinstance(small.target, cst.Name)):
+                return None
+            value = static_eval(small.value, self.env) if small.value is not None else UNKNOWN
+            fields[small.target.value] = value
+        return ConfigClass(cls.name.value, fields)
 
     def _bind_constant(self, target, value) -> None:
         """`N = 4` and `VOCAB, DIM = 100, 8` at module level: constants the modules may read."""
@@ -361,11 +404,32 @@ class Interpreter:
                     inst.attrs["__items__"] = Seq(value, list(args))
                 return
             if func.endswith(".register_buffer"):
-                raise Untranslatable("register_buffer is not translated yet")
+                self.buffer(stmt, value, env)
+                return
             if self._in_place(stmt, value, env):
                 return
         self.eval(value, env)
         return
+
+    def buffer(self, stmt, call: cst.Call, env: dict) -> None:
+        """`self.register_buffer("position_ids", torch.arange(n).expand((1, -1)), persistent=False)`:
+        a constant the module computes from its arguments -> the same tensor as a Keras
+        attribute (`self.position_ids = ops.broadcast_to(...)`). A persistent buffer is part of
+        the checkpoint and needs a Keras weight: not translated yet."""
+        args = {a.keyword.value if a.keyword else ("name", "tensor", "persistent")[i]: a.value
+                for i, a in enumerate(call.args) if i < 3 or a.keyword}
+        name = self.eval(args["name"], env) if "name" in args else None
+        persistent = self.eval(args["persistent"], env) if "persistent" in args else True
+        if not isinstance(name, str) or not name.isidentifier() or "tensor" not in args:
+            raise Untranslatable("register_buffer with a name the translator cannot read")
+        if persistent is not False:
+            raise Untranslatable("a persistent buffer (saved in the checkpoint) is not translated yet; "
+                                 "persistent=False buffers are")
+        value = self.eval(args["tensor"], env)
+        if not isinstance(value, KTensor):
+            raise Untranslatable(f"buffer '{name}': its value is not a tensor the translator can follow")
+        self.assign(cst.parse_expression(f"self.{name}"), value.named(f"self.{name}"), env)
+        self.tf.record_stmt(stmt, f"self.{name} = {value.expr}")
 
     def _in_place(self, stmt, call: cst.Call, env: dict) -> bool:
         """`t.floor_()` on a tensor named t: `t = ops.floor(t)` (Keras tensors are immutable)."""
@@ -428,6 +492,11 @@ class Interpreter:
         elif isinstance(value, SymInt):
             lhs = " = ".join(code(t) for t in targets)
             self.tf.record_stmt(stmt, f"{lhs} = {value.code}")
+        elif isinstance(value, tuple) and value and all(isinstance(v, int) for v in value) and _reads_sizes(value_node):
+            # `shape = x.size()[:-1] + (heads, size)`: the sizes, the batch by ops.shape
+            lhs = " = ".join(code(t) for t in targets)
+            texts = [v.code if isinstance(v, SymInt) else str(v) for v in value]
+            self.tf.record_stmt(stmt, f"{lhs} = ({texts[0]},)" if len(texts) == 1 else f"{lhs} = ({', '.join(texts)})")
         elif isinstance(value, int) and (read := self._size_read(value_node, env)) is not None:
             t, dim = read  # `c = x.shape[1]`: the axis the Keras port holds that size on
             lhs = " = ".join(code(t_) for t_ in targets)
@@ -531,6 +600,8 @@ class Interpreter:
                 return {"True": True, "False": False, "None": None}[node.value]
             if node.value in self.tf.classes:
                 return self.tf.classes[node.value]
+            if node.value in self.tf.configs:
+                return self.tf.configs[node.value]
             if node.value in self.tf.functions:
                 return Method(None, self.tf.functions[node.value])
             if node.value in self.tf.env:
@@ -645,6 +716,13 @@ class Interpreter:
             return env[key]
         if key == "self.training":
             return _TRAINING
+        qual = self.tf.qualified(node) or ""
+        if qual.startswith("torch.") and qual.count(".") == 1:  # torch.long, torch.float32: a dtype
+            import torch
+
+            value = getattr(torch, qual[len("torch."):], None)
+            if isinstance(value, torch.dtype):
+                return value
         base = self.eval(node.value, env)
         name = node.attr.value
         if isinstance(base, Instance):
@@ -657,6 +735,8 @@ class Interpreter:
             return UNKNOWN
         if isinstance(base, ClassInfo):
             return base.attrs.get(name, UNKNOWN)
+        if isinstance(base, ConfigValue):
+            return base.values.get(name, UNKNOWN)
         if name in ("append", "extend") and isinstance(base, list | ModList):
             return _ListAppend(base.items if isinstance(base, ModList) else base, name == "extend")
         if isinstance(base, KTensor):
@@ -691,8 +771,15 @@ class Interpreter:
             return dim_size(base.t, index)
         if isinstance(base, KTensor):
             return self.tensor_slice(base, node, env)
-        if isinstance(base, list | tuple):
-            return static_eval(node, {**self.tf.env, **_plain_env(env)})
+        if isinstance(base, list | tuple) and len(node.slice) == 1:  # `x.size()[:-1]`, `cfg[2]`
+            index = node.slice[0].slice
+            if isinstance(index, cst.Index):
+                i = self.eval(index.value, env)
+                return base[int(i)] if isinstance(i, int) and -len(base) <= i < len(base) else UNKNOWN
+            bounds = [None if b is None else self.eval(b, env) for b in (index.lower, index.upper, index.step)]
+            if any(b is not None and not isinstance(b, int) for b in bounds):
+                return UNKNOWN
+            return base[slice(*bounds)]
         if isinstance(base, dict) and len(node.slice) == 1 and isinstance(node.slice[0].slice, cst.Index):
             key = self.eval(node.slice[0].slice.value, env)  # cfgs["A"]: a configuration table
             return base[key] if isinstance(key, str | int) and key in base else UNKNOWN
@@ -701,6 +788,7 @@ class Interpreter:
     def tensor_slice(self, t: KTensor, node: cst.Subscript, env: dict) -> KTensor:
         t = to_layout(t, TORCH_ORDER)
         index = []
+        names: dict[int, list] = {}  # index position -> the bounds written as names
         for el in node.slice:
             s = el.slice
             if isinstance(s, cst.Index):
@@ -716,11 +804,16 @@ class Interpreter:
                 if any(p is UNKNOWN for p in parts):
                     raise Untranslatable("a tensor slice the translator cannot read")
                 index.append(slice(*[None if p is None else int(p) for p in parts]))
+                # a bound named in the source (`[:, :seq_length]`) keeps its name: the length may vary
+                named = [code(p) if isinstance(p, cst.Name) and isinstance(env.get(p.value), int) else None
+                         for p in (s.lower, s.upper, s.step)]
+                if any(named):
+                    names[len(index) - 1] = named
         try:
             meta = t.meta[tuple(index)]
         except Exception as exc:  # noqa: BLE001 - an index out of range for the shape
             raise Untranslatable(f"cannot index a tensor of shape {tuple(t.meta.shape)}: {exc}") from None
-        text = ", ".join(_slice_code(i) for i in index)
+        text = ", ".join(_slice_code(i, names.get(k)) for k, i in enumerate(index))
         return KTensor(f"{atom(t.expr)}[{text}]", meta, TORCH_ORDER)
 
     # -- calls -----------------------------------------------------------------------------
@@ -733,6 +826,8 @@ class Interpreter:
         if isinstance(func, ClassInfo):
             inst = self.instantiate(func, args, kwargs)
             return inst
+        if isinstance(func, ConfigClass):
+            return func.build(args, kwargs)
         if isinstance(func, Method):
             fn_args = [func.owner, *args] if func.owner is not None else args
             scope = self.bind(func.fn, fn_args, dict(kwargs))
@@ -1155,14 +1250,30 @@ def _arg_code(value, node) -> str | None:
     return repr(_plain(value))
 
 
-def _slice_code(i) -> str:
+def _reads_sizes(node) -> bool:
+    """The expression reads a tensor's sizes with torch's `x.size()` (Keras tensors have none;
+    `x.shape[0]` is written as it is)."""
+    return any(isinstance(n, cst.Attribute) and n.attr.value == "size" for n in _walk(node))
+
+
+def _walk(node):
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        yield n
+        stack.extend(n.children)
+
+
+def _slice_code(i, names: list | None = None) -> str:
     if i is None:
         return "None"
     if isinstance(i, int):
         return str(i)
-    parts = ["" if p is None else str(p) for p in (i.start, i.stop)]
+    names = names or [None, None, None]
+    parts = [names[k] or ("" if p is None else str(p)) for k, p in enumerate((i.start, i.stop))]
     text = ":".join(parts)
-    return text + (f":{i.step}" if i.step is not None else "")
+    step = names[2] or i.step
+    return text + (f":{step}" if step is not None else "")
 
 
 _PRECEDENCE = {"+": 1, "-": 1, "*": 2, "/": 2, "@": 2}

@@ -110,11 +110,13 @@ def keras_units(model, rules: RuleSet) -> list[Unit]:
 
 
 def torch_leaves(module) -> list[tuple[str, object]]:
-    """Modules owning parameters or buffers directly, in registration order."""
+    """Modules owning parameters or checkpointed buffers directly, in registration order (a
+    `persistent=False` buffer, such as BERT's position ids, is not in the checkpoint)."""
     return [
         (name, m)
         for name, m in module.named_modules()
-        if any(True for _ in m.parameters(recurse=False)) or any(True for _ in m.buffers(recurse=False))
+        if any(True for _ in m.parameters(recurse=False))
+        or any(b not in m._non_persistent_buffers_set for b, _ in m.named_buffers(recurse=False))
     ]
 
 

@@ -133,11 +133,13 @@ def _torch_order(t):
     return to_layout(t, TORCH_ORDER)
 
 
-def _reshaped(call: OpCall, x, shape: tuple[str, ...]):
+def _reshaped(call: OpCall, x, shape: tuple[str, ...], whole: bool = False):
     from ..keras_layout import KTensor
 
     x = _torch_order(x)
-    if len(shape) == 1:
+    if whole:  # one name holding the whole shape
+        shape_code = shape[0]
+    elif len(shape) == 1:
         shape_code = f"({shape[0]},)"
     else:
         shape_code = "(" + ", ".join(shape) + ")"
@@ -159,6 +161,8 @@ def reshape(call: OpCall):
     shape = call.get("shape")
     sources = call.codes.get("shape") or [None] * len(shape)
     if len(shape) == 1 and isinstance(shape[0], tuple | list):  # x.view((a, b)) form
+        if sources[0] and sources[0].isidentifier():  # x.view(new_shape): the variable, as written
+            return _reshaped(call, x, (sources[0],), whole=True)
         shape, sources = tuple(shape[0]), [None] * len(shape[0])
     texts = []
     for v, src in zip(shape, sources):
@@ -216,10 +220,65 @@ def transpose(call: OpCall):
 def size(call: OpCall):
     from ..keras_layout import dim_size
 
-    dim = call.get("dim")
-    if dim is None:
-        raise Untranslatable("x.size() without a dim is not translated; index it: x.size(0)")
-    return dim_size(call.get("input"), int(dim))
+    dim, x = call.get("dim"), call.get("input")
+    if dim is None:  # every size, in torch's order (`torch.zeros(x.size())`)
+        return tuple(dim_size(x, d) for d in range(x.rank))
+    return dim_size(x, int(dim))
+
+
+def _sizes_code(values, sources=None) -> str:
+    """A shape as Keras source: named sizes by their names, the rest as numbers."""
+    texts = []
+    for v, src in zip(values, sources or [None] * len(values)):
+        if isinstance(v, SymInt):
+            texts.append(v.code)
+        elif isinstance(v, int):
+            texts.append(src if src and src.isidentifier() else str(v))
+        else:
+            raise Untranslatable("a size the translator cannot read")
+    return f"({texts[0]},)" if len(texts) == 1 else f"({', '.join(texts)})"
+
+
+def _size_args(call: OpCall, name: str):
+    """A `*size` argument given as numbers or as one tuple: (values, their sources)."""
+    values = call.get(name)
+    sources = call.codes.get(name)
+    if isinstance(values, tuple | list) and len(values) == 1 and isinstance(values[0], tuple | list):
+        return tuple(values[0]), None
+    return tuple(values), sources if isinstance(sources, list) else None
+
+
+@op_hook("expand")
+def expand(call: OpCall):
+    """`x.expand(1, -1)` -> `ops.broadcast_to(x, (1, ops.shape(x)[0]))`: -1 keeps that size."""
+    from ..keras_layout import KTensor
+
+    x = _torch_order(call.get("input"))
+    sizes, sources = _size_args(call, "size")
+    offset = len(sizes) - x.rank
+    if offset > 0 and all(int(v) == 1 for v in sizes[:offset]) and all(int(v) == -1 for v in sizes[offset:]):
+        expr = x.expr  # only new leading axes of size 1 (`ids.expand((1, -1))`): ids[None]
+        for _ in range(offset):
+            expr = f"ops.expand_dims({expr}, 0)"
+        return KTensor(expr, call.out_meta, TORCH_ORDER)
+    shape = [SymInt(int(call.out_meta.shape[i]), f"ops.shape({x.expr})[{i - offset}]") if int(v) == -1 else v
+             for i, v in enumerate(sizes)]
+    return KTensor(f"ops.broadcast_to({x.expr}, {_sizes_code(shape, sources)})", call.out_meta, TORCH_ORDER)
+
+
+@op_hook("filled")
+def filled(call: OpCall):
+    """`torch.zeros(size, dtype=torch.long)` -> `ops.zeros((1, 64), dtype="int64")` (ones alike)."""
+    from ..keras_layout import KTensor
+
+    sizes, sources = _size_args(call, "size")
+    dtype = call.codes.get("dtype")
+    text = f"ops.{call.rule.torch[0].rsplit('.', 1)[1]}({_sizes_code(sizes, sources)}"
+    if dtype is not None:
+        if dtype not in call.rule.values.get("dtype", {}):
+            raise Untranslatable(f"{call.rule.torch[0]}(dtype={dtype}) has no Keras form in the rules")
+        text += f", dtype={call.rule.values['dtype'][dtype]}"
+    return KTensor(text + ")", call.out_meta, TORCH_ORDER)
 
 
 def _pool_geometry(call: OpCall, nd: int):
