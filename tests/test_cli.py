@@ -356,3 +356,15 @@ def test_port_torch_cast_is_reported(tmp_path):
                    "--dtype", "float32")
     assert proc.returncode == 0, proc.stderr
     assert json.loads((out / "report.json").read_text())["weights"]["cast"] == "float64 -> float32"
+
+
+def test_port_a_torch_model_a_factory_function_builds(tmp_path):
+    """torchvision style: `VGG(features, ...)` is built by `vgg11_bn()`; the port is named by it."""
+    import json
+
+    out = tmp_path / "out"
+    src = ROOT / "fixtures" / "torch" / "vgg.py"
+    proc = run_cli("port", str(src), "--to", "keras", "--model", "vgg11_bn", "--input-shape", "3,32,32", "-o", str(out))
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads((out / "report.json").read_text())
+    assert report["passed"] and report["model"]["source"] == "vgg11_bn"

@@ -110,6 +110,16 @@ def test_a_layer_is_explained_by_what_its_construction_reads_first():
     assert "nn.ZeroPad2d((0, 1, 0, 1) if kernel_size == 3 else (1, 2, 1, 2))" in merge(texts, values, SOURCE)
 
 
+def test_a_condition_several_constructors_share_is_computed_once():
+    values = [{"kernel_size": 3, "strides": 1, "expand": 0}, {"kernel_size": 3, "strides": 1, "expand": 6}]
+    texts = [f"class Block(nn.Module):\n    def __init__(self, in_channels):\n        super().__init__()\n"
+             f"        self.dw = nn.Conv2d({c}, {c}, groups={c})\n        self.bn = nn.BatchNorm2d({c})\n"
+             for c in ("in_channels", "6 * in_channels")]
+    merged = merge(texts, values, SOURCE)
+    assert "        super().__init__()\n        channels = 6 * in_channels if expand else in_channels\n" in merged
+    assert "self.dw = nn.Conv2d(channels, channels, groups=channels)\n        self.bn = nn.BatchNorm2d(channels)" in merged
+
+
 def test_more_than_two_versions_of_an_argument_are_not_merged():
     values = [{"kernel_size": k, "strides": 1, "expand": 0} for k in (3, 5, 7)]
     texts = _texts(*(f"self.dw = nn.Conv2d(8, 8, kernel_size={k})" for k in (3, 5, 7)))

@@ -215,6 +215,8 @@ class Interpreter:
             value = self.static(node)
             if value is not UNKNOWN:
                 return sym_code(value) if is_symbolic(value) else repr(value)
+        if isinstance(node, cst.BinaryOperation) and node.lpar:  # a whole argument needs no parentheses
+            node = node.with_changes(lpar=[], rpar=[])
         return code(node)
 
     def value_of(self, node: cst.BaseExpression):

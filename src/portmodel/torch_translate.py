@@ -79,7 +79,7 @@ def translate_torch(module: cst.Module, source: str, path: str, input_shape, rul
         if name in components:
             continue
         try:
-            inst = _construct_model(it, tf, info)
+            inst, factory = _construct_model(it, tf, info)
         except Untranslatable as exc:
             tf.mark_todo(info.node, f"{name}: {exc}")
             continue
@@ -88,7 +88,8 @@ def translate_torch(module: cst.Module, source: str, path: str, input_shape, rul
         except Exception as exc:  # noqa: BLE001 - a bug of ours must not lose the user's file
             tf.mark_todo(info.node, f"{name}: internal error {type(exc).__name__}: {exc} (please report it)")
             continue
-        models.append(ModelInfo(name, name, "subclassed", _registration_order(inst)))
+        # a model built by a factory (`vgg11_bn()`) is ported and loaded through it
+        models.append(ModelInfo(factory or name, factory or name, "subclassed", _registration_order(inst)))
         if not input_shape:
             diag(info.methods.get("forward", info.node), "the model's input shape is unknown; pass --input-shape")
             continue
@@ -111,11 +112,12 @@ def translate_torch(module: cst.Module, source: str, path: str, input_shape, rul
     return TranslationResult(path, "converted", text, diagnostics, models)
 
 
-def _construct_model(it: Interpreter, tf: TorchFile, info) -> Instance:
-    """The model as `Class()`, or, when its constructor needs arguments, as the file's
-    factory functions build it (`def vgg11(**kwargs): return VGG(make_layers(cfg), **kwargs)`)."""
+def _construct_model(it: Interpreter, tf: TorchFile, info) -> tuple[Instance, str | None]:
+    """(the model as `Class()`, None), or, when its constructor needs arguments, as the
+    file's first factory function builds it (`def vgg11(**kwargs): return VGG(make_layers(cfg),
+    **kwargs)`) and that function's name."""
     try:
-        return it.instantiate(info, [], {})
+        return it.instantiate(info, [], {}), None
     except Untranslatable:
         for fn in tf.functions.values():
             if all(p.default is not None for p in fn.params.params) and m.findall(
@@ -123,7 +125,7 @@ def _construct_model(it: Interpreter, tf: TorchFile, info) -> Instance:
             ):
                 inst = it.run_factory(fn)
                 if isinstance(inst, Instance) and inst.cls is info:
-                    return inst
+                    return inst, fn.name.value
         raise
 
 

@@ -151,7 +151,7 @@ def merge(texts: list[str], values: list[dict], source: cst.ClassDef) -> str | N
     lines = [t.splitlines() for t in texts]
     if len({len(ls) for ls in lines}) != 1:
         return None
-    out = []
+    out, merged_rows = [], []
     for row in zip(*lines):
         if len(set(row)) == 1:
             out.append(row[0])
@@ -159,8 +159,41 @@ def merge(texts: list[str], values: list[dict], source: cst.ClassDef) -> str | N
         merged = _merge_line(list(row), values, (reads, inputs), tests)
         if merged is None:
             return None
+        merged_rows.append(len(out))
         out.append(merged)
-    return "\n".join(out) + ("\n" if texts[0].endswith("\n") else "")
+    return "\n".join(_named_conditions(out, merged_rows)) + ("\n" if texts[0].endswith("\n") else "")
+
+
+def _named_conditions(lines: list[str], rows: list[int]) -> list[str]:
+    """A condition written in several constructors (`expansion * in_channels if block_id
+    else in_channels`: the block's inner width) is computed once at the top of __init__,
+    as `channels`, and read by name."""
+    found: list[str] = []
+    for i in rows:
+        found += [code(n) for n in _walk(cst.parse_statement(lines[i].strip())) if isinstance(n, cst.IfExp)]
+    repeated = [c for c in dict.fromkeys(found) if found.count(c) > 1]
+    if not repeated:
+        return lines
+    start = next((i for i, line in enumerate(lines) if line.strip() == "super().__init__()"), None)
+    if start is None:
+        return lines
+    indent = re.match(r"\s*", lines[start]).group(0)
+    taken = set(re.findall(r"[A-Za-z_]\w*", "\n".join(lines)))
+    names, out = {}, list(lines)
+    for text in repeated:
+        base = "channels" if re.search(r"\bin_channels\b", text) else "value"
+        name, k = base, 2
+        while name in taken:
+            name, k = f"{base}_{k}", k + 1
+        taken.add(name)
+        names[text] = name
+    for i in rows:
+        for text, name in names.items():
+            out[i] = out[i].replace(text, name)
+    at = start + 1
+    while at < len(out) and re.match(r"\s*self\.\w+ = \w+$", out[at]):  # after `self.stride = stride`
+        at += 1
+    return out[:at] + [f"{indent}{name} = {text}" for text, name in names.items()] + out[at:]
 
 
 def _merge_line(row: list[str], values: list[dict], deps: tuple[dict, dict], tests: list[str]) -> str | None:

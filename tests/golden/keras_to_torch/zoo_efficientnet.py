@@ -48,19 +48,20 @@ class Block(nn.Module):
         self.expand_ratio = expand_ratio
         self.se_ratio = se_ratio
         self.id_skip = id_skip
+        channels = in_channels if expand_ratio == 1 else filters_in * expand_ratio
         if expand_ratio != 1:
-            self.expand_conv = nn.Conv2d(in_channels, (filters_in * expand_ratio), kernel_size=1, bias=False)
+            self.expand_conv = nn.Conv2d(in_channels, filters_in * expand_ratio, kernel_size=1, bias=False)
             self.expand_bn = nn.BatchNorm2d(filters_in * expand_ratio, eps=0.001, momentum=0.01)
             self.expand_activation = nn.SiLU()
         if strides == 2:
             self.dwconv_pad = nn.ZeroPad2d((0, 1, 0, 1) if kernel_size == 3 else (1, 2, 1, 2))
-        self.dwconv = nn.Conv2d(in_channels if expand_ratio == 1 else filters_in * expand_ratio, in_channels if expand_ratio == 1 else filters_in * expand_ratio, kernel_size=kernel_size, stride=strides, bias=False, padding="same" if strides == 1 else 0, groups=in_channels if expand_ratio == 1 else filters_in * expand_ratio)
-        self.bn = nn.BatchNorm2d(in_channels if expand_ratio == 1 else filters_in * expand_ratio, eps=0.001, momentum=0.01)
+        self.dwconv = nn.Conv2d(channels, channels, kernel_size=kernel_size, stride=strides, bias=False, padding="same" if strides == 1 else 0, groups=channels)
+        self.bn = nn.BatchNorm2d(channels, eps=0.001, momentum=0.01)
         self.activation = nn.SiLU()
         if 0 < se_ratio <= 1:
             self.se_reduce = nn.Conv2d(filters_in * expand_ratio, max(1, int(filters_in * se_ratio)), kernel_size=1)
-            self.se_expand = nn.Conv2d(max(1, int(filters_in * se_ratio)), (filters_in * expand_ratio), kernel_size=1)
-        self.project_conv = nn.Conv2d(in_channels if expand_ratio == 1 else filters_in * expand_ratio, filters_out, kernel_size=1, bias=False)
+            self.se_expand = nn.Conv2d(max(1, int(filters_in * se_ratio)), filters_in * expand_ratio, kernel_size=1)
+        self.project_conv = nn.Conv2d(channels, filters_out, kernel_size=1, bias=False)
         self.project_bn = nn.BatchNorm2d(filters_out, eps=0.001, momentum=0.01)
 
     def forward(self, inputs):

@@ -25,16 +25,17 @@ class InvertedResBlock(nn.Module):
         self.alpha = alpha
         self.filters = filters
         self.block_id = block_id
+        channels = expansion * in_channels if block_id else in_channels
         if block_id:
             self.expand = nn.Conv2d(in_channels, expansion * in_channels, kernel_size=1, bias=False)
             self.expand_bn = nn.BatchNorm2d(expansion * in_channels, eps=0.001, momentum=0.001)
             self.expand_relu = nn.ReLU6()
         if stride == 2:
             self.pad = nn.ZeroPad2d((0, 1, 0, 1))
-        self.depthwise = nn.Conv2d(expansion * in_channels if block_id else in_channels, expansion * in_channels if block_id else in_channels, kernel_size=3, stride=stride, bias=False, padding=1 if stride == 1 else 0, groups=expansion * in_channels if block_id else in_channels)
-        self.depthwise_bn = nn.BatchNorm2d(expansion * in_channels if block_id else in_channels, eps=0.001, momentum=0.001)
+        self.depthwise = nn.Conv2d(channels, channels, kernel_size=3, stride=stride, bias=False, padding=1 if stride == 1 else 0, groups=channels)
+        self.depthwise_bn = nn.BatchNorm2d(channels, eps=0.001, momentum=0.001)
         self.depthwise_relu = nn.ReLU6()
-        self.project = nn.Conv2d(expansion * in_channels if block_id else in_channels, _make_divisible(int(filters * alpha), 8), kernel_size=1, bias=False)
+        self.project = nn.Conv2d(channels, _make_divisible(int(filters * alpha), 8), kernel_size=1, bias=False)
         self.project_bn = nn.BatchNorm2d(_make_divisible(int(filters * alpha), 8), eps=0.001, momentum=0.001)
 
     def forward(self, inputs):
