@@ -102,3 +102,4 @@ def test_per_layer_verification_finds_a_wrong_layer_inside_a_helper_module(tmp_p
         torch_model.conv3.blocks[0].conv_2.weight.mul_(3.0)
     (result,) = verify(keras_model, torch_model, inputs, layers=True)
     assert result.first_divergence["layer"] == "conv3_block2_2_conv", result.first_divergence
+    assert result.first_divergence["torch"] == "conv3.blocks.0.conv_2"  # the module it pairs with

@@ -267,7 +267,8 @@ def _print_verify(args, results) -> int:
             print(f"{r.device} {o.name} {tuple(o.shape)} max_abs={o.max_abs:.3e} max_rel={o.max_rel:.3e} {verdict}")
         if args.per_layer:
             d = r.first_divergence
-            print(f"first diverging layer: {d['layer']} max_abs={d['max_abs']:.3e}" if d else "no layer diverges")
+            where = f" (PyTorch: {d['torch']})" if d and d.get("torch") and d["torch"] != d["layer"] else ""
+            print(f"first diverging layer: {d['layer']}{where} max_abs={d['max_abs']:.3e}" if d else "no layer diverges")
     return EXIT_OK if all(r.passed for r in results) else EXIT_FINDINGS
 
 

@@ -44,7 +44,8 @@ def render_markdown(report: dict) -> str:
             )
         if res.get("first_divergence"):
             d = res["first_divergence"]
-            lines += ["", f"First diverging layer: `{d['layer']}` (max abs {d['max_abs']:.3e})"]
+            where = f" (PyTorch: `{d['torch']}`)" if d.get("torch") and d["torch"] != d["layer"] else ""
+            lines += ["", f"First diverging layer: `{d['layer']}`{where} (max abs {d['max_abs']:.3e})"]
     if report.get("accuracy"):
         lines += ["", "## Accuracy", ""]
         lines += [f"- {k}: {v:.4f}" for k, v in report["accuracy"].items()]

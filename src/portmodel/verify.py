@@ -209,10 +209,12 @@ def per_layer(keras_model, torch_model, inputs, *, atol=1e-5, rtol=0.0, rules=No
     leaves = torch_leaves(torch_model)
     captured_k: dict[int, np.ndarray] = {}
     captured_t: dict[int, object] = {}
+    modules: dict[int, str] = {}  # unit -> the torch module path(s) it pairs with
     restore, handles = [], []
     for i, (unit, group, level, _) in enumerate(pair_units(units, leaves)):
         if not group:
             break
+        modules[i] = ", ".join(name for name, _ in group)
         if level + 1 < getattr(group[0][1], "num_layers", 1):
             continue  # an inner level of a multi-layer torch RNN: torch only shows the last one
         layer = unit.layer
@@ -261,11 +263,11 @@ def per_layer(keras_model, torch_model, inputs, *, atol=1e-5, rtol=0.0, rules=No
         if t.ndim >= 3 and (unit.rule.layout == "channels_first" or t.shape != k.shape):
             t = t.transpose(0, *range(2, t.ndim), 1)
         if t.shape != k.shape:
-            rows.append({"layer": unit.name, "compared": False})
+            rows.append({"layer": unit.name, "torch": modules[i], "compared": False})
             continue
         max_abs, max_rel, scale = errors(k, t)
         rows.append(
-            {"layer": unit.name, "compared": True, "max_abs": max_abs, "max_rel": max_rel,
+            {"layer": unit.name, "torch": modules[i], "compared": True, "max_abs": max_abs, "max_rel": max_rel,
              "passed": max_abs <= atol + rtol * scale}
         )
     return rows
