@@ -279,3 +279,15 @@ def test_an_argument_an_inline_layer_reads_in_forward_is_kept_as_an_attribute():
     assert not result.todos, [d.format() for d in result.todos]
     assert "        self.rate = rate\n" in result.code
     assert "F.dropout3d(inputs.unsqueeze(1), self.rate, self.training)" in result.code
+
+
+def test_a_function_calling_itself_is_not_a_size():
+    result = _translate('''def f(n):
+    return f(n) + f(n)
+
+
+def build():
+    inputs = keras.Input(shape=(4,))
+    return keras.Model(inputs, layers.Dense(f(3))(inputs))
+''')
+    assert any("not a constant" in d.message for d in result.todos), [d.format() for d in result.todos]

@@ -166,6 +166,7 @@ class Interpreter:
         self.forward_used: set[str] = set()  # the arguments forward() reads that way
         self.module_env: dict = {}  # module-level constants
         self.evaluated: set[str] = set()  # the functions it evaluated
+        self.pure_depth = 0  # functions of the file being evaluated, one inside the other
         self.inputs: list[tuple[str, Tensor]] = []
 
     # -- static values -------------------------------------------------------------------
@@ -195,7 +196,13 @@ class Interpreter:
             return UNKNOWN
         positional = [v for a, v in zip(node.args, args) if a.keyword is None]
         keywords = {a.keyword.value: v for a, v in zip(node.args, args) if a.keyword is not None}
-        value = run_pure(fn, positional, keywords, self.module_env, self.known_call)
+        if self.pure_depth >= 8:  # a function calling functions this deep (or itself) is not a size
+            return UNKNOWN
+        self.pure_depth += 1
+        try:
+            value = run_pure(fn, positional, keywords, self.module_env, self.known_call)
+        finally:
+            self.pure_depth -= 1
         if value is not UNKNOWN:
             self.evaluated.add(fn.name.value)
         if is_int(value) and any(is_symbolic(a) for a in args):
