@@ -175,7 +175,8 @@ class Interpreter:
         if isinstance(node, cst.Attribute) and isinstance(node.value, cst.Name):
             return env.get(f"{node.value.value}.{node.attr.value}", UNKNOWN)
         # `x.shape[-1]`: a tensor's sizes as Keras reads them (batch unknown)
-        env.update((f"{k}.shape", (None, *v.info.shape)) for k, v in self.env.items() if isinstance(v, Tensor))
+        env.update((f"{k}.shape", (None, *v.info.shape)) for k, v in self.env.items()
+                   if isinstance(v, Tensor) and not v.info.unbatched)
         return static_eval(node, env, self.known_call)
 
     def known_call(self, node: cst.Call):

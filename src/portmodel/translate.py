@@ -412,6 +412,9 @@ class BuilderTranslator:
         name = class_name(self.model_name or self.source_name)
         params = ", ".join(code(p).rstrip(", ") for p in self.params)
         kept = [p for p in (q.name.value for q in self.params) if p in self.interp.forward_used]
+        if set(kept) & self.scope.used:
+            raise Untranslatable(f"forward() reads the argument '{min(set(kept) & self.scope.used)}', "
+                                 "named like a layer of the model; rename one of them")
         self.prelude += [f"self.{p} = {p}" for p in kept]
         text = module_class(
             name,
