@@ -28,8 +28,8 @@ def _param_count(model) -> int:
 # known gaps, each a TODO the translator reports (strict: the test fails once it works)
 GAPS = {
     "func_rnn": "the final state h_n of a recurrent layer (not its output sequence) has no Keras form yet",
-    "zoo_efficientnet": "PyTorch -> Keras: a constructor argument chosen by a condition "
-    "(`nn.ZeroPad2d(a if kernel_size == 3 else b)`) and F.dropout3d (per-sample dropout) have no Keras reading yet",
+    "zoo_efficientnet": "PyTorch -> Keras: F.dropout3d (the per-sample dropout Keras' noise_shape=(None, 1, 1, 1) "
+    "becomes) has no Keras reading yet",
 }
 
 

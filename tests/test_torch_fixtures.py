@@ -347,3 +347,33 @@ class Head(nn.Module):
     result = translate_source(source, "head.py", input_shape=(8,), to="keras")
     assert not result.todos, [d.format() for d in result.todos]
     assert "self.fc = layers.Dense(config.labels)" in result.code
+
+
+def test_uses_of_a_block_needing_different_keras_arguments_get_a_condition():
+    """One constructor, several uses: the differing Keras argument is written as a
+    condition on the constant that decides it (the one the torch call reads)."""
+    source = '''import torch
+from torch import nn
+
+
+class Block(nn.Module):
+    def __init__(self, channels, stride):
+        super().__init__()
+        self.conv = nn.Conv2d(channels, channels, 3, stride=stride, padding="same" if stride == 1 else 0)
+
+    def forward(self, x):
+        return self.conv(x)
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a = Block(4, 1)
+        self.b = Block(4, 2)
+
+    def forward(self, x):
+        return self.b(self.a(x))
+'''
+    result = translate_source(source, "net.py", input_shape=(4, 9, 9), to="keras")
+    assert not result.todos, [d.format() for d in result.todos]
+    assert "layers.Conv2D(channels, 3, strides=stride, padding='same' if stride == 1 else 'valid')" in result.code

@@ -147,6 +147,7 @@ class TorchFile:
         self.configs: dict[str, ConfigClass] = {}  # dataclasses of constants: model configurations
         self.env: dict[str, Any] = {}
         self.call_texts: dict[int, set[str]] = {}  # id(cst.Call) -> Keras expressions
+        self.call_uses: dict[int, list] = {}  # id(cst.Call) -> [(Keras expression, the constants in scope)]
         self.general_texts: dict[int, set[str | None]] = {}  # the same, in forms right for every use
         self.visited: set[int] = set()  # id() of every statement the interpreter followed
         self.stmt_texts: dict[int, set] = {}  # id(statement) -> new source (None: remove)
@@ -170,10 +171,13 @@ class TorchFile:
             name = "torch.nn." + name.rsplit(".", 1)[1]
         return name
 
-    def record_call(self, node: cst.Call, text: str, general: str | None = None) -> None:
+    def record_call(self, node: cst.Call, text: str, general: str | None = None, env: dict | None = None) -> None:
         self.nodes[id(node)] = node
         self.call_texts.setdefault(id(node), set()).add(text)
         self.general_texts.setdefault(id(node), set()).add(general)
+        if env is not None:  # the constants in scope at this use: conditions for uses that differ
+            values = {k: v for k, v in env.items() if k.isidentifier() and isinstance(v, int | float | str | bool | tuple)}
+            self.call_uses.setdefault(id(node), []).append((text, values))
 
     def record_stmt(self, stmt, text) -> None:
         self.nodes[id(stmt)] = stmt
@@ -918,7 +922,7 @@ class Interpreter:
         for note in raised.notes:
             self.tf.diag(node, note, "PM002", "note")
         leaf = Leaf(node, cls, module, raised)
-        self.tf.record_call(node, raised.keras, raised.general)
+        self.tf.record_call(node, raised.keras, raised.general, env)
         return leaf
 
     def op_call(self, node: cst.Call, op, qual: str, args: list, kwargs: dict, self_tensor=None):

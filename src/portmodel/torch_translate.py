@@ -250,6 +250,8 @@ class _Rewriter(cst.CSTTransformer):
         general = self.tf.general_texts.get(id(original), set())
         if len(texts) > 1 and len(general) == 1 and None not in general:
             texts = general  # one call, uses that need different idiomatic code: the form right for all
+        if len(texts) > 1 and (merged := self._merged(original)) is not None:
+            texts = {merged}  # uses differing in an argument: a condition on what decides it
         if len(texts) > 1:
             if self.flagged:
                 self.flagged[-1] = "this layer needs different Keras code on different uses; not translated"
@@ -266,6 +268,23 @@ class _Rewriter(cst.CSTTransformer):
         if text == MODULE_LIST:
             return updated.args[0].value if updated.args else cst.List([])
         return cst.parse_expression(self.tf.keras_text(text))
+
+    def _merged(self, node: cst.Call) -> str | None:
+        """One Keras constructor for the uses of `node`, their differing arguments written
+        as conditions on the constants in scope (those the torch call reads first)."""
+        from .variants import merge_calls
+
+        uses = self.tf.call_uses.get(id(node), [])
+        if len({t for t, _ in uses}) < 2:
+            return None
+        reads = [n.value for n in m.findall(node, m.Name()) if isinstance(n, cst.Name)]
+        try:
+            calls = [cst.parse_expression(t) for t, _ in uses]
+        except cst.ParserSyntaxError:
+            return None
+        if not all(isinstance(c, cst.Call) for c in calls):
+            return None
+        return merge_calls(calls, [v for _, v in uses], list(dict.fromkeys(reads)))
 
     def _torch_constructor(self, node: cst.Call) -> bool:
         qual = self.tf.qualified(node.func) or ""

@@ -216,6 +216,15 @@ def _merge_line(row: list[str], values: list[dict], deps: tuple[dict, dict], tes
     return None if call is None else indent + code(smalls[0].with_changes(value=call))
 
 
+def merge_calls(calls: list[cst.Call], values: list[dict], prefer: list[str]) -> str | None:
+    """One constructor call for uses that each wrote `calls[i]` with the constants
+    `values[i]` in scope (the PyTorch -> Keras direction: names `prefer`red first)."""
+    if len({code(c.func) for c in calls}) != 1:
+        return None
+    merged = _merge_call(calls, values, (prefer, prefer))
+    return None if merged is None else code(merged)
+
+
 def _merge_call(calls: list[cst.Call], values: list[dict], tests: tuple[list, list]) -> cst.Call | None:
     positional = [[a for a in c.args if a.keyword is None] for c in calls]
     if len({len(p) for p in positional}) != 1 or any(a.star for c in calls for a in c.args):
@@ -228,7 +237,7 @@ def _merge_call(calls: list[cst.Call], values: list[dict], tests: tuple[list, li
     for i in range(len(positional[0])):
         parts.append(_choose([code(p[i].value) for p in positional], values, tests))
     for name in names:
-        texts = [code(kw[name].value) if name in kw else _torch_default(func, name) for kw in keywords]
+        texts = [code(kw[name].value) if name in kw else _default(func, name) for kw in keywords]
         value = None if None in texts else _choose(texts, values, tests)
         parts.append(None if value is None else f"{name}={value}")
     if None in parts:
@@ -358,15 +367,17 @@ def _arm(text: str) -> str:
 
 
 @functools.lru_cache(maxsize=256)
-def _torch_default(func: str, keyword: str) -> str | None:
-    """Source for the default of a torch constructor's keyword (`nn.Conv2d`, `padding` -> `0`)."""
+def _default(func: str, keyword: str) -> str | None:
+    """Source for the default of a constructor's keyword as generated code names it
+    (`nn.Conv2d`, `padding` -> `0`; `layers.Conv2D`, `padding` -> `'valid'`)."""
+    import importlib
     import inspect
 
-    import torch
-    from torch import nn
-
-    scope = {"nn": nn, "torch": torch}
-    obj = scope.get(func.split(".")[0])
+    roots = {"nn": "torch.nn", "torch": "torch", "layers": "keras.layers", "keras": "keras"}
+    root = roots.get(func.split(".")[0])
+    if root is None:
+        return None
+    obj = importlib.import_module(root)
     for part in func.split(".")[1:]:
         obj = getattr(obj, part, None)
     if obj is None:

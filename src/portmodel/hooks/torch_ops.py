@@ -150,6 +150,8 @@ def _reshaped(call: OpCall, x, shape: tuple[str, ...], whole: bool = False):
 def flatten(call: OpCall):
     x = call.get("input")
     out = tuple(call.out_meta.shape)
+    if tuple(x.meta.shape) == out:  # already flat (`x.flatten(1)` of a (batch, features) tensor)
+        return x
     if int(call.get("start_dim", 0)) % x.rank == 0:
         return _reshaped(call, x, ("-1",))
     return _reshaped(call, x, ("-1", *map(str, out[1:])))
@@ -374,7 +376,37 @@ __all__ = ["OpCall", "apply_op", "fill"]
 @op_hook("unflatten")
 def unflatten(call: OpCall):
     out = tuple(call.out_meta.shape)
-    return _reshaped(call, call.get("input"), ("-1", *map(str, out[1:])))
+    texts = ["-1", *map(str, out[1:])]
+    dim = int(call.get("dim")) % call.get("input").rank
+    for j, size in enumerate(_written_sizes(call.codes.get("sizes"))):
+        if size is not None and dim + j < len(texts) and dim + j > 0:
+            texts[dim + j] = size  # as written (`self.filters_in * self.expand_ratio`): it may vary per use
+    return _reshaped(call, call.get("input"), tuple(texts))
+
+
+def _written_sizes(source: str | None) -> list[str | None]:
+    """The elements of a tuple of sizes as written, where each is plain arithmetic on names
+    and attributes (no calls: `x.size(0)` is torch's); None for the others."""
+    import libcst as cst
+
+    try:
+        node = cst.parse_expression(source) if source else None
+    except cst.ParserSyntaxError:
+        return []
+    if not isinstance(node, cst.Tuple | cst.List):
+        return []
+    out = []
+    for el in node.elements:
+        nodes, stack = [], [el.value]
+        while stack:
+            n = stack.pop()
+            nodes.append(n)
+            stack.extend(n.children)
+        # a size named in the source; numbers (and -1) are the computed sizes already
+        plain = not any(isinstance(n, cst.Call | cst.Subscript | cst.Lambda) for n in nodes) and any(
+            isinstance(n, cst.Name) for n in nodes)
+        out.append(cst.Module([]).code_for_node(el.value) if plain and not isinstance(el, cst.StarredElement) else None)
+    return out
 
 
 @op_hook("pad")
