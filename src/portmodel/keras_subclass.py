@@ -284,7 +284,9 @@ class SubclassTranslator:
 
     def init_assign(self, stmt, attr: str, value) -> None:
         it, names = self.interp, self.fx.names
-        if isinstance(value, cst.Call) and names.layer_class(value.func) is not None and _reads(value) & self.call_names:
+        if isinstance(value, cst.Call) and names.layer_class(value.func) is not None and (
+            _reads(value) & self.call_names - set(it.env)  # only call() knows them (`x.shape[-1]`)
+        ):
             it.env[f"self.{attr}"] = ref = DeferredLayer(value, attr)
             self.attr_sites[attr] = (stmt, ref)
         elif isinstance(value, cst.Call) and (names.layer_class(value.func) is not None or it.is_custom(value)):
