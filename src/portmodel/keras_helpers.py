@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 import libcst as cst
 
 from .keras_reader import code, single, snake, unique
+from .parsing import walk as _walk
 
 BUILDER_CALLS = ("keras.Sequential", "keras.Model", "keras.Input")
 LAYER_BASES = ("layers.Layer", "keras.layers.Layer", "tf.keras.layers.Layer", "keras.Layer")
@@ -78,15 +79,6 @@ def _reads(node: cst.CSTNode) -> set[str]:
     skip = {id(n.attr) for n in _walk(node) if isinstance(n, cst.Attribute)}
     skip |= {id(n.keyword) for n in _walk(node) if isinstance(n, cst.Arg) and n.keyword is not None}
     return {n.value for n in _walk(node) if isinstance(n, cst.Name) and id(n) not in skip}
-
-
-def _walk(node: cst.CSTNode):
-    """Every node under `node` (itself first), in source order."""
-    stack = [node]
-    while stack:
-        n = stack.pop()
-        yield n
-        stack.extend(reversed(n.children))
 
 
 def _maybe_helpers(source: str) -> set[str]:

@@ -39,3 +39,12 @@ def parse_python(source: str, path: str) -> cst.Module:
         raise PortmodelError(f"syntax error: {exc.message}; fix the file or exclude it", path, exc.raw_line) from None
     except RecursionError:
         raise PortmodelError(TOO_DEEP, path) from None
+
+
+def walk(node: cst.CSTNode):
+    """Every node under `node` (itself first), in source order."""
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        yield n
+        stack.extend(reversed(n.children))

@@ -36,6 +36,7 @@ from .keras_layout import (
 )
 from .keras_reader import code, single
 from .layout import atom
+from .parsing import walk as _walk
 from .static_eval import UNKNOWN, SymInt, static_eval
 
 TORCH_MODULE = "torch.nn.Module"
@@ -1258,14 +1259,6 @@ def _reads_sizes(node) -> bool:
     """The expression reads a tensor's sizes with torch's `x.size()` (Keras tensors have none;
     `x.shape[0]` is written as it is)."""
     return any(isinstance(n, cst.Attribute) and n.attr.value == "size" for n in _walk(node))
-
-
-def _walk(node):
-    stack = [node]
-    while stack:
-        n = stack.pop()
-        yield n
-        stack.extend(n.children)
 
 
 def _slice_code(i, names: list | None = None) -> str:

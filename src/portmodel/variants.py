@@ -29,6 +29,7 @@ import libcst as cst
 
 from .hooks import Untranslatable
 from .keras_reader import code
+from .parsing import walk as _walk
 from .static_eval import is_int
 
 
@@ -336,14 +337,6 @@ def _dependencies(cls: cst.ClassDef) -> tuple[dict[str, list[str]], dict[str, li
         return seen
 
     return {k: closure(v) for k, v in direct.items()}, {k: closure(v) for k, v in applied.items()}
-
-
-def _walk(node):
-    stack = [node]
-    while stack:
-        n = stack.pop()
-        yield n
-        stack.extend(n.children)
 
 
 def _tested_names(cls: cst.ClassDef) -> list[str]:
