@@ -214,7 +214,9 @@ class Interpreter:
 
     def _pure_arg(self, node: cst.BaseExpression):
         value = self.env.get(node.value) if isinstance(node, cst.Name) else None
-        return Shaped((None, *value.info.shape)) if isinstance(value, Tensor) else self.static(node)
+        if isinstance(value, Tensor):  # a function given a tensor reads its shape only
+            return UNKNOWN if value.info.unbatched else Shaped((None, *value.info.shape))
+        return self.static(node)
 
     def code_of(self, node: cst.BaseExpression) -> str:
         """Source for an argument: kept as written when every name in it is kept."""
