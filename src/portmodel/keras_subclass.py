@@ -184,7 +184,7 @@ class SubclassTranslator:
         self.interp.refs_as_written = True
         self.moved: list = []  # layer assignments moved from build() into __init__
         self.none_attrs: dict = {}  # attribute -> `self.attr = None` statement in __init__
-        self.call_names = _bound_names(call) if call is not None else set()
+        self._call_names: set[str] | None = None
         if init is not None:
             self.read_init(init)
             self.read_build(self.method("build"))
@@ -282,11 +282,22 @@ class SubclassTranslator:
             self.moved.append(stmt)
         self.replace[id(build)] = None
 
+    def call_names(self) -> set[str]:
+        """Names call() binds (its parameters, what it assigns); read once, when needed."""
+        if self._call_names is None:
+            call = self.method("call")
+            self._call_names = _bound_names(call) if call is not None else set()
+        return self._call_names
+
+    def reads_call_values(self, ctor: cst.Call) -> bool:
+        """The constructor's arguments read names only call() binds (`x` in
+        `Conv2D(int(x.shape[-1] * r), 1)`, as a helper function computes sizes)."""
+        unknown = _arg_reads(ctor) - set(self.interp.env)
+        return bool(unknown and unknown & self.call_names())
+
     def init_assign(self, stmt, attr: str, value) -> None:
         it, names = self.interp, self.fx.names
-        if isinstance(value, cst.Call) and names.layer_class(value.func) is not None and (
-            _reads(value) & self.call_names - set(it.env)  # only call() knows them (`x.shape[-1]`)
-        ):
+        if isinstance(value, cst.Call) and names.layer_class(value.func) is not None and self.reads_call_values(value):
             it.env[f"self.{attr}"] = ref = DeferredLayer(value, attr)
             self.attr_sites[attr] = (stmt, ref)
         elif isinstance(value, cst.Call) and (names.layer_class(value.func) is not None or it.is_custom(value)):
@@ -574,6 +585,11 @@ def _kept_arguments(init: cst.FunctionDef | None) -> dict[str, str]:
     return kept
 
 
+def _arg_reads(call: cst.Call) -> set[str]:
+    """Names a call's arguments read (`x` in `layers.Conv2D(int(x.shape[-1] * r), 1)`)."""
+    return set().union(*(_reads(a.value) for a in call.args))
+
+
 def _reads(node: cst.CSTNode) -> set[str]:
     """Names an expression reads (`a.b` reads `a`; keywords are not reads)."""
     return {n.value for n in names_in(node)}
@@ -707,12 +723,40 @@ def _prune_unread(block: cst.IndentedBlock) -> cst.IndentedBlock:
     """forward() without assignments nothing reads any more (a layer's name prefix, the
     channel axis of the Keras layout): values without side effects only."""
     while True:
-        reads = {n.value for n in _walk_names(block, reads_only=True)}
-        pruned = _PruneAssigns(reads)
+        names = _Names()
+        block.visit(names)
+        if names.assigned <= names.reads:  # nothing to drop (the common case): no rewrite pass
+            return block
+        pruned = _PruneAssigns(names.reads)
         new = block.visit(pruned)
         if not pruned.dropped:
             return new
         block = new
+
+
+class _Names(cst.CSTVisitor):
+    """Names a block reads, and the plain names it assigns (one pass)."""
+
+    def __init__(self):
+        self.reads: set[str] = set()
+        self.assigned: set[str] = set()
+
+    def visit_AssignTarget(self, node) -> bool:
+        if isinstance(node.target, cst.Name):
+            self.assigned.add(node.target.value)
+            return False
+        return True
+
+    def visit_Attribute(self, node) -> bool:
+        node.value.visit(self)  # `a.b` reads `a`, not `b`
+        return False
+
+    def visit_Arg(self, node) -> bool:
+        node.value.visit(self)  # a keyword is not a read
+        return False
+
+    def visit_Name(self, node) -> None:
+        self.reads.add(node.value)
 
 
 class _PruneAssigns(cst.CSTTransformer):
@@ -750,24 +794,6 @@ def _pure(node) -> bool:
             return False
         stack.extend(n.children)
     return True
-
-
-def _walk_names(node, reads_only: bool = False):
-    """Names under `node`; with reads_only, not assignment targets, attribute names or keywords."""
-    skip: set[int] = set()
-    stack = [node]
-    while stack:
-        n = stack.pop()
-        if reads_only:
-            if isinstance(n, cst.AssignTarget):
-                skip.add(id(n.target)) if isinstance(n.target, cst.Name) else None
-            elif isinstance(n, cst.Attribute):
-                skip.add(id(n.attr))
-            elif isinstance(n, cst.Arg) and n.keyword is not None:
-                skip.add(id(n.keyword))
-        if isinstance(n, cst.Name) and id(n) not in skip:
-            yield n
-        stack.extend(n.children)
 
 
 def _only_pass(block) -> bool:
