@@ -377,3 +377,34 @@ class Net(nn.Module):
     result = translate_source(source, "net.py", input_shape=(4, 9, 9), to="keras")
     assert not result.todos, [d.format() for d in result.todos]
     assert "layers.Conv2D(channels, 3, strides=stride, padding='same' if stride == 1 else 'valid')" in result.code
+
+
+def test_layers_set_and_read_by_name(tmp_path):
+    """`setattr(self, f"layer{i}", ...)` in __init__ and `getattr(self, f"layer{i}")` in
+    forward stay as written (Keras tracks and reads attributes alike); weights and outputs match."""
+    source = '''import torch
+from torch import nn
+
+
+class Net(nn.Module):
+    def __init__(self, width=8, depth=3):
+        super().__init__()
+        self.depth = depth
+        for i in range(depth):
+            setattr(self, f"layer{i}", nn.Linear(width, width))
+        self.head = nn.Linear(width, 2)
+
+    def forward(self, x):
+        for i in range(self.depth):
+            x = torch.relu(getattr(self, f"layer{i}")(x))
+        return self.head(x)
+'''
+    src = tmp_path / "net.py"
+    src.write_text(source)
+    result = translate_source(source, str(src), input_shape=(8,), to="keras")
+    assert not result.todos, [d.format() for d in result.todos]
+    assert 'setattr(self, f"layer{i}", layers.Dense(width))' in result.code
+    assert 'x = ops.relu(getattr(self, f"layer{i}")(x))' in result.code
+    torch_model, keras_model, inputs = torch_port(src, "Net", (8,), tmp_path, code=result.code)
+    (res,) = verify_torch_source(torch_model, keras_model, inputs, atol=1e-5)
+    assert res.passed, [(o.max_abs, o.max_rel) for o in res.outputs]

@@ -411,10 +411,25 @@ class Interpreter:
             if func.endswith(".register_buffer"):
                 self.buffer(stmt, value, env)
                 return
+            if func == "setattr" and self._set_attribute(value, env):
+                return
             if self._in_place(stmt, value, env):
                 return
         self.eval(value, env)
         return
+
+    def _set_attribute(self, call: cst.Call, env: dict) -> bool:
+        """`setattr(self, f"layer{i}", nn.Linear(...))` with a constant name: an attribute like
+        `self.name = ...` (the statement stays as written: Keras tracks layers set so too)."""
+        args = [a.value for a in call.args]
+        if len(args) != 3 or code(args[0]) != "self" or any(a.keyword for a in call.args):
+            return False
+        args = args[1:]
+        name = self.eval(args[0], env)
+        if not isinstance(name, str) or not name.isidentifier():
+            raise Untranslatable("an attribute set by a name the translator cannot read")
+        self.assign(cst.Attribute(cst.Name("self"), cst.Name(name)), self.eval(args[1], env), env)
+        return True
 
     def buffer(self, stmt, call: cst.Call, env: dict) -> None:
         """`self.register_buffer("position_ids", torch.arange(n).expand((1, -1)), persistent=False)`:
@@ -861,9 +876,23 @@ class Interpreter:
             else:
                 func.target.append(args[0])
             return None
+        if code(node.func) == "getattr" and len(args) in (2, 3) and not kwargs:
+            return self.attribute_by_name(args, node)
         if code(node.func) in _BUILTINS:
             return _builtin(code(node.func), args)
         raise Untranslatable(f"call of '{code(node.func)}' is not translated yet")
+
+    def attribute_by_name(self, args: list, node: cst.Call):
+        """`getattr(self, f"layer{i}")`: the attribute, when the name is a constant (the call
+        stays as written: Keras reads attributes the same way)."""
+        owner, name = args[0], args[1]
+        if not isinstance(name, str) or not isinstance(owner, Instance):
+            raise Untranslatable(f"'{code(node)}': getattr of a name the translator cannot read")
+        if name in owner.attrs:
+            return owner.attrs[name]
+        if len(args) == 3:
+            return args[2]
+        raise Untranslatable(f"'{code(node)}': the module has no attribute {name!r}")
 
     def arguments(self, node: cst.Call, env: dict) -> tuple[list, dict]:
         args, kwargs = [], {}
