@@ -26,10 +26,12 @@ from .keras_reader import (
     to_boundary,
 )
 from .layout import convert
+from .parsing import walk
 from .static_eval import (
     UNKNOWN,
     SymInt,
     is_int,
+    is_number,
     is_symbolic,
     plain,
     static_eval,
@@ -134,7 +136,7 @@ def _rename(dim, names: dict):
         value = names.get(match.group(1))
         if is_symbolic(value):
             return f"({value.code})" if " " in value.code else value.code
-        if is_int(value) or isinstance(value, float):
+        if is_number(value):
             return repr(value)
         raise KeyError(match.group(0))
 
@@ -787,13 +789,8 @@ class _PruneAssigns(cst.CSTTransformer):
 
 def _pure(node) -> bool:
     """No side effects: no calls but to a few builtins."""
-    stack = [node]
-    while stack:
-        n = stack.pop()
-        if isinstance(n, cst.Call) and not (isinstance(n.func, cst.Name) and n.func.value in _SAFE_CALLS):
-            return False
-        stack.extend(n.children)
-    return True
+    return not any(isinstance(n, cst.Call) and not (isinstance(n.func, cst.Name) and n.func.value in _SAFE_CALLS)
+                   for n in walk(node))
 
 
 def _only_pass(block) -> bool:

@@ -213,7 +213,7 @@ def static_eval(node: cst.BaseExpression, env: dict, calls=None):
             return UNKNOWN
         if node.func.value == "int" and isinstance(args[0], SymInt):
             return args[0]
-        if _number(value) and any(is_symbolic(a) for a in args):  # int(in_channels * reduction), max(1, ...)
+        if is_number(value) and any(is_symbolic(a) for a in args):  # int(in_channels * reduction), max(1, ...)
             text = f"{node.func.value}({', '.join(sym_code(a) if is_symbolic(a) else repr(a) for a in args)})"
             return SymInt(value, text) if is_int(value) else SymFloat(value, text)
         return value
@@ -249,7 +249,7 @@ def static_eval(node: cst.BaseExpression, env: dict, calls=None):
             value = op(left, right)
         except Exception:  # noqa: BLE001 - a constant we cannot fold is just unknown
             return UNKNOWN
-        if (is_symbolic(left) or is_symbolic(right)) and _number(left) and _number(right) and _number(value):
+        if (is_symbolic(left) or is_symbolic(right)) and is_number(left) and is_number(right) and is_number(value):
             symbol = cst.Module([]).code_for_node(node.operator).strip()
             text = f"{_operand(left)} {symbol} {_operand(right)}"
             return SymInt(value, text) if is_int(value) else SymFloat(value, text)
@@ -257,7 +257,8 @@ def static_eval(node: cst.BaseExpression, env: dict, calls=None):
     return UNKNOWN
 
 
-def _number(value) -> bool:
+def is_number(value) -> bool:
+    """An int (not a bool) or a float: a size or a rate."""
     return is_int(value) or isinstance(value, float)
 
 

@@ -34,9 +34,9 @@ from .keras_reader import (
     single,
     to_boundary,
 )
-from .parsing import TOO_DEEP, parse_python
+from .parsing import TOO_DEEP, parse_python, walk
 from .rules import RuleSet, load_rules
-from .static_eval import UNKNOWN, is_int, plain, static_eval, symbolic
+from .static_eval import UNKNOWN, is_number, plain, static_eval, symbolic
 from .torch_writer import class_name, import_block, module_class, statement_text
 
 TODO = "# portmodel: TODO"
@@ -256,7 +256,7 @@ class BuilderTranslator:
             if not {n.value for n in names_in(small.value)} <= known | assigned:
                 return None
             value = self.interp.static(small.value)
-            if not (is_int(value) or isinstance(value, float)):
+            if not is_number(value):
                 return None
             assigned.add(small.targets[0].target.value)
         return assigned
@@ -581,12 +581,7 @@ def _reads_name(text: str, name: str) -> bool:
 
 
 def _attributes(node):
-    stack = [node]
-    while stack:
-        n = stack.pop()
-        if isinstance(n, cst.Attribute):
-            yield n
-        stack.extend(n.children)
+    return (n for n in walk(node) if isinstance(n, cst.Attribute))
 
 
 def _training_code(trainer, stmt, models: list[ModelInfo]) -> str:

@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..parsing import walk
 from ..static_eval import SymInt
 from . import CHANNELS_LAST, TORCH_ORDER, Untranslatable, op_hook
 
@@ -397,11 +398,7 @@ def _written_sizes(source: str | None) -> list[str | None]:
         return []
     out = []
     for el in node.elements:
-        nodes, stack = [], [el.value]
-        while stack:
-            n = stack.pop()
-            nodes.append(n)
-            stack.extend(n.children)
+        nodes = list(walk(el.value))
         # a size named in the source; numbers (and -1) are the computed sizes already
         plain = not any(isinstance(n, cst.Call | cst.Subscript | cst.Lambda) for n in nodes) and any(
             isinstance(n, cst.Name) for n in nodes)
