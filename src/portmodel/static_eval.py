@@ -257,6 +257,17 @@ def static_eval(node: cst.BaseExpression, env: dict, calls=None):
     return UNKNOWN
 
 
+def augmented(operator_node, left, right):
+    """`left op= right` on constants (`b += 1`), else UNKNOWN."""
+    op = _AUGOPS.get(type(operator_node))
+    if op is None or left is UNKNOWN or right is UNKNOWN:
+        return UNKNOWN
+    try:
+        return op(plain(left), plain(right))
+    except Exception:  # noqa: BLE001 - a value we cannot fold is just unknown
+        return UNKNOWN
+
+
 def is_number(value) -> bool:
     """An int (not a bool) or a float: a size or a rate."""
     return is_int(value) or isinstance(value, float)
@@ -363,10 +374,10 @@ def _run(stmts, local: dict, calls) -> None:
                 value = _value(small.value, local, calls)
                 local.update((t.target.value, value) for t in small.targets)
             elif isinstance(small, cst.AugAssign) and isinstance(small.target, cst.Name):
-                op = _AUGOPS.get(type(small.operator))
-                if op is None or small.target.value not in local:
+                value = augmented(small.operator, local.get(small.target.value, UNKNOWN), _value(small.value, local, calls))
+                if value is UNKNOWN:
                     raise _Abort
-                local[small.target.value] = op(local[small.target.value], _value(small.value, local, calls))
+                local[small.target.value] = value
             elif not (isinstance(small, cst.Pass) or isinstance(small, cst.Expr) and isinstance(
                 small.value, cst.SimpleString | cst.ConcatenatedString
             )):

@@ -36,7 +36,7 @@ from .keras_reader import (
 )
 from .parsing import TOO_DEEP, parse_python, walk
 from .rules import RuleSet, load_rules
-from .static_eval import UNKNOWN, is_number, plain, static_eval, symbolic
+from .static_eval import UNKNOWN, augmented, is_number, plain, static_eval, symbolic
 from .torch_writer import class_name, import_block, module_class, statement_text
 
 TODO = "# portmodel: TODO"
@@ -99,9 +99,6 @@ class _FileContext:
         it.custom = self.components
         it.functions, it.module_env, it.evaluated = self.functions, self.env, self.evaluated
         return it
-
-
-_AUG_TO_BINARY = {cst.AddAssign: cst.Add, cst.SubtractAssign: cst.Subtract, cst.MultiplyAssign: cst.Multiply}
 
 
 def _docstring(body) -> tuple[str | None, list]:
@@ -167,8 +164,8 @@ class BuilderTranslator:
         elif isinstance(small, cst.Pass):
             return
         elif isinstance(small, cst.AugAssign) and isinstance(small.target, cst.Name):  # a counter: `b += 1`
-            value = self.interp.static(cst.BinaryOperation(small.target, _AUG_TO_BINARY[type(small.operator)](),
-                                                           small.value)) if type(small.operator) in _AUG_TO_BINARY else UNKNOWN
+            value = augmented(small.operator, self.interp.env.get(small.target.value, UNKNOWN),
+                              self.interp.static(small.value))
             if value is UNKNOWN:
                 raise Untranslatable(f"cannot follow the value of '{small.target.value}'")
             self.interp.env[small.target.value] = value
