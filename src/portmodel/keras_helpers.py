@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 import libcst as cst
 
-from .keras_reader import code, single, snake, unique
+from .keras_reader import code, param_text, single, snake, unique
 from .parsing import walk as _walk
 
 BUILDER_CALLS = ("keras.Sequential", "keras.Model", "keras.Input")
@@ -237,7 +237,7 @@ class _HelperClass:
         if set(kept) & self.attrs:
             raise NotAHelper(f"argument {min(set(kept) & self.attrs)!r} would share its name with a layer")
         init = ["super().__init__()", *(f"self.{p} = {p}" for p in kept), *self.init]
-        sig = ", ".join(["self", *(_param_text(p) for p in self.params)])
+        sig = ", ".join(["self", *(param_text(p) for p in self.params)])
         lines = [f"class {self.helper.cls}({self.base}):"]
         if doc:
             lines += [f"    {doc}", ""]
@@ -522,7 +522,3 @@ def _split_doc(stmts) -> tuple[str | None, list]:
     if isinstance(first, cst.Expr) and isinstance(first.value, cst.SimpleString | cst.ConcatenatedString):
         return code(first.value), stmts[1:]
     return None, stmts
-
-
-def _param_text(p: cst.Param) -> str:
-    return code(p.with_changes(comma=cst.MaybeSentinel.DEFAULT)).strip().rstrip(",")

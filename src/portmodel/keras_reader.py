@@ -41,6 +41,11 @@ def code(node: cst.CSTNode) -> str:
     return cst.Module([]).code_for_node(node)
 
 
+def param_text(p: cst.Param) -> str:
+    """A parameter as written, without its comma and the line break after it."""
+    return code(p.with_changes(comma=cst.MaybeSentinel.DEFAULT)).strip().rstrip(",")
+
+
 @dataclass(eq=False)
 class LayerSite:
     """One Keras layer instance (a constructor call in the source)."""
@@ -335,8 +340,8 @@ class Interpreter:
 
     # -- expressions -------------------------------------------------------------------------
     def eval(self, node: cst.BaseExpression):
-        if isinstance(node, cst.Name):
-            return self.env.get(node.value, UNKNOWN)
+        if isinstance(node, cst.Name):  # `None`, `True`: constants are read statically
+            return self.env[node.value] if node.value in self.env else self.static(node)
         if isinstance(node, cst.Attribute) and isinstance(node.value, cst.Name):
             key = f"{node.value.value}.{node.attr.value}"
             if key in self.env:

@@ -31,6 +31,7 @@ from .keras_reader import (
     code,
     input_info,
     names_in,
+    param_text,
     single,
     to_boundary,
 )
@@ -407,7 +408,7 @@ class BuilderTranslator:
             raise Untranslatable("no model output found")
         order = canonical_order(self.outputs, self.scope.sites)
         name = class_name(self.model_name or self.source_name)
-        params = ", ".join(code(p).rstrip(", ") for p in self.params)
+        params = ", ".join(param_text(p) for p in self.params)
         kept = [p for p in (q.name.value for q in self.params) if p in self.interp.forward_used]
         if set(kept) & self.scope.used:
             raise Untranslatable(f"forward() reads the argument '{min(set(kept) & self.scope.used)}', "
@@ -540,6 +541,7 @@ def _translate(module: cst.Module, source: str, path: str, input_shape, rules: R
             text, info = SubclassTranslator(fx, cls).translate()
         pieces[index] = text
     _drop_consumed_functions(fx, pieces, functions)
+    _add_support_functions(pieces, source)
     fx.diagnostics = list(dict.fromkeys(fx.diagnostics))  # a component used twice reports once
     if not changed:
         return TranslationResult(path, "unchanged", source, fx.diagnostics, models)
@@ -547,6 +549,17 @@ def _translate(module: cst.Module, source: str, path: str, input_shape, rules: R
     out = _assemble(header, pieces, import_slot)
     status = "converted"
     return TranslationResult(path, status, out, fx.diagnostics, models)
+
+
+def _add_support_functions(pieces: list[str], source: str) -> None:
+    """Functions the generated code calls (`tf_same_pad`), each once, before its first use."""
+    from .hooks import SUPPORT
+
+    for name, text in SUPPORT.items():
+        call = re.compile(rf"(?<![\w.]){name}\(")
+        first = next((k for k, p in enumerate(pieces) if call.search(p)), None)
+        if first is not None and not re.search(rf"^def {name}\(", source, re.MULTILINE):
+            pieces.insert(first, "\n\n" + text)
 
 
 def _drop_consumed_functions(fx: _FileContext, pieces: list[str], functions: dict[int, cst.FunctionDef]) -> None:

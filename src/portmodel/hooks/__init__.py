@@ -22,6 +22,7 @@ INVERSES: dict[str, Callable[..., Any]] = {}  # torch array(s), Keras shape -> K
 AXIS_ORDERS: dict[str, Callable[[int], tuple]] = {}  # transforms that only reorder axes: ndim -> order
 RAISINGS: dict[str, Callable[[TorchCtx], Raised]] = {}  # torch.nn module -> Keras layer
 OP_HOOKS: dict[str, Callable[..., Any]] = {}  # torch function/method -> Keras expression
+SUPPORT: dict[str, str] = {}  # function name -> its source, written into a port whose code calls it
 
 
 class Untranslatable(Exception):
@@ -47,6 +48,16 @@ def _registrar(table: dict, what: str):
         return register
 
     return by_name
+
+
+def support_function(source: str) -> str:
+    """Register a module-level function (its source) that generated code may call; the
+    translation writes it once into a port that calls it. Returns its name."""
+    name = source.split("def ", 1)[1].split("(", 1)[0]
+    if SUPPORT.get(name, source) != source:
+        raise RuntimeError(f"support function '{name}' registered twice")
+    SUPPORT[name] = source.strip("\n") + "\n"
+    return name
 
 
 lowering = _registrar(LOWERINGS, "lowering")

@@ -2,6 +2,8 @@
 
 TensorFlow's 'same' padding puts the odd extra pixel at the end (bottom/right); torch's
 `padding=` is symmetric, so uneven padding becomes an explicit `F.pad` before the module.
+With stride > 1 the amounts depend on the input size: where it is not known statically
+(`keras.Input(shape=(None, None, 3))`), the port computes them at run time (`tf_same_pad`).
 """
 
 from __future__ import annotations
@@ -20,30 +22,54 @@ from . import (
     keras_ctor,
     lowering,
     raising,
+    support_function,
 )
 
+SAME_PAD = support_function('''
+def tf_same_pad(x, kernel_size, stride, dilation=None, value=0.0):
+    """TensorFlow's 'same' padding of `x` (batch, channels, *spatial) for a window of
+    `kernel_size` moved by `stride`, the odd element at the end; written by portmodel where
+    the input size, which the amounts depend on, is known only at run time."""
+    pads = []
+    for i in reversed(range(len(kernel_size))):
+        size, step = x.shape[2 + i], stride[i]
+        window = (kernel_size[i] - 1) * (dilation[i] if dilation else 1) + 1
+        total = max(window - (size % step or step), 0)
+        pads += [total // 2, total - total // 2]
+    return F.pad(x, pads, value=value)
+''')
 
-def same_pads(size, k: int, s: int, d: int = 1) -> tuple[int, int]:
-    """(before, after) padding TensorFlow uses for 'same' on an axis of length `size`."""
+
+def same_pads(size, k: int, s: int, d: int = 1) -> tuple[int, int] | None:
+    """(before, after) padding TensorFlow uses for 'same' on an axis of length `size`;
+    None where it depends on a size known only at run time (stride > 1, `size` None)."""
     eff = (k - 1) * d + 1
     if s == 1:
         total = eff - 1
     elif size is None:
-        raise Untranslatable("'same' padding with stride > 1 needs the input size; pass --input-shape")
+        return None
     else:
         total = max((math.ceil(size / s) - 1) * s + eff - size, 0)
     return total // 2, total - total // 2
 
 
-def out_size(size, k: int, s: int, d: int, before: int, after: int):
-    if size is None:
+def runtime_pad(k, s, d=None, value: str | None = None) -> str:
+    """The input padded 'same' at run time: `tf_same_pad({x}, (3, 3), (2, 2))`."""
+    sizes = [k, s] + ([d] if d is not None and any(di != 1 for di in d) else [])
+    args = ", ".join(f"({', '.join(str(int(v)) for v in t)}{',' if len(t) == 1 else ''})" for t in sizes)
+    return f"{SAME_PAD}({{x}}, {args}" + (f", value={value})" if value else ")")
+
+
+def out_size(size, k: int, s: int, d: int, pad: tuple[int, int] | None):
+    """Output length on an axis of length `size` padded (before, after); None when unknown."""
+    if size is None or pad is None:
         return None
-    return (size + before + after - (k - 1) * d - 1) // s + 1
+    return (size + sum(pad) - (k - 1) * d - 1) // s + 1
 
 
 def pad_arg(pads: list[tuple[int, int]]) -> str | None:
     """Torch `padding=` value for symmetric pads, or None when there is none."""
-    if all(b == 0 and a == 0 for b, a in pads):
+    if None in pads or all(b == 0 and a == 0 for b, a in pads):
         return None
     return ints_code([b for b, _ in pads])
 
@@ -54,8 +80,8 @@ def fpad(pads: list[tuple[int, int]]) -> str:
     return f"({', '.join(map(str, flat))})"
 
 
-def conv_padding(ctx: LayerCtx, k, s, d) -> tuple[list[tuple[int, int]], bool]:
-    """Per-spatial-axis pads and whether they are symmetric."""
+def conv_padding(ctx: LayerCtx, k, s, d) -> tuple[list[tuple[int, int] | None], bool]:
+    """Per-spatial-axis pads (None: known at run time only) and whether they are symmetric."""
     mode = str(ctx.get("padding", "valid")).lower()
     spatial = ctx.x.shape[:-1]
     if mode == "valid":
@@ -68,7 +94,7 @@ def conv_padding(ctx: LayerCtx, k, s, d) -> tuple[list[tuple[int, int]], bool]:
         pads = [((k[0] - 1) * d[0], 0)]
     else:
         raise Untranslatable(f"padding={mode!r} is not supported")
-    return pads, all(b == a for b, a in pads)
+    return pads, None not in pads and all(b == a for b, a in pads)
 
 
 def _geometry(ctx: LayerCtx):
@@ -83,12 +109,14 @@ def _geometry(ctx: LayerCtx):
         raise Untranslatable("strides > 1 together with dilation_rate > 1")
     pads, symmetric = conv_padding(ctx, k, s, d)
     out = tuple(
-        out_size(n, ki, si, di, b, a) for n, ki, si, di, (b, a) in zip(ctx.x.shape[:-1], k, s, d, pads)
+        out_size(n, ki, si, di, pad) for n, ki, si, di, pad in zip(ctx.x.shape[:-1], k, s, d, pads)
     )
     return k, s, d, pads, symmetric, out
 
 
-def _call(pads, symmetric: bool) -> str:
+def _call(pads, symmetric: bool, k, s, d) -> str:
+    if None in pads:
+        return "{m}(" + runtime_pad(k, s, d) + ")"
     return "{m}({x})" if symmetric else "{m}(F.pad({x}, " + fpad(pads) + "))"
 
 
@@ -109,28 +137,28 @@ def _padding(ctx: LayerCtx, pads, symmetric: bool, strides) -> str | None:
 
 @lowering("conv")
 def conv(ctx: LayerCtx) -> Lowering:
-    k, s, _, pads, symmetric, out = _geometry(ctx)
+    k, s, d, pads, symmetric, out = _geometry(ctx)
     padding = _padding(ctx, pads, symmetric, s)
     extra = {"padding": padding} if padding else {}
     module = ctx.ctor([ctx.channels_code(), ctx.code("filters")], extra, f"nn.Conv{len(k)}d")
-    return _finish(ctx, module, _call(pads, symmetric), (*out, ctx.get("filters")))
+    return _finish(ctx, module, _call(pads, symmetric, k, s, d), (*out, ctx.get("filters")))
 
 
 @lowering("depthwise_conv")
 def depthwise_conv(ctx: LayerCtx) -> Lowering:
-    k, s, _, pads, symmetric, out = _geometry(ctx)
+    k, s, d, pads, symmetric, out = _geometry(ctx)
     c = ctx.need_channels()
     mult = ctx.get("depth_multiplier", 1)
     padding = _padding(ctx, pads, symmetric, s)
     extra = {"padding": padding} if padding else {}
     extra["groups"] = sym_code(c)
     module = ctx.ctor([sym_code(c), sym_code(scaled(c, mult))], extra, f"nn.Conv{len(k)}d")
-    return _finish(ctx, module, _call(pads, symmetric), (*out, scaled(c, mult)))
+    return _finish(ctx, module, _call(pads, symmetric, k, s, d), (*out, scaled(c, mult)))
 
 
 @lowering("separable_conv")
 def separable_conv(ctx: LayerCtx) -> Lowering:
-    _, _, _, pads, symmetric, out = _geometry(ctx)
+    k, s, d, pads, symmetric, out = _geometry(ctx)
     c = ctx.need_channels()
     mult = ctx.get("depth_multiplier", 1)
     mid = c if mult == 1 else c * mult
@@ -148,7 +176,7 @@ def separable_conv(ctx: LayerCtx) -> Lowering:
     module = (
         f"nn.Sequential(nn.Conv2d({', '.join(dw)}), nn.Conv2d({', '.join(pw)}))"
     )
-    return _finish(ctx, module, _call(pads, symmetric), (*out, ctx.get("filters")))
+    return _finish(ctx, module, _call(pads, symmetric, k, s, d), (*out, ctx.get("filters")))
 
 
 @lowering("conv_transpose")

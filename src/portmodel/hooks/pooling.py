@@ -19,7 +19,7 @@ from . import (
     lowering,
     raising,
 )
-from .conv import fpad, out_size, pad_arg, same_pads, with_padding
+from .conv import fpad, out_size, pad_arg, runtime_pad, same_pads, with_padding
 
 
 def _pool_geometry(ctx: LayerCtx):
@@ -35,8 +35,8 @@ def _pool_geometry(ctx: LayerCtx):
         pads = [same_pads(n, ki, si) for n, ki, si in zip(ctx.x.shape[:-1], k, s)]
     else:
         raise Untranslatable(f"padding={mode!r} is not supported")
-    out = tuple(out_size(n, ki, si, 1, b, a) for n, ki, si, (b, a) in zip(ctx.x.shape[:-1], k, s, pads))
-    simple = all(b == a and 2 * b <= ki for (b, a), ki in zip(pads, k))
+    out = tuple(out_size(n, ki, si, 1, pad) for n, ki, si, pad in zip(ctx.x.shape[:-1], k, s, pads))
+    simple = None not in pads and all(b == a and 2 * b <= ki for (b, a), ki in zip(pads, k))
     return nd, k, s, pads, simple, out
 
 
@@ -49,6 +49,8 @@ def max_pool(ctx: LayerCtx) -> Lowering:
     call = "{m}({x})"
     if simple and pad_arg(pads):
         parts.append(f"padding={pad_arg(pads)}")
+    elif None in pads:
+        call = "{m}(" + runtime_pad(k, s, value="float('-inf')") + ")"
     elif not simple:
         call = "{m}(F.pad({x}, " + fpad(pads) + ", value=float('-inf')))"
     module = f"nn.MaxPool{nd}d({', '.join(parts)})"
@@ -67,11 +69,13 @@ def avg_pool(ctx: LayerCtx) -> Lowering:
         return Lowering(f"nn.AvgPool{nd}d({', '.join(parts)})", "{m}({x})", out_info)
     # uneven 'same' padding: mean over the real elements only
     fn = f"F.avg_pool{nd}d"
-    p = fpad(pads)
-    call = (
-        f"{fn}(F.pad({{x}}, {p}), {ints_code(k)}{stride}) / "
-        f"{fn}(F.pad(torch.ones_like({{x}}[:, :1]), {p}), {ints_code(k)}{stride})"
-    )
+    if None in pads:  # amounts known at run time only
+        padded = runtime_pad(k, s)
+        ones = padded.replace("{x}", "torch.ones_like({x}[:, :1])", 1)
+    else:
+        padded = "F.pad({x}, " + fpad(pads) + ")"
+        ones = "F.pad(torch.ones_like({x}[:, :1]), " + fpad(pads) + ")"
+    call = f"{fn}({padded}, {ints_code(k)}{stride}) / {fn}({ones}, {ints_code(k)}{stride})"
     return Lowering(None, call, out_info)
 
 
