@@ -1,7 +1,8 @@
 """Command line: portmodel translate | lint | weights | verify | port | convert.
 
 Exit codes: 0 clean; 1 findings (lint findings, TODOs with --strict, --check would change
-files, a verification FAIL); 2 usage error, bad input or internal error.
+files, a verification FAIL); 2 usage error, bad input or internal error (in a run over many
+files, a file that failed: the others are still done and written).
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ def cmd_translate(args) -> int:
     code = EXIT_OK
     for o in outcomes:
         if o.error:
-            print(f"portmodel: error: {o.error}", file=sys.stderr)
+            _print_error(o.error, o.traceback, args.verbose)
             code = EXIT_ERROR
         for d in o.diagnostics:
             print(d.format(), file=sys.stderr)
@@ -82,13 +83,21 @@ def cmd_translate(args) -> int:
     if args.report:
         text = json.dumps(rep, indent=2) + "\n" if args.report.endswith(".json") else report_markdown(rep)
         write_text(args.report, text)
+    percent = rep["percent_translated"]
     print(
         f"portmodel: {len(outcomes)} file(s): {rep['converted']} converted, {rep['unchanged']} unchanged, "
         f"{len(rep['failed'])} failed; {rep['layers_translated']} layers, {todos} TODO(s); "
-        f"{rep['percent_translated']}% translated",
+        + ("nothing translated" if percent is None else f"{percent}% translated"),
         file=sys.stderr,
     )
     return code
+
+
+def _print_error(error: str, tb: str | None, verbose: bool) -> None:
+    """One line per failed file; an internal error's traceback with --verbose."""
+    print(f"portmodel: error: {error}", file=sys.stderr)
+    if tb and verbose:
+        print(tb.rstrip("\n"), file=sys.stderr)
 
 
 def cmd_lint(args) -> int:
@@ -105,7 +114,7 @@ def cmd_lint(args) -> int:
     sys.stdout.write(render(results, args.format))
     errors = [r for r in results if r.error]
     for r in errors:
-        print(f"portmodel: error: {r.error}", file=sys.stderr)
+        _print_error(r.error, r.traceback, args.verbose)
     findings = sum(len(r.findings) for r in results)
     fixed = sum(r.fixed for r in results)
     if args.format == "text":
@@ -346,6 +355,7 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--force", action="store_true", help="overwrite existing output files")
     t.add_argument("--jobs", "-j", type=int, help="processes for many files (default: all cores)")
     t.add_argument("--report", help="migration report: .md or .json")
+    _verbose(t)
     t.set_defaults(func=cmd_translate)
 
     lint = sub.add_parser("lint", help="flag old-framework code and numeric traps (pre-commit hook)")
@@ -355,6 +365,7 @@ def parser() -> argparse.ArgumentParser:
     lint.add_argument("--format", choices=["text", "json", "sarif", "github"], default="text")
     lint.add_argument("--config", help="folder or file to find pyproject.toml from (default: .)")
     lint.add_argument("--from", dest="source", choices=["keras", "torch"], help="override [tool.portmodel] from")
+    _verbose(lint)
     lint.set_defaults(func=cmd_lint)
 
     w = sub.add_parser("weights", help="carry a checkpoint between a Keras model and its port")
@@ -424,6 +435,10 @@ def parser() -> argparse.ArgumentParser:
     _trust(c)
     c.set_defaults(func=cmd_convert)
     return ap
+
+
+def _verbose(p) -> None:
+    p.add_argument("-v", "--verbose", action="store_true", help="print the traceback of an internal error")
 
 
 def _trust(p) -> None:

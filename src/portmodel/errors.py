@@ -39,3 +39,21 @@ class Diagnostic:
 
     def format(self) -> str:
         return f"{self.path}:{self.line}:{self.col}: {self.code} {self.message}"
+
+
+def run_safely(path: str, work):
+    """`(work(), None, None)`, or `(None, error, traceback)` when one file's work fails.
+
+    The one place a run over many files (translate, lint) keeps a file's failure to that file:
+    a `PortmodelError` (bad input) gives its own message; any other exception is a bug of
+    ours and gives `path: internal error: TypeError: ... (please report)` with the traceback
+    (shown with --verbose, kept in the migration report). KeyboardInterrupt still stops the run.
+    """
+    import traceback
+
+    try:
+        return work(), None, None
+    except PortmodelError as exc:
+        return None, str(exc), None
+    except Exception as exc:  # noqa: BLE001 - one file's bug must not stop the others
+        return None, f"{path}: internal error: {type(exc).__name__}: {exc} (please report)", traceback.format_exc()

@@ -1,4 +1,9 @@
-"""Find the files a command works on: folders walked recursively, .gitignore honoured."""
+"""Find the files a command works on: folders walked recursively, .gitignore honoured.
+
+As in ruff, what is named on the command line is included: `.gitignore` filters what a walk
+finds below a named folder, never the named file or folder itself (a vendored package, a
+folder inside a virtualenv). A named folder holding no Python file is an error.
+"""
 
 from __future__ import annotations
 
@@ -13,8 +18,14 @@ _SKIP_DIRS = {".git", ".venv", "venv", "__pycache__", "node_modules", ".tox", ".
 
 
 def _git_files(folder: Path) -> list[Path] | None:
-    """Tracked and untracked-but-not-ignored files under `folder`, or None outside git."""
+    """Tracked and untracked-but-not-ignored files under `folder`, or None outside git and
+    where git ignores `folder` itself (then it is walked as outside git)."""
     try:
+        ignored = subprocess.run(
+            ["git", "check-ignore", "-q", "--", "."], cwd=folder, capture_output=True, timeout=60, check=False,
+        ).returncode == 0
+        if ignored:
+            return None
         out = subprocess.run(
             ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z", "--", "."],
             cwd=folder, capture_output=True, check=True, timeout=60,
@@ -35,7 +46,10 @@ def discover(paths: list[str], config: Config | None = None, suffixes=SUFFIXES) 
             files = _git_files(path)
             if files is None:
                 files = [f for f in path.rglob("*") if not (_SKIP_DIRS & set(f.relative_to(path).parts))]
-            found += sorted(str(f) for f in files if f.suffix in suffixes and f.is_file())
+            inside = sorted(str(f) for f in files if f.suffix in suffixes and f.is_file())
+            if not inside:
+                raise PortmodelError(f"no Python file ({', '.join(suffixes)}) in this folder or below it", raw)
+            found += inside
         elif path.is_file():
             found.append(raw)
         else:

@@ -1,7 +1,8 @@
 """Translate many files: in parallel across processes, with a progress bar and a summary.
 
 Each file is read, translated and written on its own; a file that fails (syntax error,
-not UTF-8) is reported and skipped, and nothing is half-written (atomic writes).
+not UTF-8, or an internal error: a bug of ours) is reported and skipped, and nothing is
+half-written (atomic writes).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import PortmodelError
+from .errors import run_safely
 
 
 @dataclass
@@ -22,33 +23,37 @@ class FileOutcome:
     code: str | None = None
     status: str = "unchanged"  # converted | unchanged | failed
     error: str | None = None
+    traceback: str | None = None  # an internal error's traceback (a bug of ours)
     diagnostics: list = field(default_factory=list)
     layers: int = 0  # layers translated
     models: list = field(default_factory=list)
 
 
 def translate_one(path: str, input_shape=None, to: str | None = None) -> FileOutcome:
-    """Translate one .py or .ipynb file in memory (no writes)."""
+    """Translate one .py or .ipynb file in memory (no writes); never raises: a failure is
+    the outcome's `error` (and `traceback` for an internal error)."""
+    outcome, error, tb = run_safely(path, lambda: _translate_one(path, input_shape, to))
+    return outcome if error is None else FileOutcome(path, status="failed", error=error, traceback=tb)
+
+
+def _translate_one(path: str, input_shape, to: str | None) -> FileOutcome:
     from . import notebook
     from .port import read_source
     from .translate import translate_source
 
     out = FileOutcome(path)
-    try:
-        text = sys.stdin.read() if path == "-" else read_source(path)
-        out.source = text
-        is_nb = path.endswith(".ipynb")
-        nb = notebook.load(path, text) if is_nb else None
-        source = notebook.to_source(nb) if is_nb else text
-        res = translate_source(source, "<stdin>" if path == "-" else path, input_shape=input_shape, to=to)
-        code = notebook.dump(notebook.from_source(nb, res.code)) if is_nb and res.status != "unchanged" else res.code
-        out.code = text if res.status == "unchanged" else code
-        out.status = "converted" if out.code != text else "unchanged"
-        out.diagnostics = res.diagnostics
-        out.models = res.models
-        out.layers = sum(len(m.order) for m in res.models)
-    except PortmodelError as exc:
-        out.status, out.error = "failed", str(exc)
+    text = sys.stdin.read() if path == "-" else read_source(path)
+    out.source = text
+    is_nb = path.endswith(".ipynb")
+    nb = notebook.load(path, text) if is_nb else None
+    source = notebook.to_source(nb) if is_nb else text
+    res = translate_source(source, "<stdin>" if path == "-" else path, input_shape=input_shape, to=to)
+    code = notebook.dump(notebook.from_source(nb, res.code)) if is_nb and res.status != "unchanged" else res.code
+    out.code = text if res.status == "unchanged" else code
+    out.status = "converted" if out.code != text else "unchanged"
+    out.diagnostics = res.diagnostics
+    out.models = res.models
+    out.layers = sum(len(m.order) for m in res.models)
     return out
 
 
@@ -82,18 +87,20 @@ def _bar(show: bool, done: int, total: int) -> None:
 
 
 def migration_report(outcomes: list[FileOutcome]) -> dict:
-    """What was translated, what is TODO and why, and an overall percentage."""
+    """What was translated, what is TODO and why, and an overall percentage (None when
+    nothing was translated and nothing is TODO: there is nothing to take a percentage of)."""
     todos = [d for o in outcomes for d in o.diagnostics if d.severity == "todo"]
     layers = sum(o.layers for o in outcomes)
-    done = layers / (layers + len(todos)) if layers + len(todos) else 1.0
+    done = layers / (layers + len(todos)) if layers + len(todos) else None
     return {
         "files": len(outcomes),
         "converted": sum(o.status == "converted" for o in outcomes),
         "unchanged": sum(o.status == "unchanged" for o in outcomes),
-        "failed": [{"path": o.path, "error": o.error} for o in outcomes if o.status == "failed"],
+        "failed": [{"path": o.path, "error": o.error, **({"traceback": o.traceback} if o.traceback else {})}
+                   for o in outcomes if o.status == "failed"],
         "layers_translated": layers,
         "todos": [d.format() for d in todos],
-        "percent_translated": round(100 * done, 1),
+        "percent_translated": None if done is None else round(100 * done, 1),
         "per_file": [
             {"path": o.path, "status": o.status, "layers": o.layers,
              "todos": sum(d.severity == "todo" for d in o.diagnostics),
@@ -104,11 +111,13 @@ def migration_report(outcomes: list[FileOutcome]) -> dict:
 
 
 def report_markdown(rep: dict) -> str:
+    percent = rep["percent_translated"]
     lines = [
         "# portmodel migration report", "",
         f"- files: {rep['files']} ({rep['converted']} converted, {rep['unchanged']} unchanged, {len(rep['failed'])} failed)",
         f"- layers translated: {rep['layers_translated']}; TODOs: {len(rep['todos'])}",
-        f"- **translated: {rep['percent_translated']}%** (layers / (layers + TODOs))", "",
+        "- **nothing translated** (no layer, no TODO)" if percent is None
+        else f"- **translated: {percent}%** (layers / (layers + TODOs))", "",
         "| file | status | layers | TODOs | models |", "|---|---|---|---|---|",
     ]
     lines += [
@@ -117,7 +126,11 @@ def report_markdown(rep: dict) -> str:
     if rep["todos"]:
         lines += ["", "## TODOs", ""] + [f"- `{t}`" for t in rep["todos"]]
     if rep["failed"]:
-        lines += ["", "## Failed", ""] + [f"- {f['error']}" for f in rep["failed"]]
+        lines += ["", "## Failed", ""]
+        for f in rep["failed"]:
+            lines.append(f"- {f['error']}")
+            if f.get("traceback"):
+                lines += ["", "  ```", *("  " + line for line in f["traceback"].rstrip("\n").splitlines()), "  ```"]
     return "\n".join(lines) + "\n"
 
 

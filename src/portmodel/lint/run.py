@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import libcst as cst
 
 from ..config import Config
-from ..errors import PortmodelError
+from ..errors import PortmodelError, run_safely
 from ..fsutil import write_text
 from ..parsing import TOO_DEEP
 from . import CHECKS, Finding, LintContext, suppressed
@@ -19,6 +19,7 @@ class FileLint:
     findings: list[Finding] = field(default_factory=list)
     fixed: int = 0
     error: str | None = None
+    traceback: str | None = None  # an internal error's traceback (a bug of ours)
 
 
 class _Apply(cst.CSTTransformer):
@@ -62,25 +63,29 @@ def _lint(source: str, path: str, config: Config, *, fix: bool, unsafe: bool):
 
 
 def lint_file(path: str, config: Config, *, fix: bool = False, unsafe: bool = False) -> FileLint:
-    """Lint (and fix) one .py file or notebook; errors are reported, not raised."""
+    """Lint (and fix) one .py file or notebook; never raises: a failure is the result's
+    `error` (and `traceback` for an internal error)."""
+    result, error, tb = run_safely(path, lambda: _lint_file(path, config, fix, unsafe))
+    return result if error is None else FileLint(path, error=error, traceback=tb)
+
+
+def _lint_file(path: str, config: Config, fix: bool, unsafe: bool) -> FileLint:
     from .. import notebook
     from ..port import read_source
 
     result = FileLint(path)
+    text = read_source(path)
+    nb = notebook.load(path, text) if path.endswith(".ipynb") else None
+    source = notebook.to_source(nb) if nb is not None else text
     try:
-        text = read_source(path)
-        nb = notebook.load(path, text) if path.endswith(".ipynb") else None
-        source = notebook.to_source(nb) if nb is not None else text
         before, result.findings, new = _lint(source, path, config, fix=fix, unsafe=unsafe)
-        if nb is not None:
-            _to_cells(result.findings, source)
-        if new is not None:
-            write_text(path, notebook.dump(notebook.from_source(nb, new)) if nb is not None else new)
-            result.fixed = len(before) - len(result.findings)
-    except PortmodelError as exc:
-        result.error = str(exc)
     except RecursionError:
-        result.error = str(PortmodelError(TOO_DEEP, path))
+        raise PortmodelError(TOO_DEEP, path) from None
+    if nb is not None:
+        _to_cells(result.findings, source)
+    if new is not None:
+        write_text(path, notebook.dump(notebook.from_source(nb, new)) if nb is not None else new)
+        result.fixed = len(before) - len(result.findings)
     return result
 
 

@@ -36,7 +36,8 @@ class SamePaddingStride(Check):
 
     Example: `layers.Conv2D(32, 3, strides=2, padding="same")`.
 
-    Fix: manual (`portmodel translate` writes the exact `F.pad` when the input size is known).
+    Fix: manual (`portmodel translate` writes the exact `F.pad` where the input size is known,
+    and `tf_same_pad(x, ...)`, the amounts computed from `x.shape` at run time, where it is not).
     """
 
     code = "PM302"
