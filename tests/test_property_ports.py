@@ -14,6 +14,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 N = int(os.environ.get("PORTMODEL_PROPERTY_EXAMPLES", "100"))
+# What a float32 port can promise on these stacks: the same arithmetic in another order, so rounding only.
+# Measured on this 2-core CPU over 500 draws per direction (PORTMODEL_PROPERTY_EXAMPLES=500), output scales
+# 0.1 ... 9: max_abs <= 1.49e-6 (PyTorch -> Keras, at scale 0.375), <= 1.43e-6 (Keras -> PyTorch and back, at
+# scale 2.4 ... 5.9). The error comes from intermediate values of order 1 (standard normal inputs, normalised
+# activations), hence an absolute floor; RTOL adds what float32 ports agree to relative to the output's scale
+# (~1e-6 of its largest magnitude) for the larger outputs. Bound: 4.4e-6 at scale 0.375, 9e-6 at scale 5.
+ATOL, RTOL = 4e-6, 1e-6
 SETTINGS = settings(
     max_examples=N, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                             HealthCheck.too_slow]
@@ -93,7 +100,7 @@ def test_random_torch_stacks_port_to_keras(tmp_path, stack):
     src = tmp_path / "stack.py"
     src.write_text(_torch_source(ctors))
     torch_model, keras_model, inputs = torch_port(src, "Stack", shape, tmp_path)
-    (res,) = verify_torch_source(torch_model, keras_model, inputs, atol=1e-5, rtol=1e-5)
+    (res,) = verify_torch_source(torch_model, keras_model, inputs, atol=ATOL, rtol=RTOL)
     assert res.passed, (ctors, [(o.max_abs, o.max_rel) for o in res.outputs])
 
 
@@ -173,7 +180,7 @@ def test_random_keras_stacks_round_trip(tmp_path, stack):
     torch_model = load_torch_module(f"{port}:{to_torch.models[0].target}")
     torch_model.load_state_dict(transfer(keras_model, torch_model), strict=True)
     inputs = make_inputs(keras_model, seed=3)
-    first = compare(keras_model, torch_model, inputs, atol=1e-5, rtol=1e-5)
+    first = compare(keras_model, torch_model, inputs, atol=ATOL, rtol=RTOL)
     assert first.passed, (ctors, [(o.max_abs, o.max_rel) for o in first.outputs])
     # and back: the PyTorch port translated to Keras computes the same as the PyTorch port
     torch_shape = (shape[-1], *shape[:-1]) if len(shape) == 3 else shape
@@ -185,6 +192,6 @@ def test_random_keras_stacks_round_trip(tmp_path, stack):
     from portmodel.weights import transfer_to_keras
 
     transfer_to_keras(torch_model, keras_again_model)
-    (second,) = verify_torch_source(torch_model, keras_again_model, torch_inputs, atol=1e-5, rtol=1e-5)
+    (second,) = verify_torch_source(torch_model, keras_again_model, torch_inputs, atol=ATOL, rtol=RTOL)
     assert second.passed, (ctors, [(o.max_abs, o.max_rel) for o in second.outputs])
     assert np.isfinite(second.outputs[0].max_abs)
