@@ -84,3 +84,26 @@ def Net(
     result = translate_source(source, "net.py", to="torch")
     compile(result.code, "net.py", "exec")
     assert "def __init__(self, classes=10, width=8):" in result.code
+
+
+def test_a_keyword_only_training_argument_is_dropped_from_forward():
+    """keras/src/utils/torch_utils.py: `def call(self, *args, training=None, **kwargs)`."""
+    source = '''
+import keras
+
+
+class Wrap(keras.layers.Layer):
+    def call(self, *args, training=None, **kwargs):
+        if training is False:
+            return args[0]
+        return args[0] * 2
+
+
+class Only(keras.layers.Layer):
+    def call(self, x, *, training=False, mask=None):
+        return x if training else x * 2
+'''
+    code = translate_source(source, "wrap.py", to="torch").code
+    compile(code, "wrap.py", "exec")
+    assert "def forward(self, *args, **kwargs):" in code and "if self.training is False:" in code
+    assert "def forward(self, x):" in code

@@ -674,14 +674,8 @@ class _Rewriter(cst.CSTTransformer):
             if first is not None and all(line.comment is None for line in first.leading_lines):
                 body = body.with_changes(body=[first.with_changes(leading_lines=[]), *body.body[1:]])
             updated = updated.with_changes(body=body)
-            params = [
-                new
-                for old, new in zip(original.params.params, updated.params.params)
-                if old.name.value not in ("training", "mask")
-            ]
             self.in_forward = False
-            params = _no_trailing_comma(params)
-            return updated.with_changes(name=cst.Name("forward"), params=updated.params.with_changes(params=params))
+            return updated.with_changes(name=cst.Name("forward"), params=_forward_params(original.params, updated.params))
         if name == "__init__" and self.tr.needs_in_channels:
             params = [updated.params.params[0], cst.Param(cst.Name("in_channels")), *updated.params.params[1:]]
             updated = updated.with_changes(params=updated.params.with_changes(params=params))
@@ -704,7 +698,10 @@ class _Rewriter(cst.CSTTransformer):
             return cst.parse_expression("self.training")
         return updated
 
-    # `training` is renamed only where it is read: keyword and attribute names stay
+    # `training` is renamed only where it is read: parameter, keyword and attribute names stay
+    def leave_Param(self, original, updated):
+        return updated.with_changes(name=original.name)
+
     def leave_Arg(self, original, updated):
         return updated.with_changes(keyword=original.keyword) if original.keyword else updated
 
@@ -796,6 +793,20 @@ def _pure(node) -> bool:
 def _only_pass(block) -> bool:
     return all(isinstance(st, cst.SimpleStatementLine) and all(isinstance(b, cst.Pass) for b in st.body)
                for st in block.body)
+
+
+def _forward_params(original: cst.Parameters, updated: cst.Parameters) -> cst.Parameters:
+    """call()'s parameters without `training` and `mask` (forward() reads `self.training`),
+    keyword-only ones included (`def call(self, *args, training=None, **kwargs)`)."""
+    def kept(old: list, new: list) -> list:
+        return _no_trailing_comma([n for o, n in zip(old, new) if o.name.value not in ("training", "mask")])
+
+    params = kept(original.params, updated.params)
+    kwonly = kept(original.kwonly_params, updated.kwonly_params)
+    star = updated.star_arg
+    if not kwonly and isinstance(star, cst.ParamStar):  # a bare `*` needs a keyword-only parameter after it
+        star = cst.MaybeSentinel.DEFAULT
+    return updated.with_changes(params=params, kwonly_params=kwonly, star_arg=star)
 
 
 def _no_trailing_comma(params: list) -> list:
