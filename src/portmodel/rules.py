@@ -85,6 +85,11 @@ LAYER_SCHEMA: dict[str, Any] = {
             "properties": {
                 "torch": {"type": "array", "minItems": 1, "items": {"type": "string"}},
                 "raise": {"type": "string"},
+                # the code-directed translator (portmodel.torch_to_keras): the writer and the
+                # torch signature the constructor's arguments bind to (a Python parameter list)
+                "write": {"type": "string"},
+                "signature": {"type": "string"},
+                "signatures": {"type": "object", "additionalProperties": {"type": "string"}},
                 "examples": {"type": "array", "minItems": 1, "items": _TORCH_EXAMPLE},
             },
         },
@@ -136,6 +141,7 @@ OPS_SCHEMA = _family_schema("ops", ["torch", "signature"], {
     "hook": {"type": "string"},
     "axes": {"type": "array", "items": {"type": "string"}},
     "layout": {"enum": ["any", "torch"]},
+    "returns": {"enum": ["tensor", "python"]},  # python: a plain value (`.tolist()`, `.numel()`)
     "values": {"type": "object", "additionalProperties": {"type": "object"}},
     "keras_defaults": {"type": "object"},
     "examples": {"type": "array", "items": _TORCH_EXAMPLE},
@@ -231,6 +237,9 @@ class FromTorch:
     torch: tuple[str, ...]  # torch.nn class names
     raise_: str  # registered function writing the Keras layer (`portmodel.hooks.RAISINGS`)
     examples: tuple[TorchExample, ...] = ()
+    write: str | None = None  # `portmodel.torch_to_keras.nn_layers.WRITERS`
+    # torch class -> its constructor's parameters, in order, with their defaults
+    signatures: dict[str, tuple[tuple[str, Any], ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -246,6 +255,7 @@ class OpRule:
     hook: str | None = None  # registered function when a template cannot say it
     axes: tuple[str, ...] = ()  # arguments that are dims: rewritten for the Keras layout
     layout: str = "any"  # 'torch': the op needs the tensor in torch's element order
+    returns: str = "tensor"  # "python": the op gives a plain Python value
     values: dict = field(default_factory=dict)  # argument -> {torch source: Keras source}
     examples: tuple[TorchExample, ...] = ()
     # Keras' defaults for template arguments Keras code may leave out (read backwards: keras_ops)
@@ -361,7 +371,16 @@ def parse_layer_rule(data: Any, path: Path) -> LayerRule:
         ft = data["from_torch"]
         if ft["raise"] not in RAISINGS:
             raise RuleError(f"key 'from_torch/raise': no PyTorch -> Keras function named '{ft['raise']}'", str(path))
-        from_torch = FromTorch(tuple(ft["torch"]), ft["raise"], _torch_examples(ft["examples"]))
+        from .torch_to_keras.nn_layers import WRITERS
+
+        if "write" in ft and ft["write"] not in WRITERS:
+            raise RuleError(f"key 'from_torch/write': no PyTorch -> Keras layer writer named '{ft['write']}'", str(path))
+        signatures = {name: ft.get("signature", "") for name in ft["torch"]}
+        signatures.update(ft.get("signatures", {}))
+        from_torch = FromTorch(
+            tuple(ft["torch"]), ft["raise"], _torch_examples(ft["examples"]), ft.get("write"),
+            {name: parse_signature(text, path) for name, text in signatures.items()},
+        )
     weights = []
     for name, spec in (data.get("weights") or {}).items():
         to = spec["to"]
@@ -411,6 +430,29 @@ def parse_layer_rule(data: Any, path: Path) -> LayerRule:
     )
 
 
+_REQUIRED = object()
+
+
+def parse_signature(text: str, path: Path) -> tuple[tuple[str, Any], ...]:
+    """`"in_features, out_features, bias=True"` -> ((name, default or REQUIRED), ...);
+    keyword-only parameters after `*` are kept in order (bound by keyword only)."""
+    import ast
+
+    try:
+        fn = ast.parse(f"def f({text}): pass").body[0]
+    except SyntaxError as exc:
+        raise RuleError(f"key 'from_torch/signature': not a parameter list ({exc.msg})", str(path)) from None
+    a = fn.args
+    positional = a.posonlyargs + a.args
+    defaults = [_REQUIRED] * (len(positional) - len(a.defaults)) + [ast.literal_eval(d) for d in a.defaults]
+    out = [(p.arg, d) for p, d in zip(positional, defaults)]
+    out += [(p.arg, _REQUIRED if d is None else ast.literal_eval(d)) for p, d in zip(a.kwonlyargs, a.kw_defaults)]
+    return tuple(out)
+
+
+REQUIRED = _REQUIRED
+
+
 def _torch_examples(items: list) -> tuple[TorchExample, ...]:
     return tuple(TorchExample(e["torch"], tuple(e["input"]), e.get("dtype", "float32"), e.get("keras")) for e in items)
 
@@ -425,7 +467,9 @@ def parse_op_rules(data: Any, path: Path) -> list[OpRule]:
         where = f"ops/{i}"
         if ("keras" in spec) == ("hook" in spec):
             raise RuleError(f"key '{where}': give exactly one of 'keras' (a template) or 'hook'", str(path))
-        if "hook" in spec and spec["hook"] not in OP_HOOKS:
+        from .torch_to_keras.tensor_ops import HOOKS
+
+        if "hook" in spec and spec["hook"] not in OP_HOOKS and spec["hook"] not in HOOKS:
             raise RuleError(f"key '{where}/hook': no op hook named '{spec['hook']}'", str(path))
         for name in [*spec.get("axes", []), *spec.get("defaults", {}), *spec.get("values", {}),
                      *spec.get("keras_defaults", {})]:
@@ -442,6 +486,7 @@ def parse_op_rules(data: Any, path: Path) -> list[OpRule]:
                 hook=spec.get("hook"),
                 axes=tuple(spec.get("axes", [])),
                 layout=spec.get("layout", "any"),
+                returns=spec.get("returns", "tensor"),
                 values={k: {str(a): str(b) for a, b in v.items()} for k, v in spec.get("values", {}).items()},
                 examples=_torch_examples(spec.get("examples", [])),
                 keras_defaults={k: str(v) for k, v in spec.get("keras_defaults", {}).items()},

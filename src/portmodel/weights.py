@@ -28,6 +28,35 @@ class Unit:
     rule: object
 
 
+@dataclass(frozen=True)
+class OwnVariables:
+    """The variables a custom Keras layer holds itself (a port's `nn.Parameter`s and buffers):
+    paired in order, unchanged, with the torch module's own parameters and buffers."""
+
+    id: str = "own variables"
+    torch_units: int = 1
+    weights: tuple = ()
+
+
+OWN = OwnVariables()
+
+
+def own_variables(layer) -> list:
+    """Variables `layer` tracks itself, not through a sublayer (trainable first, as torch's
+    parameters come before its buffers)."""
+    import keras
+
+    if isinstance(layer, keras.Sequential) or _is_functional(layer):
+        return []
+    return list(getattr(layer, "_trainable_variables", [])) + list(getattr(layer, "_non_trainable_variables", []))
+
+
+def torch_own(module) -> list[str]:
+    """A module's own parameters, then its checkpointed buffers, by name."""
+    names = [n for n, _ in module.named_parameters(recurse=False)]
+    return names + [n for n, _ in module.named_buffers(recurse=False) if n not in module._non_persistent_buffers_set]
+
+
 def _is_functional(model) -> bool:
     import keras
 
@@ -92,13 +121,16 @@ def keras_units(model, rules: RuleSet) -> list[Unit]:
     def walk(layer, path: str) -> None:
         if not hasattr(layer, "weights"):  # a bare operation (x + y) in a functional graph
             return
-        rule = rules.layer(type(layer).__name__)
+        # a subclass of a Keras layer (a port of `class LayerNorm2d(nn.LayerNorm)`) is that layer
+        rule = next((r for r in map(rules.layer, (c.__name__ for c in type(layer).__mro__)) if r), None)
         if rule is not None:
             if layer.weights:
                 units.append(Unit(path or layer.name, layer, rule))
             return
+        if own_variables(layer):
+            units.append(Unit(path or layer.name, layer, OWN))
         children = _sublayers(layer)
-        if not children and layer.weights:
+        if not children and not own_variables(layer) and layer.weights:
             raise PortmodelError(
                 f"layer '{layer.name}' ({type(layer).__name__}) has weights but no rule translates it"
             )
@@ -214,6 +246,22 @@ def bind(keras_model, torch_model, rules: RuleSet | None = None) -> list[Binding
         suffix = f"_l{level}"
         if len(group) < n:
             problems.append(f"Keras layer '{unit.name}' has no counterpart module in the port")
+            continue
+        if unit.rule is OWN:
+            prefix, module = group[0]
+            names = torch_own(module)
+            variables = own_variables(unit.layer)
+            if len(names) != len(variables):
+                problems.append(f"'{unit.name}': {len(variables)} variables of its own, the port's module "
+                                f"'{prefix}' {len(names)} parameters and buffers")
+                continue
+            for v, name in zip(variables, names):
+                key = f"{prefix}.{name}" if prefix else name
+                if tuple(expected[key].shape) != tuple(v.shape):
+                    problems.append(f"'{unit.name}' -> '{key}': shape {tuple(v.shape)} does not fit "
+                                    f"{tuple(expected[key].shape)}")
+                filled.add(key)
+                bindings.append(Binding(unit, v, WeightMap(keras=v.name, to=(name,)), (key,)))
             continue
         used = set()
         for w in _weight_maps(unit, rules):

@@ -1,0 +1,104 @@
+"""Kinds of modules, and what each does to the layout of the tensor it is called on.
+
+A kind is read from the code that builds the module: a torch.nn layer (its rule says the
+layout it wants), a class of the package (its `forward`, translated once, says), an
+`nn.Sequential` of kinds (the chain of its items), a container of modules, or a module the
+code does not fix (a parameter: `block(...)`, `norm_layer(...)`), assumed to follow the
+layout it is given. The assumption is checked where it matters: on instances, by `verify`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .values import CL, T, Tensor
+
+
+@dataclass(frozen=True)
+class Layer:
+    """A torch.nn layer: `wants` is the layout its Keras layer takes (CL, T, or None for
+    any); `unit_spatial`: its output's spatial axes have size 1 (global pooling)."""
+
+    cls: str
+    wants: str | None = None
+    gives: str | None = None  # layout of the output when it is not the input's
+    unit_spatial: bool = False
+    rank: int | None = None  # the rank of the tensors it takes, when fixed (Conv2d: 4)
+    call: str | None = None  # how the Keras layer is called, when not as torch calls it
+    args: tuple = ()  # (torch argument, its constant source text) of the constructor call
+
+
+@dataclass(frozen=True)
+class Local:
+    """An instance of a class of the package."""
+
+    cls: str  # qualified name
+
+
+@dataclass(frozen=True)
+class Seq:
+    """An nn.Sequential (or a subclass): its items in order; None when the code does not fix them."""
+
+    items: tuple | None
+    cls: str | None = None  # a Sequential subclass of the package
+
+
+@dataclass(frozen=True)
+class Bag:
+    """nn.ModuleList / nn.ModuleDict: what any of its items is."""
+
+    each: object
+
+
+@dataclass(frozen=True)
+class Unknown:
+    pass
+
+
+UNKNOWN = Unknown()
+
+
+def union(a, b):
+    if a == b:
+        return a
+    if isinstance(a, Unknown):
+        return b
+    if isinstance(b, Unknown):
+        return a
+    return a  # the first one the code builds stands for both (checked on instances)
+
+
+def apply(kind, x: Tensor, summaries) -> tuple[str | None, Tensor]:
+    """(the layout `kind` wants its input in, or None; the output for input `x`).
+
+    `summaries(cls)` gives (wanted layout, output function) of a package class."""
+    if isinstance(kind, Layer):
+        out = x if kind.gives is None else x.with_(layout=kind.gives)
+        if kind.wants is not None:
+            out = out.with_(layout=kind.gives or kind.wants)
+        if kind.rank is not None:
+            out = out.with_(rank=kind.rank)
+        if kind.unit_spatial and out.rank is not None:
+            out = out.with_(ones=frozenset(range(2, out.rank)))
+        elif kind.wants == CL or kind.gives is not None:
+            out = out.with_(ones=frozenset())
+        return kind.wants, out
+    if isinstance(kind, Local):
+        return summaries(kind.cls, x)
+    if isinstance(kind, Seq):
+        if kind.items is None:
+            return None, x
+        wants, cur = None, x
+        for item in kind.items:
+            w, cur = apply(item, cur, summaries)
+            if wants is None and w is not None:
+                wants = w
+        return wants, cur
+    return None, x
+
+
+def first_wants(kind, summaries) -> str | None:
+    return apply(kind, Tensor(), summaries)[0]
+
+
+__all__ = ["CL", "UNKNOWN", "Bag", "Layer", "Local", "Seq", "T", "Unknown", "apply", "union"]
