@@ -428,7 +428,7 @@ class FileTranslation:
         if isinstance(f, Module):
             return self.module_call(run, node, func, f.kind)
         if isinstance(f, Builder):
-            pos, kw, texts, _ = self.arguments(run, node)
+            _pos, _kw, _texts, _ = self.arguments(run, node)
             return R(self.same_call(node, func.code), Module(f.kind if f.kind is not None else UNKNOWN))
         if isinstance(f, Tensor):  # a parameter called: a builder, a module or a function given as argument
             pos, kw, _texts, _ = self.arguments(run, node)
@@ -1013,7 +1013,7 @@ class FileTranslation:
                 return self.super_init(run, small, node)
             base = run.peek(recv)
             if isinstance(base, Instance) and attr == "add_module":
-                pos, kw, texts, _ = self.arguments(run, node)
+                pos, _kw, texts, _ = self.arguments(run, node)
                 info = self.tr.class_info(base.cls)
                 if info is not None and info.role == "sequential":
                     info.items = Items(None, join(info.items.each if isinstance(info.items, Items) else pos[1].v, pos[1].v))
