@@ -11,15 +11,48 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import hashlib
+import importlib
 import importlib.util
 import os
+import re
 import sys
+import threading
 import zipfile
 from pathlib import Path
 
 from .errors import PortmodelError
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+_IMPORT_LOCK = threading.Lock()
+_FRAMEWORK_IMPORT = re.compile(r"^\s*(?:import|from)\s+(keras|tensorflow)\b", re.MULTILINE)
+
+
+def quiet_import(name: str):
+    """`importlib.import_module(name)` for Keras / TensorFlow and what imports them (onnx2tf,
+    tf2onnx): the first import in the process runs with file descriptor 2 sent to /dev/null.
+
+    Why: TensorFlow's C++ runtime logs at start-up (`WARNING: All log messages before
+    absl::InitializeLog() ...`, `I0000 ... port.cc:153] oneDNN custom operations are on ...`)
+    to stderr before TF_CPP_MIN_LOG_LEVEL takes effect, on machines whose CPU has oneDNN's
+    features, and the CLI's errors are one line on stderr. Only the import is muted (what it
+    writes to stderr, Python warnings included); an import that fails still raises, with its
+    message. Turning oneDNN off instead (TF_ENABLE_ONEDNN_OPTS=0) would change numerical
+    results. Every first import of these packages by portmodel goes through here (a user's
+    file: see `import_file`); fd 2 is the whole process's, hence the lock.
+    """
+    with _IMPORT_LOCK:
+        if name in sys.modules:
+            return importlib.import_module(name)
+        sys.stderr.flush()
+        saved = os.dup(2)
+        try:
+            with open(os.devnull, "wb") as null:
+                os.dup2(null.fileno(), 2)
+            return importlib.import_module(name)
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
 
 # True only where the user asked to unpickle checkpoints (which can run code) they trust
 TRUST_CHECKPOINTS: contextvars.ContextVar[bool] = contextvars.ContextVar("trust_checkpoints", default=False)
@@ -43,6 +76,8 @@ def import_file(path: str):
     module = importlib.util.module_from_spec(spec)
     sys.path.insert(0, str(p.parent.resolve()))
     try:
+        for framework in _FRAMEWORK_IMPORT.findall(p.read_text(errors="replace")):
+            quiet_import(framework)  # first here, not in the user's code (quiet_import says why)
         spec.loader.exec_module(module)
     except Exception as exc:  # noqa: BLE001 - report any failure of user code as one line
         raise PortmodelError(f"importing it failed: {type(exc).__name__}: {exc}", path) from None
@@ -64,7 +99,7 @@ def split_spec(spec: str, framework: str | None = None) -> tuple[str, str | None
 def _build_call(model, shapes: list[tuple], dtype: str, symbolic: bool) -> None:
     """Build `model` by calling it once: on zeros, or on symbolic tensors (no computation, and
     no weight memory inside a `keras.StatelessScope`)."""
-    import keras
+    keras = quiet_import("keras")
     import numpy as np
 
     if symbolic:
@@ -82,7 +117,7 @@ def _build_subclassed(model, input_shape, symbolic: bool = False):
 
 
 def keras_custom_objects(module) -> dict:
-    import keras
+    keras = quiet_import("keras")
 
     return {
         k: v
@@ -96,7 +131,7 @@ def load_keras(
 ):
     """A Keras model from `.keras`, or `PATH.py:builder_or_class` (+ weights file); `symbolic`
     builds a subclassed model on symbolic inputs."""
-    import keras
+    keras = quiet_import("keras")
 
     path, name = split_spec(spec, "keras")
     if path.endswith(".keras") and name is None:
@@ -149,7 +184,7 @@ def check_file(path: str, suffixes: tuple[str, ...]) -> None:
 
 
 def load_keras_file(path: str, custom_objects: dict | None = None):
-    import keras
+    keras = quiet_import("keras")
 
     check_file(path, (".keras",))
     if not zipfile.is_zipfile(path):
@@ -203,7 +238,7 @@ def load_state_dict(path: str) -> dict:
 def load_keras_port(spec: str, input_shape, symbolic: bool = False):
     """The Keras port of a PyTorch model (`PATH.py:Class`), built on a zero (or `symbolic`)
     input given in torch's layout (`input_shape`, batch excluded)."""
-    import keras
+    keras = quiet_import("keras")
 
     path, name = split_spec(spec, "keras")
     if name is None:
@@ -228,7 +263,7 @@ def load_keras_port(spec: str, input_shape, symbolic: bool = False):
 @contextlib.contextmanager
 def keras_dtype_policy(dtype: str):
     """Build Keras layers with `dtype` variables and computation (the checkpoint's dtype)."""
-    import keras
+    keras = quiet_import("keras")
 
     previous = keras.config.dtype_policy()
     keras.config.set_dtype_policy(dtype)

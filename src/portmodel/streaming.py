@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import PortmodelError
+from .loading import quiet_import
 from .weights import axis_order, bind, fit_problems, to_keras, to_torch
 
 BLOCK_BYTES = 16 << 20  # rows copied at a time: the unit of peak memory
@@ -190,6 +191,7 @@ def copy_permuted(src, dst, order: tuple[int, ...], *, along_source: bool, relea
 
 def _h5_store_class():
     try:
+        quiet_import("keras")
         from keras.src.saving.saving_lib import H5IOStore, _save_state
     except ImportError as exc:  # pragma: no cover - guarded by the keras pin
         raise PortmodelError(f"this Keras version lacks the weights-file internals streaming relies on: {exc}") from None
@@ -339,8 +341,9 @@ def stream_to_torch(keras_model, torch_model, checkpoint: str, out: str | os.Pat
 def stateless_models(build_keras, build_torch):
     """(keras model, torch model) built without weight memory: torch on the meta device, Keras
     in a StatelessScope. A model whose code needs real tensors to construct is built normally."""
-    import keras
     import torch
+
+    keras = quiet_import("keras")
 
     try:
         with torch.device("meta"):

@@ -366,11 +366,13 @@ def _default(func: str, keyword: str) -> str | None:
     import importlib
     import inspect
 
+    from .loading import quiet_import
+
     roots = {"nn": "torch.nn", "torch": "torch", "layers": "keras.layers", "keras": "keras"}
     root = roots.get(func.split(".")[0])
     if root is None:
         return None
-    obj = importlib.import_module(root)
+    obj = quiet_import(root) if root.startswith("keras") else importlib.import_module(root)
     for part in func.split(".")[1:]:
         obj = getattr(obj, part, None)
     if obj is None:

@@ -27,7 +27,9 @@ def local_calibration_data():
 
 
 def convert(request: dict) -> dict:
-    import onnx2tf
+    from ..loading import quiet_import
+
+    onnx2tf = quiet_import("onnx2tf")  # it imports TensorFlow: quietly (see quiet_import)
     from onnx2tf import onnx2tf as core
     from onnx2tf.utils import common_functions
 

@@ -121,7 +121,9 @@ def _natural(name: str) -> tuple:
 
 
 def run_saved_model(path: str, arrays, names: list[str], output_names=()) -> list[np.ndarray]:
-    import tensorflow as tf
+    from ..loading import quiet_import
+
+    tf = quiet_import("tensorflow")
 
     fn = tf.saved_model.load(path).signatures["serving_default"]
     specs = fn.structured_input_signature[1]

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import PortmodelError
-from ..loading import import_file, load_keras_file, load_state_dict, split_spec
+from ..loading import import_file, load_keras_file, load_state_dict, quiet_import, split_spec
 from .onnx_fixes import replace_erfc
 
 # Weights beyond this go to an external data file beside model.onnx (protobuf's limit is 2 GB)
@@ -133,7 +133,7 @@ def _python_source(path: str, name: str, weights, input_shape, exporter: str) ->
         source = _torch_source(model.eval(), path, tuple(input_shape), exporter)
         source.name = name
         return source
-    import keras
+    keras = quiet_import("keras")
 
     from ..loading import _build_subclassed
 
@@ -276,7 +276,7 @@ def _has_inputs(model) -> bool:
 
 
 def _saved_model_source(path: str) -> Source:
-    import tensorflow as tf
+    tf = quiet_import("tensorflow")
 
     loaded = tf.saved_model.load(path)
     if "serving_default" not in loaded.signatures:

@@ -44,7 +44,9 @@ def tensorflow_files(work: str, quantize, dynamic_int8_path: str | None, tflite:
     batch fixed to `batch` (the report says so)."""
     import shutil
 
-    import tensorflow as tf
+    from ..loading import quiet_import
+
+    tf = quiet_import("tensorflow")
 
     notes = []
     if keras_model is not None:
