@@ -37,13 +37,34 @@ def test_aliases_resolve_to_canonical_keras_names():
 
 
 def test_rebound_alias_uses_scope_analysis():
+    """An alias rebound in a function hides the import there only (Python's scoping, read by
+    the import table); rebound at module level, the order things run decides, and libcst's
+    scope analysis answers."""
     src = (
         "from keras import layers\n\n\ndef helper():\n    layers = []\n    layers.append(1)\n    return layers\n\n\n"
         "x = layers.Dense(2)\n"
     )
     names, found = _calls(src)
-    assert names._table is None  # fell back to QualifiedNameProvider
+    assert names._table is not None
     assert found == {"layers.append": None, "layers.Dense": "keras.layers.Dense"}
+    names, found = _calls("from keras import layers\n\nx = layers.Dense(2)\nlayers = []\nlayers.append(1)\n")
+    assert names._table is None  # fell back to QualifiedNameProvider
+    assert found["layers.Dense"] == "keras.layers.Dense"
+
+
+@pytest.mark.parametrize("src", [
+    "def f(layers=layers.Dense(1)):\n    return layers.Conv2D(1)\n",  # a default is read where the def is
+    "def f():\n    return [layers.Conv2D(1) for layers in layers.Dense(1)]\n",  # the first iterable too
+    "def f():\n    def g():\n        return layers.Conv2D(1)\n    layers = 1\n",  # a closure reads f's local
+    "class C:\n    def m(self, layers):\n        return layers.Conv2D(1)\n",
+    "f = lambda layers: layers.Conv2D(1)\n",
+    "def f():\n    with open('x') as layers:\n        return layers.Conv2D(1)\n",
+])
+def test_reads_a_local_binding_hides_are_not_keras(src):
+    names, found = _calls("from keras import layers\n\n" + src)
+    assert names._table is not None
+    assert "layers.Conv2D" in found and found["layers.Conv2D"] is None
+    assert found.get("layers.Dense", "keras.layers.Dense") == "keras.layers.Dense"
 
 
 def test_keras_internal_imports_as_keras_applications_writes_them():

@@ -11,6 +11,7 @@ import re
 import libcst as cst
 
 from .hooks import Untranslatable
+from .keras_names import calls_in
 from .keras_reader import (
     DeferredLayer,
     LayerRef,
@@ -73,16 +74,9 @@ class Components:
             if isinstance(stmt, cst.ClassDef) and is_keras_class(self.fx, stmt):
                 self.classes[stmt.name.value] = stmt
         names = set(self.classes)
-        used = self.used
-
-        class V(cst.CSTVisitor):
-            def visit_Call(self, node: cst.Call) -> None:
-                if isinstance(node.func, cst.Name) and node.func.value in names:
-                    used.add(node.func.value)
-
         for stmt in module.body:
-            if isinstance(stmt, cst.ClassDef | cst.FunctionDef):
-                stmt.visit(V())
+            if names and isinstance(stmt, cst.ClassDef | cst.FunctionDef):
+                self.used.update(c.func.value for c in calls_in(stmt) if isinstance(c.func, cst.Name) and c.func.value in names)
 
     def __call__(self, site, tensors: list, parent):
         from .lower import Lowered

@@ -156,7 +156,7 @@ class TorchFile:
         self.nodes: dict[int, cst.CSTNode] = {}
         self.uses_training: set[str] = set()  # classes whose forward reads self.training
         self.reached: set[str] = set()  # classes interpreted at least once
-        self.bound = _bound_names(module)  # names the file assigns: `layers = []` shadows keras.layers
+        self.bound = names.bound  # names the file binds: `layers = []` shadows keras.layers
 
     def keras_text(self, text: str) -> str:
         """Generated code says `layers.X`/`ops.x`; where the file uses those names itself,
@@ -1156,36 +1156,6 @@ def _literal(node) -> Any:
         return ast.literal_eval(code(node))
     except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
         return UNKNOWN
-
-
-def _bound_names(module: cst.Module) -> set[str]:
-    bound: set[str] = set()
-
-    class V(cst.CSTVisitor):
-        def visit_Param(self, node: cst.Param) -> None:
-            bound.add(node.name.value)
-
-        def visit_AssignTarget(self, node: cst.AssignTarget) -> None:
-            self._names(node.target)
-
-        def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
-            self._names(node.target)
-
-        def visit_For(self, node: cst.For) -> None:
-            self._names(node.target)
-
-        def visit_CompFor(self, node: cst.CompFor) -> None:
-            self._names(node.target)
-
-        def _names(self, target) -> None:
-            if isinstance(target, cst.Name):
-                bound.add(target.value)
-            elif isinstance(target, cst.Tuple | cst.List):
-                for el in target.elements:
-                    self._names(el.value)
-
-    module.visit(V())
-    return bound
 
 
 def sequential_elements(node: cst.Call) -> list[cst.BaseExpression] | cst.BaseExpression:

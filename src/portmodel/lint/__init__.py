@@ -8,6 +8,7 @@ generated from it) and its VALID / INVALID / FIXED examples run as tests. Fix sa
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -75,10 +76,9 @@ class LintContext:
         self.source = source
         self.config = config
         module = parse_python(source, path)
-        wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
+        self._wrapper = wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
         self.module = wrapper.module
         self.keras = KerasNames.for_module(wrapper)
-        self.pos = wrapper.resolve(PositionProvider)
         self.calls: list[cst.Call] = []
         self.imports: list[cst.Import | cst.ImportFrom] = []
         ctx = self
@@ -94,6 +94,11 @@ class LintContext:
                 ctx.imports.append(node)
 
         self.module.visit(Collect())
+
+    @functools.cached_property
+    def pos(self):
+        """Node positions, resolved when a finding first needs one (a whole-tree pass)."""
+        return self._wrapper.resolve(PositionProvider)
 
     def qualified(self, node: cst.CSTNode) -> set[str]:
         return self.keras.all_of(node)

@@ -29,7 +29,7 @@ class Untranslatable(Check):
 
         if not any(ctx.keras.of(node.func) for node in ctx.calls):
             return
-        result = translate_source(ctx.source, ctx.path)
+        result = translate_source(ctx.source, ctx.path, parsed=ctx.module)
         for d in result.todos:
             yield _at(ctx, self, d.line, d.col, d.message)
 
