@@ -6,6 +6,10 @@ then times, in the same run:
   ours-1  portmodel's translate_source on one core
   ours-N  `portmodel translate` over the tree with all cores (process pool)
 and prints lines/s and the ratios. Usage: python bench/translate.py [--files 240] [--jobs N]
+
+`--torchvision` times the code engine (PyTorch -> Keras) on torchvision's classification files
+as installed (its `models/` and the `ops/` modules they import, translated as one package,
+one core) against the same floor on the same files.
 """
 
 from __future__ import annotations
@@ -54,11 +58,46 @@ def generate(folder: Path, n: int, seed: int = 0) -> list[Path]:
     return paths
 
 
+def torchvision_tree() -> None:
+    """The code engine on torchvision's classification modules, against the libcst floor."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    import torchvision_zoo as zoo
+
+    from portmodel.torch_to_keras.api import _TRANSLATORS, dotted_names
+
+    root = zoo.torchvision_dir()
+    if root is None:
+        sys.exit("torchvision is not installed (bash scripts/setup installs it)")
+    paths = zoo.classification_files(root)
+    sources = [Path(p).read_text() for p in paths]
+    lines = sum(s.count("\n") for s in sources)
+    translated = dotted_names(paths)
+    floors, ours = [], []
+    for _ in range(3):  # the best of three of each: these machines are noisy
+        t = time.perf_counter()
+        for s in sources:
+            assert cst.parse_module(s).code == s
+        floors.append(time.perf_counter() - t)
+        _TRANSLATORS.clear()
+        t = time.perf_counter()
+        todos = sum(len(translate_source(s, p, to="keras", engine="code", translated=translated).todos)
+                    for p, s in zip(paths, sources))
+        ours.append(time.perf_counter() - t)
+    floor, one = min(floors), min(ours)
+    print(f"torchvision {len(paths)} files, {lines} lines, {todos} TODOs (code engine, one core)")
+    print(f"floor  libcst parse+render : {floor:7.2f} s  {lines / floor:9.0f} lines/s")
+    print(f"ours   translate           : {one:7.2f} s  {lines / one:9.0f} lines/s  ({one / floor:.1f}x the floor)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--files", type=int, default=240)
     ap.add_argument("--jobs", type=int, default=os.cpu_count())
+    ap.add_argument("--torchvision", action="store_true", help="the code engine on torchvision's models package")
     args = ap.parse_args()
+    if args.torchvision:
+        torchvision_tree()
+        return
     with tempfile.TemporaryDirectory() as tmp:
         paths = generate(Path(tmp), args.files)
         sources = [p.read_text() for p in paths]

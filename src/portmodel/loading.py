@@ -67,10 +67,17 @@ def _trusting(path: str) -> bool:
 
 
 def import_file(path: str):
-    """Import a Python file as a fresh module (its folder goes first on sys.path)."""
+    """Import a Python file as a fresh module (its folder goes first on sys.path); a file of a
+    package (its folder has an `__init__.py`) as that package's module, so its relative
+    imports hold."""
     p = Path(path)
     if not p.is_file():
         raise PortmodelError("file not found", path)
+    from .torch_to_keras.source import package_root
+
+    root, dotted = package_root(p)
+    if root is not None:
+        return _import_package_module(p, root, dotted)
     name = "portmodel_user_" + hashlib.sha1(str(p.resolve()).encode()).hexdigest()[:12]
     spec = importlib.util.spec_from_file_location(name, p)
     module = importlib.util.module_from_spec(spec)
@@ -84,6 +91,18 @@ def import_file(path: str):
     finally:
         sys.path.remove(str(p.parent.resolve()))
     return module
+
+
+def _import_package_module(p: Path, root: Path, dotted: str):
+    sys.path.insert(0, str(root))
+    try:
+        for framework in _FRAMEWORK_IMPORT.findall(p.read_text(errors="replace")):
+            quiet_import(framework)
+        return importlib.import_module(dotted)
+    except Exception as exc:  # noqa: BLE001 - report any failure of user code as one line
+        raise PortmodelError(f"importing it failed: {type(exc).__name__}: {exc}", str(p)) from None
+    finally:
+        sys.path.remove(str(root))
 
 
 def split_spec(spec: str, framework: str | None = None) -> tuple[str, str | None]:

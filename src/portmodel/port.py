@@ -181,8 +181,13 @@ def port_to_keras(
     force: bool = False,
     inputs_path: str | None = None,
     dtype: str | None = None,
+    engine: str | None = None,
 ) -> dict:
     """Port a PyTorch source file (and state_dict) to Keras 3; returns the report dict.
+
+    With the code engine, a file of a package is ported with the package modules of model
+    code it imports: they are written beside `model.py` as a package of their own
+    (`torchvision_keras/...`), and `model.py` imports the model from it.
 
     Without `weights` the source model keeps the weights its constructor gives it (seeded),
     which still proves the translation computes the same function. The Keras port is built
@@ -201,7 +206,16 @@ def port_to_keras(
         raise PortmodelError("output exists; pass --force to overwrite it", existing[0])
     if not input_shape:
         raise PortmodelError("porting PyTorch code needs --input-shape (torch layout, no batch: 3,32,32)")
-    result = translate_source(read_source(src), src, input_shape=input_shape, to="keras")
+    engine = engine or os.environ.get("PORTMODEL_ENGINE") or "instance"
+    packaged = engine == "code" and _in_package(src)
+    if packaged:
+        from .rules import load_rules
+        from .torch_to_keras.package import write_port
+
+        staging = tempfile.mkdtemp(prefix=".portmodel-pkg-")
+        result, port_module, _ = write_port(src, staging, load_rules())
+    else:
+        result = translate_source(read_source(src), src, input_shape=input_shape, to="keras", engine=engine)
     info = pick_model(result, model, "PyTorch")
     _refuse_todos(result, src)
     torch.manual_seed(0)
@@ -218,7 +232,14 @@ def port_to_keras(
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".portmodel-", dir=out.parent) as tmp:
         model_py = os.path.join(tmp, "model.py")
-        write_text(model_py, result.code)
+        if packaged:
+            package = port_module.split(".")[0]
+            shutil.copytree(os.path.join(staging, package), os.path.join(tmp, package))
+            shutil.rmtree(staging, ignore_errors=True)
+            write_text(model_py, f'"""The Keras port of {src} (portmodel): the model from its translated '
+                                 f'package."""\n\nfrom {port_module} import {info.target}  # noqa: F401\n')
+        else:
+            write_text(model_py, result.code)
         try:
             with keras_dtype_policy(target_dtype):
                 keras_model = load_keras_port(f"{model_py}:{info.target}", input_shape)
@@ -256,5 +277,15 @@ def port_to_keras(
             src, info, result, out, results, inputs, inputs_path, atol, rtol, weights_info,
             direction="PyTorch -> Keras", keras_file=keras_info,
         )
-        _publish(report, tmp, out, KERAS_OUTPUTS + (("model.keras",) if keras_file["written"] else ()))
+        extra = ("model.keras",) if keras_file["written"] else ()
+        if packaged:
+            extra += (port_module.split(".")[0],)
+            shutil.rmtree(out / port_module.split(".")[0], ignore_errors=True)
+        _publish(report, tmp, out, KERAS_OUTPUTS + extra)
     return report
+
+
+def _in_package(path: str) -> bool:
+    from .torch_to_keras.source import package_root
+
+    return package_root(Path(path))[0] is not None

@@ -10,6 +10,7 @@ the imports once. Whatever the rules cannot translate stays in place under a
 from __future__ import annotations
 
 import ast
+import os
 import re
 import textwrap
 from dataclasses import dataclass, field
@@ -51,6 +52,7 @@ class TranslationResult:
     code: str | None
     diagnostics: list[Diagnostic] = field(default_factory=list)
     models: list[ModelInfo] = field(default_factory=list)
+    translated: int | None = None  # layers and ops translated, where the engine counts them
 
     @property
     def todos(self) -> list[Diagnostic]:
@@ -446,17 +448,32 @@ def guess_target(source: str) -> str:
     return "keras" if _TORCH_IMPORT.search(source) and not _KERAS_IMPORT.search(source) else "torch"
 
 
+ENGINES = ("instance", "code")
+
+
 def translate_source(
     source: str, path: str = "<string>", *, input_shape=None, rules: RuleSet | None = None, to: str | None = None,
-    parsed: cst.Module | None = None,
+    parsed: cst.Module | None = None, engine: str | None = None, translated: set[str] | None = None,
 ) -> TranslationResult:
     """Translate Keras source text to PyTorch (`to="torch"`), or PyTorch source to Keras
     (`to="keras"`); by default, away from the framework the file imports. `parsed`: the
-    source already parsed (by `parse_python`), when the caller has it."""
+    source already parsed (by `parse_python`), when the caller has it.
+
+    PyTorch -> Keras has two engines while the second replaces the first: "instance" follows
+    the model the default arguments build; "code" (`portmodel.torch_to_keras`) translates every
+    class and function once, as code ($PORTMODEL_ENGINE sets the default). `translated`: the
+    modules of the same run (their imports of each other stay relative)."""
     rules = rules or load_rules()
     to = to or guess_target(source)
     module = parsed if parsed is not None else parse_python(source, path)
+    engine = engine or os.environ.get("PORTMODEL_ENGINE") or "instance"
+    if engine not in ENGINES:
+        raise PortmodelError(f"unknown engine {engine!r} (choose from {', '.join(ENGINES)})")
     try:
+        if to == "keras" and engine == "code":
+            from .torch_to_keras.api import translate_torch as translate_code
+
+            return translate_code(source, path, translated=translated, rules=rules)
         if to == "keras":
             from .torch_translate import translate_torch
 

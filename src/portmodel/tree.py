@@ -29,14 +29,16 @@ class FileOutcome:
     models: list = field(default_factory=list)
 
 
-def translate_one(path: str, input_shape=None, to: str | None = None) -> FileOutcome:
+def translate_one(path: str, input_shape=None, to: str | None = None, engine: str | None = None,
+                  translated: frozenset | None = None) -> FileOutcome:
     """Translate one .py or .ipynb file in memory (no writes); never raises: a failure is
     the outcome's `error` (and `traceback` for an internal error)."""
-    outcome, error, tb = run_safely(path, lambda: _translate_one(path, input_shape, to))
+    outcome, error, tb = run_safely(path, lambda: _translate_one(path, input_shape, to, engine, translated))
     return outcome if error is None else FileOutcome(path, status="failed", error=error, traceback=tb)
 
 
-def _translate_one(path: str, input_shape, to: str | None) -> FileOutcome:
+def _translate_one(path: str, input_shape, to: str | None, engine: str | None = None,
+                   translated: frozenset | None = None) -> FileOutcome:
     from . import notebook
     from .port import read_source
     from .translate import translate_source
@@ -47,29 +49,38 @@ def _translate_one(path: str, input_shape, to: str | None) -> FileOutcome:
     is_nb = path.endswith(".ipynb")
     nb = notebook.load(path, text) if is_nb else None
     source = notebook.to_source(nb) if is_nb else text
-    res = translate_source(source, "<stdin>" if path == "-" else path, input_shape=input_shape, to=to)
+    res = translate_source(source, "<stdin>" if path == "-" else path, input_shape=input_shape, to=to,
+                           engine=engine, translated=set(translated) if translated else None)
     code = notebook.dump(notebook.from_source(nb, res.code)) if is_nb and res.status != "unchanged" else res.code
     out.code = text if res.status == "unchanged" else code
     out.status = "converted" if out.code != text else "unchanged"
     out.diagnostics = res.diagnostics
     out.models = res.models
-    out.layers = sum(len(m.order) for m in res.models)
+    out.layers = res.translated if res.translated is not None else sum(len(m.order) for m in res.models)
     return out
 
 
-def translate_many(paths: list[str], input_shape=None, jobs: int | None = None, progress: bool = False, to: str | None = None):
-    """Outcomes in input order; uses `jobs` processes (default: all cores) for many files."""
+def translate_many(paths: list[str], input_shape=None, jobs: int | None = None, progress: bool = False,
+                   to: str | None = None, engine: str | None = None):
+    """Outcomes in input order; uses `jobs` processes (default: all cores) for many files.
+    The files of one package are translated as one (the code engine resolves their imports of
+    each other)."""
+    from .torch_to_keras.api import dotted_names
+
+    translated = frozenset(dotted_names(paths))
     jobs = jobs or os.cpu_count() or 1
     if len(paths) < 4 or jobs == 1:
         outcomes = []
         for i, p in enumerate(paths):
-            outcomes.append(translate_one(p, input_shape, to))
+            outcomes.append(translate_one(p, input_shape, to, engine, translated))
             _bar(progress, i + 1, len(paths))
         return outcomes
     outcomes = []
+    n = len(paths)
     with ProcessPoolExecutor(max_workers=jobs) as pool:
         chunk = max(1, len(paths) // (jobs * 8))
-        for i, outcome in enumerate(pool.map(translate_one, paths, [input_shape] * len(paths), [to] * len(paths), chunksize=chunk)):
+        for i, outcome in enumerate(pool.map(translate_one, paths, [input_shape] * n, [to] * n, [engine] * n,
+                                             [translated] * n, chunksize=chunk)):
             outcomes.append(outcome)
             _bar(progress, i + 1, len(paths))
     return outcomes
@@ -134,9 +145,17 @@ def report_markdown(rep: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def output_path(path: str, roots: list[str], out_dir: str) -> Path:
-    """Where a translated file goes under `out_dir`, mirroring its place below its root."""
+def output_path(path: str, roots: list[str], out_dir: str, packages: bool = False) -> Path:
+    """Where a translated file goes under `out_dir`, mirroring its place below its root
+    (`packages`: a file of a package goes to its place in the package, `out/torchvision/models/
+    resnet.py`, so the relative imports between the translated modules hold)."""
     p = Path(path).resolve()
+    if packages:
+        from .torch_to_keras.source import package_root
+
+        root, _ = package_root(p)
+        if root is not None:
+            return Path(out_dir) / p.relative_to(root)
     for root in roots:
         r = Path(root).resolve()
         if r.is_dir() and (p == r or r in p.parents):

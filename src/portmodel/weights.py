@@ -341,12 +341,22 @@ def transfer_to_keras(torch_model, keras_model, rules: RuleSet | None = None) ->
     bindings = bind(keras_model, torch_model, rules)
     mismatched = sorted(
         {f"{k}: {_dtype_name(torch_model.state_dict()[k])} vs Keras {b.variable.dtype}"
-         for b in bindings for k in b.keys if _dtype_name(torch_model.state_dict()[k]) != str(b.variable.dtype)}
+         for b in bindings for k in b.keys if _dtype_name(torch_model.state_dict()[k]) != str(b.variable.dtype)
+         and not _integers_fit(state[k], str(b.variable.dtype))}
     )
     if mismatched:  # never cast silently: the port is built in the checkpoint's dtype, or --dtype asks
         raise PortmodelError("weight dtypes differ (pass --dtype to cast): " + "; ".join(mismatched[:5]))
     for b in bindings:
         b.variable.assign(to_keras(b.weight, [state[k] for k in b.keys], tuple(b.variable.shape)))
+
+
+def _integers_fit(value: np.ndarray, dtype: str) -> bool:
+    """An integer buffer (torch's int64 indices) held in another integer dtype (Keras' int32)
+    loses nothing when every value fits: that copy is exact, so it is not a cast to refuse."""
+    if value.dtype.kind not in "iu" or not dtype.startswith(("int", "uint")):
+        return False
+    info = np.iinfo(dtype)
+    return value.size == 0 or (int(value.min()) >= info.min and int(value.max()) <= info.max)
 
 
 def _tensor(value: np.ndarray):

@@ -33,7 +33,7 @@ class KerasNames:
 
     @classmethod
     def for_file(cls, src: SourceFile) -> KerasNames:
-        bound = _bound_names(src.tree)
+        bound = _bound_names(src.text)
         return cls(
             "keras.layers" if "layers" in bound else "layers",
             "keras.ops" if "ops" in bound else "ops",
@@ -48,25 +48,20 @@ class KerasNames:
         return text
 
 
-def _bound_names(tree: cst.Module) -> set[str]:
-    from ..parsing import walk
+def _bound_names(text: str) -> set[str]:
+    """Every name the file binds anywhere (read with Python's parser: faster than a libcst walk)."""
+    import ast
 
     out: set[str] = set()
-    for node in walk(tree):
-        if isinstance(node, cst.Name) and isinstance(node, cst.Name):
-            pass
-        if isinstance(node, cst.Param):
-            out.add(node.name.value)
-        elif isinstance(node, cst.AssignTarget | cst.AnnAssign | cst.AugAssign | cst.For | cst.CompFor):
-            for n in walk(node.target):
-                if isinstance(n, cst.Name):
-                    out.add(n.value)
-        elif isinstance(node, cst.FunctionDef | cst.ClassDef):
-            out.add(node.name.value)
-        elif isinstance(node, cst.ImportAlias):
-            name = node.asname.name if node.asname else node.name
-            if isinstance(name, cst.Name):
-                out.add(name.value)
+    for node in ast.walk(ast.parse(text)):
+        if isinstance(node, ast.arg):
+            out.add(node.arg)
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            out.add(node.id)
+        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            out.add(node.name)
+        elif isinstance(node, ast.alias):
+            out.add((node.asname or node.name).split(".")[0])
     return out
 
 
@@ -81,9 +76,11 @@ class ClassInfo:
     bases: list[str]  # qualified names of the bases (package classes or torch)
     torch_base: str | None = None  # a torch.nn layer it extends (`class LayerNorm2d(nn.LayerNorm)`)
     attrs: dict[str, Value] = field(default_factory=dict)
+    assigned: dict[str, list] = field(default_factory=dict)  # every value each attribute is given
     items: Value | None = None  # what super().__init__(*items) of a Sequential subclass received
     methods: dict[str, cst.FunctionDef] = field(default_factory=dict)
     ready: bool = False
+    weight_reads: set = field(default_factory=set)  # `self.x` whose `.weight`/`.bias` a method reads
 
 
 class Translator:
@@ -134,6 +131,7 @@ class Translator:
             s.name.value: s for s in node.body.body if isinstance(s, cst.FunctionDef)
         }
         info = ClassInfo(qual, src, node, role, bases, torch_base, methods=methods)
+        info.weight_reads = _weight_reads(methods)
         self.classes[qual] = info
         return info
 
@@ -170,6 +168,23 @@ class Translator:
         if info.role == "sequential":
             return Seq(None, qual)
         return Local(qual)
+
+
+def _weight_reads(methods: dict) -> set[str]:
+    """Attributes whose layer's weights a method other than __init__ reads (`self.qkv.weight`):
+    Keras builds a layer's variables when it is first called, so these are built in __init__."""
+    from ..parsing import walk
+
+    out = set()
+    for name, fn in methods.items():
+        if name == "__init__":
+            continue
+        for n in walk(fn):
+            if isinstance(n, cst.Attribute) and n.attr.value in ("weight", "bias") \
+                    and isinstance(n.value, cst.Attribute) and isinstance(n.value.value, cst.Name) \
+                    and n.value.value.value == "self":
+                out.add(n.value.attr.value)
+    return out
 
 
 def relative_path(path: str) -> str:

@@ -30,6 +30,7 @@ class FileResult:
     notes: list = field(default_factory=list)  # (node, message)
     models: list = field(default_factory=list)  # (name, kind: "class" | "factory")
     changed: bool = True
+    translated: int = 0  # torch layers, ops and classes written in Keras
 
 
 def translate_file(tr: Translator, src: SourceFile, translated: set[str] | None = None) -> FileResult:
@@ -55,7 +56,7 @@ def translate_file(tr: Translator, src: SourceFile, translated: set[str] | None 
     new = src.tree.with_changes(body=body)
     new = _imports(ft, new)
     code = new.code
-    result = FileResult(code, list(ft.todos), list(ft.notes))
+    result = FileResult(code, list(ft.todos), list(ft.notes), translated=ft.count + len(module_classes))
     for key, out in tr.summaries.items():
         if out.node is not None and _belongs(key, src):
             result.todos += out.todos
@@ -280,6 +281,7 @@ def _decorators(ft: FileTranslation, fn: cst.FunctionDef) -> cst.FunctionDef:
 
 def _imports(ft: FileTranslation, module: cst.Module) -> cst.Module:
     used = _names_read(module)
+    ft.original_names = _names_read(ft.src.tree)
     body = []
     first_import = None
     for i, stmt in enumerate(module.body):
@@ -350,39 +352,22 @@ def _bound_elsewhere(module: cst.Module, name: str) -> bool:
 
 
 def _names_read(module: cst.Module) -> set[str]:
+    """Names the module reads outside its top-level imports (string annotations included)."""
+    import ast
+
+    tree = ast.parse(module.code)
     out = set()
-    for node in walk(module):
-        if isinstance(node, cst.ImportFrom | cst.Import):
+    for stmt in tree.body:
+        if isinstance(stmt, ast.Import | ast.ImportFrom):
             continue
-        if isinstance(node, cst.Name):
-            out.add(node.value)
-        elif isinstance(node, cst.Attribute):
-            pass
-    # names inside import statements are Name nodes too: count only outside imports
-    out -= _import_names(module) - _names_outside_imports(module)
-    return out
-
-
-def _import_names(module: cst.Module) -> set[str]:
-    out = set()
-    for stmt in module.body:
-        if _is_import(stmt):
-            for n in walk(stmt):
-                if isinstance(n, cst.Name):
-                    out.add(n.value)
-    return out
-
-
-def _names_outside_imports(module: cst.Module) -> set[str]:
-    out = set()
-    for stmt in module.body:
-        if _is_import(stmt):
-            continue
-        for n in walk(stmt):
-            if isinstance(n, cst.Name):
-                out.add(n.value)
-            elif isinstance(n, cst.SimpleString):
-                pass
+        for node in ast.walk(stmt):
+            if isinstance(node, ast.Name):
+                out.add(node.id)
+            elif isinstance(node, ast.Constant) and isinstance(node.value, str) and "." in node.value:
+                try:  # "OrderedDict[str, torch.Tensor]"
+                    out |= {n.id for n in ast.walk(ast.parse(node.value, mode="eval")) if isinstance(n, ast.Name)}
+                except SyntaxError:
+                    pass
     return out
 
 
@@ -408,13 +393,18 @@ def _defined_in_translated(ft: FileTranslation, target: str, names) -> tuple[int
     return len(here) - common + 1, ".".join(parts[common:])
 
 
+def _dropped(ft: FileTranslation, local: str, used: set[str]) -> bool:
+    """An imported name the translation no longer reads (torch's, or one only torch code read)."""
+    return local not in used and local in ft.original_names
+
+
 def _import(ft: FileTranslation, small, used: set[str]):
     if isinstance(small, cst.Import):
         names = []
         for a in small.names:
             full = dotted(a.name)
             local = a.asname.name.value if a.asname else full.split(".")[0]
-            if full.split(".")[0] == "torch" and local not in used:
+            if (full.split(".")[0] == "torch" and local not in used) or _dropped(ft, local, used):
                 continue
             names.append(a)
         if not names:
@@ -429,7 +419,7 @@ def _import(ft: FileTranslation, small, used: set[str]):
         names = []
         for a in small.names:
             local = a.asname.name.value if a.asname else dotted(a.name)
-            if (absolute or "").split(".")[0] == "torch" and local not in used:
+            if ((absolute or "").split(".")[0] == "torch" and local not in used) or _dropped(ft, local, used):
                 continue
             names.append(a)
         if not names:

@@ -82,8 +82,10 @@ def initializer_statement(ft, run: Run, small, node: cst.Call, qual: str):
     if name in _NOTES:
         run.notes.append((small, _NOTES[name]))
     w = target.v
+    if isinstance(w, Tensor) and isinstance(node.args[0].value, cst.Attribute):  # a parameter of the layer
+        return cst.Expr(_expr(f"{target.code}.assign({init}({target.code}.shape))"))
     if isinstance(w, Weight):
-        owner = target.code.rsplit(".", 1)[0]
+        owner = w.owner
         attr = variable_initializer(ft, w.layer, w.name)
         return cst.Assign([cst.AssignTarget(_expr(f"{owner}.{attr}"))], _expr(init))
     loop_var = _loop_layer(node.args[0].value)

@@ -51,8 +51,20 @@ RESERVED = frozenset({
 })
 
 
+_EMPTY = cst.Module([])
+_CODE: dict[int, tuple] = {}
+
+
 def code_of(node) -> str:
-    return cst.Module([]).code_for_node(node)
+    """A node's source (cached: translation asks it again and again of the same nodes)."""
+    hit = _CODE.get(id(node))
+    if hit is not None and hit[0] is node:
+        return hit[1]
+    code = _EMPTY.code_for_node(node)
+    if len(_CODE) > 500_000:
+        _CODE.clear()
+    _CODE[id(node)] = (node, code)
+    return code
 
 
 @dataclass
@@ -94,6 +106,7 @@ class Run:
         self.env: dict[str, Value] = {}
         self.demands: dict[int, list[tuple[int, int, object]]] = {}
         self.ranks: dict[int, int] = {}  # parameter var -> the rank its uses say it has
+        self.named_modules: dict[str, list] = {}  # modules put in a dict under a constant key
         self.returns: list[Value] = []
         self.training = False
         self.todos: list = []
@@ -131,10 +144,15 @@ class Run:
             d = self.peek(param.default)
             if isinstance(d, Builder | Module):
                 return d
-        if param.annotation is not None and not _tensor_annotation(param.annotation.annotation, self.src):
-            return DYN
         layout = self.layouts.get(var, Var(var))
-        return Tensor(layout, self.param_ranks.get(var))
+        tensor = Tensor(layout, self.param_ranks.get(var))
+        if param.annotation is not None:
+            kind = _annotation_kind(param.annotation.annotation)
+            if kind == "list":
+                return Items(None, tensor)
+            if kind != "tensor":
+                return DYN
+        return tensor
 
     def peek(self, node) -> Value:
         """The value of an expression, without recording anything."""
@@ -179,7 +197,7 @@ class Run:
         self.bind_params()
         body = self.block(self.fn.body.body)
         fn = self.fn.with_changes(body=self.fn.body.with_changes(body=body or [_pass()]))
-        return self.signature(fn) if self.emit else fn
+        return _drop_dead_locals(self.signature(fn), self.fn) if self.emit else fn
 
     def signature(self, fn: cst.FunctionDef) -> cst.FunctionDef:
         """Parameter and return annotations with torch types mapped; defaults translated."""
@@ -277,7 +295,7 @@ class Run:
         lines: list = []
         smalls = [s for s in out if isinstance(s, cst.BaseSmallStatement)]
         compound = [s for s in out if not isinstance(s, cst.BaseSmallStatement)]
-        if smalls and not compound:
+        if smalls and not compound and len(smalls) == len(stmt.body):
             smalls = [s.with_changes(semicolon=cst.MaybeSentinel.DEFAULT) for s in smalls]
             return [stmt.with_changes(body=smalls)]
         first = True
@@ -336,6 +354,10 @@ class Run:
         return small.with_changes(value=_expr(r.code)) if r.code != code_of(node) else small
 
     def assign(self, small: cst.Assign):
+        if len(small.targets) == 1 and isinstance(small.targets[0].target, cst.Subscript) \
+                and isinstance(self.peek(small.targets[0].target.value), Tensor):
+            r = self.ev(small.value)
+            return self.file.index_update(self, small.targets[0].target, r.code, None)
         r = self.ev(small.value)
         if len(small.targets) == 1 and isinstance(small.targets[0].target, cst.Name) \
                 and r.code == small.targets[0].target.value:  # `x = x.contiguous()`: nothing left to do
@@ -361,6 +383,12 @@ class Run:
         return new.with_changes(target=self.bind(small.target, r), value=_expr(r.code))
 
     def aug_assign(self, small: cst.AugAssign):
+        if isinstance(small.target, cst.Subscript) and isinstance(self.peek(small.target.value), Tensor):
+            op = {cst.AddAssign: "add", cst.SubtractAssign: "subtract", cst.MultiplyAssign: "multiply",
+                  cst.DivideAssign: "divide"}.get(type(small.operator))
+            if op is None:
+                raise Todo("this augmented assignment into a tensor slice")
+            return self.file.index_update(self, small.target, self.ev(small.value).code, op)
         left = self.ev(small.target)
         right = self.ev(small.value)
         if isinstance(left.v, Tensor) and isinstance(right.v, Tensor) and left.v.layout == T \
@@ -415,11 +443,15 @@ class Run:
             base = self.ev(target.value)
             if isinstance(base.v, Tensor):
                 raise Todo("assigning into a tensor slice: Keras tensors are immutable (use ops.slice_update / ops.where)")
-            if isinstance(base.v, Items) and isinstance(r.v, Module):
-                name = base.code
-                if isinstance(target.value, cst.Name):
-                    each = r.v if base.v.items == () or base.v.each == DYN else join(base.v.each, r.v)
-                    self.env[name] = Items(None, each, base.v.keys)
+            if isinstance(base.v, Items) and isinstance(target.value, cst.Name):
+                key = self.peek(target.slice[0].slice.value) if isinstance(target.slice[0].slice, cst.Index) else None
+                if isinstance(key, Const) and isinstance(key.value, str) and isinstance(r.v, Module):
+                    self.named_modules.setdefault(key.value, []).append(r.v)
+                each = r.v if base.v.items == () or base.v.each == DYN else join(base.v.each, r.v)
+                if base.v.keys is not None and base.v.items is not None and isinstance(key, Const):
+                    self.env[target.value.value] = Items(base.v.items + (r.v,), each, base.v.keys + (key.value,))
+                else:
+                    self.env[target.value.value] = Items(None, each, base.v.keys)
             return target
         return target
 
@@ -723,6 +755,61 @@ class Run:
 # -- helpers ---------------------------------------------------------------------------------
 
 
+def _drop_dead_locals(fn: cst.FunctionDef, original: cst.FunctionDef) -> cst.FunctionDef:
+    """`in_channels = v` where only a torch constructor read `in_channels` (Keras infers input
+    sizes): a name the original function read and the translation does not, assigned a value
+    without side effects, is not assigned any more."""
+    from ..parsing import walk
+
+    def reads(node) -> set[str]:
+        out = set()
+        for n in walk(node):
+            if isinstance(n, cst.Name):
+                out.add(n.value)
+        return out - {t for n in walk(node) if isinstance(n, cst.AssignTarget) for t in _target_names(n.target)}
+
+    before, after = _loads(original), _loads(fn)
+    dead = before - after
+    if not dead:
+        return fn
+
+    class Drop(cst.CSTTransformer):
+        def leave_SimpleStatementLine(self, orig, updated):
+            if len(updated.body) == 1 and isinstance(updated.body[0], cst.Assign | cst.AugAssign):
+                small = updated.body[0]
+                targets = [small.target] if isinstance(small, cst.AugAssign) else [t.target for t in small.targets]
+                if all(isinstance(t, cst.Name) and t.value in dead for t in targets) and _pure(small.value):
+                    return cst.RemoveFromParent()
+            return updated
+
+    del reads
+    new = fn.visit(Drop())
+    if not new.body.body:
+        new = new.with_changes(body=new.body.with_changes(body=[_pass()]))
+    return new
+
+
+def _target_names(target) -> list[str]:
+    from ..parsing import walk
+
+    return [n.value for n in walk(target) if isinstance(n, cst.Name)]
+
+
+def _loads(fn) -> set[str]:
+    """Names the function's code reads (not the names it assigns)."""
+    import ast
+
+    tree = ast.parse(code_of(fn).strip() if not isinstance(fn, str) else fn)
+    return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+
+
+def _pure(node) -> bool:
+    """No call, no subscript that could raise: names, attributes, constants and operators."""
+    from ..parsing import walk
+
+    return not any(isinstance(n, cst.Call | cst.Await | cst.Yield | cst.NamedExpr) for n in walk(node))
+
+
 def _expr(code: str) -> cst.BaseExpression:
     try:
         return cst.parse_expression(code)
@@ -743,6 +830,19 @@ def _is_static(fn: cst.FunctionDef) -> bool:
         if isinstance(d.decorator, cst.Name) and d.decorator.value == "staticmethod":
             return True
     return False
+
+
+def _annotation_kind(node) -> str:
+    """'tensor' (`Tensor`, `Optional[Tensor]`, `Any`), 'list' (`list[Tensor]`), or 'other'."""
+    import re
+
+    text = code_of(node).replace(" ", "").strip("\"'")
+    text = re.sub(r"^(typing\.)?Optional\[(.*)\]$", r"\2", text)
+    if re.fullmatch(r"(torch\.)?Tensor|(typing\.)?Any", text):
+        return "tensor"
+    if re.fullmatch(r"(typing\.)?(list|List|tuple|Tuple|Sequence)\[(torch\.)?Tensor(,\.\.\.)?\]", text):
+        return "list"
+    return "other"
 
 
 def _tensor_annotation(node, src) -> bool:

@@ -41,6 +41,7 @@ class Seq:
 
     items: tuple | None
     cls: str | None = None  # a Sequential subclass of the package
+    names: tuple | None = None  # the items' names (nn.Sequential(OrderedDict(...)))
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,14 @@ class Unknown:
 UNKNOWN = Unknown()
 
 
+@dataclass(frozen=True)
+class Union:
+    """An attribute given modules of different kinds (`self.conv_proj` is a Sequential or a
+    Conv2d): the first that wants a layout decides the input's."""
+
+    kinds: tuple
+
+
 def union(a, b):
     if a == b:
         return a
@@ -65,7 +74,9 @@ def union(a, b):
         return b
     if isinstance(b, Unknown):
         return a
-    return a  # the first one the code builds stands for both (checked on instances)
+    left = a.kinds if isinstance(a, Union) else (a,)
+    right = b.kinds if isinstance(b, Union) else (b,)
+    return Union(left + tuple(k for k in right if k not in left))
 
 
 def apply(kind, x: Tensor, summaries) -> tuple[str | None, Tensor]:
@@ -85,6 +96,12 @@ def apply(kind, x: Tensor, summaries) -> tuple[str | None, Tensor]:
         return kind.wants, out
     if isinstance(kind, Local):
         return summaries(kind.cls, x)
+    if isinstance(kind, Union):
+        results = [apply(k, x, summaries) for k in kind.kinds]
+        for wants, out in results:
+            if wants is not None:
+                return wants, out
+        return results[0] if results else (None, x)
     if isinstance(kind, Seq):
         if kind.items is None:
             return None, x

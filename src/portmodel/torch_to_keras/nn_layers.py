@@ -14,6 +14,7 @@ signature returning the same form with every argument symbolic (`adapter`).
 from __future__ import annotations
 
 import ast
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -65,10 +66,8 @@ class Args:
         default); `missing` when the code computes it."""
         if name not in self.given:
             return self.defaults.get(name, missing)
-        try:
-            return ast.literal_eval(self.given[name])
-        except (ValueError, SyntaxError):
-            return missing
+        value = literal(self.given[name])
+        return missing if value is _NOT_LITERAL else value
 
     def known(self, name: str) -> bool:
         return self.const(name) is not _MISSING
@@ -81,6 +80,18 @@ class Args:
 
     def L(self, name: str) -> str:
         return f"{self.layers}.{name}"
+
+
+_NOT_LITERAL = object()
+
+
+@functools.lru_cache(maxsize=4096)
+def literal(code: str):
+    """The value of a constant written in source, or `_NOT_LITERAL`."""
+    try:
+        return ast.literal_eval(code)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return _NOT_LITERAL
 
 
 def ctor(name: str, positional: list[str], keywords: dict[str, str | None]) -> str:

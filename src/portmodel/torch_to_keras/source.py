@@ -140,10 +140,13 @@ def _absolute(src: SourceFile, level: int, base: str) -> str | None:
 class Package:
     """The files of one package, read on demand (for names imported from sibling modules)."""
 
-    def __init__(self, root: Path | None, texts: dict[str, str] | None = None):
+    def __init__(self, root: Path | None, texts: dict[str, str] | None = None, tops: set[str] | None = None):
         self.root = root  # the folder holding the top package
         self.texts = texts or {}  # dotted name -> source text given in memory
         self._files: dict[str, SourceFile | None] = {}
+        # the top packages read from disk (a package installed beside torch must not make
+        # torch's own sources "the package")
+        self.tops = tops
 
     def add(self, src: SourceFile) -> None:
         if src.dotted:
@@ -160,7 +163,7 @@ class Package:
     def _read(self, dotted_name: str) -> SourceFile | None:
         if dotted_name in self.texts:
             return read_file(f"<{dotted_name}>", self.texts[dotted_name], dotted_name)
-        if self.root is None:
+        if self.root is None or (self.tops is not None and dotted_name.split(".")[0] not in self.tops):
             return None
         base = self.root.joinpath(*dotted_name.split("."))
         for path in (base.with_suffix(".py"), base / "__init__.py"):

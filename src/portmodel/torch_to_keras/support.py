@@ -80,8 +80,50 @@ class LayerDict(keras.layers.Layer):
         return self.named_layers.keys()
 '''
 
+_NAMED_SEQUENTIAL = '''
+
+class NamedSequential(keras.Sequential):
+    """nn.Sequential(OrderedDict(...)): the layers in order, each also an attribute by its name
+    (written by portmodel)."""
+
+    def __init__(self, named_layers=None, **kwargs):
+        named_layers = dict(named_layers or {})
+        super().__init__(list(named_layers.values()), **kwargs)
+        self.layer_names = list(named_layers)
+
+    def add_module(self, name, layer):
+        self.add(layer)
+        self.layer_names.append(name)
+
+    def __getattr__(self, name):
+        names = self.__dict__.get("layer_names", ())
+        if name in names:
+            return self.layers[names.index(name)]
+        raise AttributeError(f"{type(self).__name__} has no layer or attribute {name!r}")
+'''
+
+_INDEX_UPDATE = '''
+
+def index_update(x, index, value, op=None):
+    """`x[index] = value` (`op`: "add", "multiply"... for `x[index] += value`) on a Keras tensor,
+    which cannot be assigned into: the positions `index` selects are replaced (written by portmodel)."""
+    x = keras.ops.convert_to_tensor(x)
+    positions = keras.ops.reshape(keras.ops.arange(keras.ops.size(x)), keras.ops.shape(x))[index]
+    old = x[index]
+    new = keras.ops.broadcast_to(keras.ops.cast(value, x.dtype), keras.ops.shape(old))
+    if op is not None:
+        new = getattr(keras.ops, op)(old, new)
+    flat = keras.ops.reshape(positions, (-1, 1))
+    mask = keras.ops.scatter(flat, keras.ops.ones(keras.ops.shape(flat)[:1], "bool"), (keras.ops.size(x),))
+    values = keras.ops.scatter(flat, keras.ops.reshape(new, (-1,)), (keras.ops.size(x),))
+    shape = keras.ops.shape(x)
+    return keras.ops.where(keras.ops.reshape(mask, shape), keras.ops.reshape(values, shape), x)
+'''
+
 SUPPORT: dict[str, tuple[str, tuple[str, ...]]] = {
-    "LayerDict": (_LAYER_DICT, ()),  # name -> (source, what it needs first)
+    "LayerDict": (_LAYER_DICT, ()),
+    "NamedSequential": (_NAMED_SEQUENTIAL, ()),
+    "index_update": (_INDEX_UPDATE, ()),  # name -> (source, what it needs first)
     "_ntuple": (_NTUPLE, ()),
     "TorchPoolPadding1D": (_POOL_PADDING.format(nd=1), ("_ntuple",)),
     "TorchPoolPadding2D": (_POOL_PADDING.format(nd=2), ("_ntuple",)),

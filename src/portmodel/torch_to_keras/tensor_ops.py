@@ -159,7 +159,12 @@ def template(ctx: OpCtx) -> R:
             if bare in rule.defaults:
                 texts[bare] = rule.defaults[bare]
             continue
-        texts[bare] = _in_layout(ctx, r, layout)
+        listed = ctx.args.get(name + "#list")
+        if name.startswith("*") and listed is not None and isinstance(r.v, Items) and r.v.items is not None:
+            texts[bare] = ", ".join(_in_layout(ctx, R(code, v), layout)
+                                    for code, v in zip(_split_args(listed.code), r.v.items))
+        else:
+            texts[bare] = _in_layout(ctx, r, layout)
     for a in rule.axes:
         if a in ctx.args and layout == CL and main is not None:
             texts[a] = _axes(ctx.const(a), main)
@@ -201,6 +206,13 @@ def _in_layout(ctx: OpCtx, r: R, layout) -> str:
         elif concrete(v.each.layout) and v.each.layout != layout and v.each.rank != 2:
             return f"[{ctx.run.as_layout(R('t', v.each), layout)} for t in {r.code}]"
     return r.code
+
+
+def _split_args(code: str) -> list[str]:
+    from .interpret import _expr, code_of
+
+    node = _expr(f"({code},)")
+    return [code_of(el.value) for el in node.elements]
 
 
 def _axes(value, t: Tensor) -> str:
@@ -493,7 +505,9 @@ def filled(ctx: OpCtx) -> R:
     if sizes is None:
         raise Todo(f"torch.{name} without a size")
     listed = ctx.args.get("*size#list")
-    shape = f"({listed.code},)" if listed is not None else sizes.code
+    # one argument is the shape as given (an int or a sequence: ops.zeros takes both)
+    shape = f"({listed.code})" if listed is not None and len(_split_args(listed.code)) > 1 else (
+        listed.code if listed is not None else sizes.code)
     dtype = ctx.code("dtype")
     if dtype is not None:
         table = ctx.rule.values.get("dtype", {})
@@ -569,8 +583,8 @@ def _transposed(ctx: OpCtx, w: R) -> str:
     """torch's (out, in) weight as the (in, out) matrix ops.matmul takes."""
     from .values import Weight
 
-    if isinstance(w.v, Weight) and w.v.name == "weight":
-        return w.code.removesuffix(".weight") + ".kernel" if w.code.endswith(".weight") else w.code
+    if isinstance(w.v, Weight) and w.v.name == "weight" and w.code.startswith(f"{ctx.ops}.transpose("):
+        return f"{w.v.owner}.kernel"  # a Dense kernel is already (in, out)
     return f"{ctx.ops}.transpose({w.code})"
 
 

@@ -81,6 +81,7 @@ class FileTranslation:
         self.attr_renames: dict[tuple[str, str], str] = {}
         self.temps = 0
         self.used_keras = False
+        self.count = 0  # torch layers and ops this file's code has written in Keras
 
     # -- names -------------------------------------------------------------------------------
 
@@ -118,6 +119,14 @@ class FileTranslation:
 
     def annotation(self, node):
         """A type annotation with torch types mapped (`nn.Module` -> `keras.layers.Layer`)."""
+        if isinstance(node, cst.SimpleString):  # "OrderedDict[str, torch.Tensor]"
+            try:
+                inner = cst.parse_expression(node.evaluated_value)
+            except (cst.ParserSyntaxError, Exception):  # noqa: BLE001 - not an expression: as written
+                return node
+            mapped = code_of(self.annotation(inner))
+            quote = node.quote
+            return node if mapped == node.evaluated_value else cst.SimpleString(f"{quote}{mapped}{quote}")
         new = node
         from ..parsing import walk
 
@@ -142,6 +151,13 @@ class FileTranslation:
     # -- attributes ----------------------------------------------------------------------------
 
     def attribute(self, run: Run, node: cst.Attribute) -> R:
+        fact = run.env.get(f"<fact {code_of(node)}>")
+        if fact is not None:  # inside `if isinstance(self.conv_proj, nn.Conv2d):`
+            inner = self.attribute_plain(run, node)
+            return R(inner.code, fact)
+        return self.attribute_plain(run, node)
+
+    def attribute_plain(self, run: Run, node: cst.Attribute) -> R:
         base = run.ev(node.value)
         attr = node.attr.value
         b = base.v
@@ -208,13 +224,13 @@ class FileTranslation:
     def module_attr(self, run: Run, base: R, mod: Module, attr: str, node) -> R:
         kind = mod.kind
         if isinstance(kind, Layer) and attr in ("weight", "bias"):
-            return R(f"{base.code}.{attr}", Weight(kind, attr))
+            return R(self.weight_code(kind, attr, base.code), Weight(kind, attr, base.code))
         if isinstance(kind, Layer) and attr in _LAYER_ATTRS:
             keras = _LAYER_ATTRS[attr]
             if keras is None:
-                given = dict(kind.args)
-                if attr in given:
-                    return R(given[attr], DYN)
+                for name, code, fn in kind.args:
+                    if name == attr and fn in (None, id(run.fn)):
+                        return R(code, DYN)
                 raise Todo(f"`.{attr}` of a Keras layer is known only once it is built")
             return R(f"{base.code}.{keras}", DYN)
         if isinstance(kind, LocalKind):
@@ -225,6 +241,8 @@ class FileTranslation:
                     return R(f"{base.code}.{attr}", Local(f"{found[0].qual}.{attr}"))
                 self.ready(info)
                 return R(f"{base.code}.{self.attr_name(kind.cls, attr)}", self.get_attr(info, attr))
+        if isinstance(kind, Seq) and kind.names and attr in kind.names and kind.items:
+            return R(f"{base.code}.{attr}", Module(kind.items[kind.names.index(attr)]))
         if attr in ("append", "extend", "add_module", "items", "values", "keys", "children", "modules",
                     "named_children", "named_modules", "parameters", "insert"):
             return R(f"{base.code}.{attr}", Bound(Tensor(), attr, base.code))
@@ -245,6 +263,7 @@ class FileTranslation:
             return
         old = info.attrs.get(name)
         info.attrs[name] = value if old is None else join(old, value)
+        info.assigned.setdefault(name, []).append(value)
 
     def attr_name(self, cls: str, name: str) -> str:
         """Attributes Keras reserves (`layers`, `weights`...) take a trailing underscore."""
@@ -265,8 +284,12 @@ class FileTranslation:
             self.file_of(info.src).outcome(f"{info.qual}.__init__", init, info)
 
     def file_of(self, src: SourceFile) -> FileTranslation:
-        return self.tr_files().setdefault(src.path, FileTranslation(self.tr, src, self.translated_modules)) \
-            if src is not self.src else self
+        if src is self.src:
+            return self
+        files = self.tr_files()
+        if src.path not in files:
+            files[src.path] = FileTranslation(self.tr, src, self.translated_modules)
+        return files[src.path]
 
     def tr_files(self) -> dict:
         if not hasattr(self.tr, "files"):
@@ -460,15 +483,22 @@ class FileTranslation:
             return pos[1] if len(pos) > 1 else R(texts[-1])
         if qual == "collections.OrderedDict":
             pos, kw, texts, _ = self.arguments(run, node)
-            value = pos[0].v if pos else Items(())
+            value = pos[0].v if pos else Items((), keys=())
             value = value if isinstance(value, Items) else Items(None)
+            pairs = value.items if value.items is not None and value.keys is None else None
+            if pairs is not None and all(isinstance(p, Items) and p.items and len(p.items) == 2 for p in pairs):
+                keys = tuple(p.items[0].value if isinstance(p.items[0], Const) else None for p in pairs)
+                return R(self.same_call(node, func.code), Items(tuple(p.items[1] for p in pairs),
+                                                                _common_each_values([p.items[1] for p in pairs]), keys))
+            if value.keys is not None:
+                return R(self.same_call(node, func.code), value)
             each = value.each.items[1] if isinstance(value.each, Items) and value.each.items and \
                 len(value.each.items) == 2 else value.each
             return R(self.same_call(node, func.code), Items(None, each, keys=()))
         if qual == "torch.jit.annotate":
             pos, _, _, _ = self.arguments(run, node)
             return pos[1] if len(pos) > 1 else R("None", Const(None))
-        if qual == "torch.nn.Parameter":
+        if qual in ("torch.nn.Parameter", "torch.nn.parameter.Parameter"):
             pos, kw, texts, _ = self.arguments(run, node)
             value = pos[0] if pos else kw.get("data")
             trainable = kw.get("requires_grad")
@@ -486,6 +516,7 @@ class FileTranslation:
             from . import tensor_ops
 
             pos, kw, texts, _ = self.arguments(run, node)
+            run.file.count += 1 if run.emit else 0
             return tensor_ops.apply(run, rule, pos, kw, qual)
         if qual.startswith("torch.nn.init."):
             raise Todo(f"{qual.removeprefix('torch.nn.')}: only inside a loop over self.modules() (or on a layer's weight)")
@@ -506,7 +537,7 @@ class FileTranslation:
 
         keras_var = variable_initializer(self, left.v.layer, left.v.name).removesuffix("_initializer")
         flag = {"bias": "use_bias", "beta": "center", "gamma": "scale"}.get(keras_var)
-        owner = left.code.rsplit(".", 1)[0]
+        owner = left.v.owner
         if flag is None:
             return R("True" if isinstance(op, cst.IsNot) else "False", Const(isinstance(op, cst.IsNot)))
         return R(f"{owner}.{flag}" if isinstance(op, cst.IsNot) else f"not {owner}.{flag}", DYN)
@@ -580,6 +611,11 @@ class FileTranslation:
                         out[key] = left[key] | right[key]
                         out[key.split(" ", 1)[1][:-1]] = left[key.split(" ", 1)[1][:-1]]
             elif isinstance(t, cst.Call) and code_of(t.func) == "isinstance" and len(t.args) == 2 \
+                    and isinstance(t.args[0].value, cst.Attribute):
+                classes = self.isinstance_classes(t.args[1].value)
+                if classes:
+                    out[f"<fact {code_of(t.args[0].value)}>"] = self.refined(run, t.args[0].value, classes[0])
+            elif isinstance(t, cst.Call) and code_of(t.func) == "isinstance" and len(t.args) == 2 \
                     and isinstance(t.args[0].value, cst.Name):
                 var = t.args[0].value.value
                 classes = self.isinstance_classes(t.args[1].value)
@@ -592,6 +628,20 @@ class FileTranslation:
                     out[var] = Module(self.tr.module_kind(cls.key))
         return out
 
+    def refined(self, run: Run, node: cst.Attribute, cls: str) -> Module:
+        """`self.x` inside `if isinstance(self.x, nn.Conv2d):`: the Conv2d the code assigned to it
+        (or, for `self.heads.pre_logits`, the one it put in a dict under that name)."""
+        for v in reversed(run.named_modules.get(node.attr.value, [])):
+            if isinstance(v, Module) and isinstance(v.kind, Layer) and v.kind.cls == cls:
+                return v
+        base = run.peek(node.value)
+        if isinstance(base, Instance):
+            info = self.tr.class_info(base.cls)
+            for v in (info.assigned.get(node.attr.value, []) if info else []):
+                if isinstance(v, Module) and isinstance(v.kind, Layer) and v.kind.cls == cls:
+                    return v
+        return Module(self.tr.torch_kind(cls))
+
     def sequential(self, run: Run, node: cst.Call) -> R:
         pos, _kw, texts, _starred = self.arguments(run, node)
         if len(node.args) == 1 and node.args[0].star == "*":
@@ -599,15 +649,10 @@ class FileTranslation:
             return R(f"keras.Sequential({arg.code})", Module(Seq(_kinds_of(arg.v))))
         if len(node.args) == 1 and not node.args[0].star and node.args[0].keyword is None:
             only = run.ev(node.args[0].value)
-            if isinstance(only.v, Items) and only.v.keys is not None and not _is_ordered_dict(node.args[0].value, self.src):
-                return R(f"keras.Sequential(list({only.code}.values()))", Module(Seq(_kinds_of(only.v))))
-            if isinstance(only.v, Items) and _is_ordered_dict(node.args[0].value, self.src):
-                values = _dict_values(node.args[0].value)
-                if values is not None:
-                    parts = [run.ev(v).code for v in values]
-                    run.notes.append((node, "nn.Sequential(OrderedDict(...)): Keras' Sequential keeps the layers in order, not their names"))
-                    return R(f"keras.Sequential([{', '.join(parts)}])", Module(Seq(_kinds_of(only.v))))
-                return R(f"keras.Sequential(list({only.code}.values()))", Module(Seq(_kinds_of(only.v))))
+            if isinstance(only.v, Items) and only.v.keys is not None:  # named layers
+                self.support.add("NamedSequential")
+                names = only.v.keys if only.v.items is not None and all(isinstance(k, str) for k in only.v.keys) else None
+                return R(f"NamedSequential({only.code})", Module(Seq(_kinds_of(only.v), names=names)))
         items = tuple(r.v for r in pos)
         texts = self.chain(run, node, list(items), texts)
         return R(f"keras.Sequential([{', '.join(texts)}])", Module(Seq(_kinds_of(Items(items)))))
@@ -675,10 +720,13 @@ class FileTranslation:
             raise Todo(str(exc)) from None
         self.support.update(written.support)
         self.imports.update(args.imports)
+        run.file.count += 1 if run.emit else 0
         for note in written.notes:
             run.notes.append((node, note))
-        literal = tuple((k, v) for k, v in given.items() if _is_literal(v))
-        return R(written.code, Module(replace(written.kind, args=literal)))
+        # constructor arguments, for reads of `layer.in_channels` (literal ones anywhere, the
+        # others in the function that wrote them)
+        args_known = tuple((k, v, None if _is_literal(v) else id(run.fn)) for k, v in given.items())
+        return R(written.code, Module(replace(written.kind, args=args_known)))
 
     def adapter_code(self, cls: str) -> str:
         """`def BatchNorm2d(num_features, eps=1e-05, ...)`: torch's signature, the Keras layer."""
@@ -704,6 +752,19 @@ class FileTranslation:
         return (f"\n\ndef {cls}({', '.join(params)}):\n"
                 f"    \"\"\"torch.nn.{cls}'s signature, building the Keras layer (portmodel).\"\"\"\n"
                 f"    {body}\n")
+
+    def weight_code(self, kind: Layer, name: str, owner: str) -> str:
+        """`linear.weight` as a tensor in torch's shape: the Keras variable, its axes moved back
+        (`ops.transpose(linear.kernel)`). Reads that only test it (`is None`) are rewritten
+        before (`weight_test`)."""
+        rule = self.tr.rules.torch_layer(kind.cls)
+        for w in rule.weights if rule else ():
+            if name in w.to and len(w.to) == 1 and not w.transform and not w.chunk:
+                var = f"{owner}.{w.keras.split('/')[-1]}"
+                if w.permute and list(w.permute) != sorted(w.permute):
+                    return f"{self.k.ops}.transpose({var}, {tuple(w.permute)})"
+                return var
+        return f"{owner}.{name}"
 
     def torch_weight(self, cls: str, name: str) -> str:
         """The Keras variable holding torch layer `cls`'s parameter `name` (`weight` -> `gamma`)."""
@@ -920,6 +981,11 @@ class FileTranslation:
     def tensor_index(self, run: Run, node: cst.Subscript, base: R) -> R:
         t = base.v
         elements = [e.slice for e in node.slice]
+        if len(elements) == 1 and isinstance(elements[0], cst.Index):
+            index = run.ev(elements[0].value)
+            if isinstance(index.v, Tensor):  # x[indices]: a gather along torch's first axis
+                code = run.as_layout(base, T, SOFT) if t.layout == CL else base.code
+                return R(f"{self.k.ops}.take({code}, {index.code}, axis=0)", Tensor(T))
         n_ellipsis = sum(isinstance(e, cst.Index) and isinstance(e.value, cst.Ellipsis) for e in elements)
         parts = []
         for e in elements:
@@ -1026,6 +1092,9 @@ class FileTranslation:
                 return self.buffer(run, small, node)
             if isinstance(base, Module) and attr == "add_module":
                 pos, _kw, texts, _ = self.arguments(run, node)
+                if isinstance(base.kind, Seq) and isinstance(recv, cst.Name) and len(pos) > 1:
+                    items = (base.kind.items or ()) + (_one_kind(pos[1].v),)
+                    run.env[recv.value] = Module(replace(base.kind, items=items))
                 if isinstance(base.kind, Seq):
                     return small.with_changes(value=_expr(f"{run.ev(recv).code}.add({texts[1]})"))
                 return small.with_changes(value=_expr(f"setattr({run.ev(recv).code}, {texts[0]}, {texts[1]})"))
@@ -1053,7 +1122,8 @@ class FileTranslation:
 
     def sequential_attribute(self, run: Run, small: cst.Assign, r: R):
         """`self.norm = nn.BatchNorm2d(c)` in an nn.Sequential subclass: torch runs the modules
-        assigned in order; a Keras Sequential runs what is added to it."""
+        assigned in order; a Keras Sequential runs what is added to it. And a layer whose
+        weights the class reads without calling it is built where it is made."""
         if len(small.targets) != 1 or not isinstance(r.v, Module):
             return None
         t = small.targets[0].target
@@ -1063,6 +1133,11 @@ class FileTranslation:
         if not isinstance(base, Instance):
             return None
         info = self.tr.class_info(base.cls)
+        if info is not None and t.attr.value in info.weight_reads and isinstance(r.v.kind, Layer):
+            shape = _build_shape(r.v.kind)
+            if shape is None:
+                raise Todo(f"the weights of `self.{t.attr.value}` are read before Keras builds it")
+            return cst.Expr(_expr(f"{code_of(t)}.build({shape})"))
         if info is None or info.role != "sequential":
             return None
         old = info.items.items if isinstance(info.items, Items) and info.items.items is not None else ()
@@ -1124,6 +1199,10 @@ class FileTranslation:
         """`x.div_(s)` -> `x = x / s`: Keras tensors are values."""
         plain = attr[:-1]
         target = node.func.value
+        if isinstance(target, cst.Subscript) and plain in _SLICE_METHODS:  # x[a:b].zero_()
+            pos, _kw, _texts, _ = self.arguments(run, node)
+            value = "0" if plain == "zero" else pos[0].code
+            return self.index_update(run, target, value, _SLICE_METHODS[plain])
         if plain in ("zero", "fill", "normal", "uniform", "bernoulli"):
             raise Todo(f"in-place .{attr}() on a tensor: Keras tensors are values")
         rule = self.tr.rules.ops.get(f"Tensor.{plain}")
@@ -1141,6 +1220,22 @@ class FileTranslation:
         from .initializers import initializer_statement
 
         return initializer_statement(self, run, small, node, qual)
+
+    def index_update(self, run: Run, target: cst.Subscript, value: str, op: str | None):
+        """`x[i] = v` / `x[i] += v`: `x = index_update(x, np.s_[i], v)` (support code)."""
+        base = run.ev(target.value)
+        if not isinstance(base.v, Tensor) or base.v.layout == CL:
+            raise Todo("assigning into a channels-last tensor slice")
+        if not isinstance(target.value, cst.Name | cst.Attribute):
+            raise Todo("assigning into a slice of an expression")
+        self.support.add("index_update")
+        self.imports.add("import numpy as np")
+        index = ", ".join(_slice_text(run, e.slice) if isinstance(e.slice, cst.Slice) else run.ev(e.slice.value).code
+                          for e in target.slice)
+        extra = f", {op!r}" if op else ""
+        run.bind(target.value, R(base.code, base.v))
+        return cst.Assign([cst.AssignTarget(target.value)],
+                          _expr(f"index_update({base.code}, np.s_[{index}], {value}{extra})"))
 
     def returned(self, run: Run, r: R) -> R:
         """A module's `call` returns a tensor of its input's rank in its input's layout (so a
@@ -1161,6 +1256,8 @@ class FileTranslation:
     def temp(self, run: Run, code: str) -> str:
         return run.temp(code)
 
+
+_SLICE_METHODS = {"zero": None, "fill": None, "add": "add", "mul": "multiply", "sub": "subtract", "div": "divide"}
 
 _PROMOTING = {cst.Add: "add", cst.Subtract: "subtract", cst.Multiply: "multiply", cst.Divide: "divide"}
 
@@ -1194,6 +1291,24 @@ def _nn_class(qual: str) -> str | None:
     return None
 
 
+_BUILD_FROM = {"Linear": ("in_features", 0), "Conv1d": ("in_channels", 1), "Conv2d": ("in_channels", 2),
+               "Conv3d": ("in_channels", 3), "LayerNorm": ("normalized_shape", 0), "Embedding": (None, 0)}
+
+
+def _build_shape(kind: Layer) -> str | None:
+    """The input shape that builds a Keras layer as torch's constructor did (`(None, dim)`)."""
+    spec = _BUILD_FROM.get(kind.cls)
+    if spec is None:
+        return None
+    name, spatial = spec
+    if name is None:
+        return "(None,)"
+    code = next((c for n, c, _ in kind.args if n == name), None)
+    if code is None:
+        return None
+    return "(" + ", ".join(["None"] * (1 + spatial) + [code]) + ")"
+
+
 def _layer_name(info) -> str:
     """`, name="dense_layer"` for a class named `_DenseLayer`: Keras derives a layer's default
     name from its class, and a leading underscore makes an invalid one."""
@@ -1225,13 +1340,9 @@ def _first_rank(kind, ft) -> int | None:
 
 
 def _is_literal(code: str) -> bool:
-    import ast
+    from .nn_layers import _NOT_LITERAL, literal
 
-    try:
-        ast.literal_eval(code)
-        return True
-    except (ValueError, SyntaxError):
-        return False
+    return literal(code) is not _NOT_LITERAL
 
 
 def _dotted_name(node) -> bool:
@@ -1268,6 +1379,13 @@ def _one_kind(v: Value):
     if isinstance(v, Items):
         return _one_kind(v.each)
     return UNKNOWN
+
+
+def _common_each_values(values: list) -> Value:
+    out = values[0] if values else DYN
+    for v in values[1:]:
+        out = join(out, v)
+    return out
 
 
 def _seq_item(kind: Seq):

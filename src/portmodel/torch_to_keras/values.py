@@ -125,6 +125,7 @@ class Weight(Value):
 
     layer: Any
     name: str
+    owner: str = ""  # the layer's Keras code
 
 
 @dataclass
@@ -151,7 +152,8 @@ def join(a: Value, b: Value) -> Value:
         return Module(union(a.kind, b.kind))
     if isinstance(a, Items) and isinstance(b, Items):
         items = a.items if a.items == b.items else None
-        return Items(items, join(a.each, b.each) if a.each != b.each else a.each, a.keys if a.keys == b.keys else None)
+        keys = a.keys if a.keys == b.keys else (() if a.keys is not None and b.keys is not None else None)
+        return Items(items if keys == a.keys else None, join(a.each, b.each) if a.each != b.each else a.each, keys)
     if isinstance(a, Const) and a.value is None:
         return b
     if isinstance(b, Const) and b.value is None:
