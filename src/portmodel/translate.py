@@ -473,7 +473,7 @@ def translate_source(
         if to == "keras" and engine == "code":
             from .torch_to_keras.api import translate_torch as translate_code
 
-            return translate_code(source, path, translated=translated, rules=rules)
+            return translate_code(source, path, translated=translated, rules=rules, parsed=module)
         if to == "keras":
             from .torch_translate import translate_torch
 

@@ -44,23 +44,24 @@ def translate_torch(source: str, path: str, *, translated: set[str] | None = Non
     root, dotted = package_root(Path(path)) if Path(path).is_file() else (None, None)
     names = frozenset(translated or ({dotted} if dotted else set()))
     tr = translator_for(root, names, rules) if root is not None else Translator(rules, Package(None))
-    src = read_file(path, source, dotted or Path(path).stem)
+    known = tr.package._files.get(dotted) if dotted else None  # read already, as a sibling's import
+    src = known if known is not None and known.text == source else read_file(
+        path, source, dotted or Path(path).stem, parsed)
     tr.package.add(src)
     if root is None:
         tr.package._files[src.dotted] = src
     result = translate_file(tr, src, set(names) if root is not None else None)
     if not result.changed:
         return TranslationResult(path, "unchanged", source)
-    wrapper = MetadataWrapper(src.tree, unsafe_skip_copy=True)
-    positions = wrapper.resolve(PositionProvider)
+    locate = _Locator(src)
     diagnostics = []
     for items, severity in ((result.todos, "todo"), (result.notes, "note")):
         seen = set()
         for node, message in items:
-            pos = positions.get(node) if node is not None else None
-            if node is not None and pos is None:
+            where = locate(node) if node is not None else (1, 1)
+            if where is None:
                 continue  # a node of another file of the package: that file reports it
-            line, col = (pos.start.line, pos.start.column + 1) if pos else (1, 1)
+            line, col = where
             key = (line, message)
             if key in seen:
                 continue
@@ -71,6 +72,36 @@ def translate_torch(source: str, path: str, *, translated: set[str] | None = Non
     models = [ModelInfo(name, name, "subclassed" if kind == "class" else "factory") for name, kind in result.models]
     status = "converted" if result.code != source else "unchanged"
     return TranslationResult(path, status, result.code, diagnostics, models, translated=result.translated)
+
+
+class _Locator:
+    """Line and column of a node of the file: libcst's positions, computed for the whole file
+    only when a node's text is not found once in the source (cheaper for most files)."""
+
+    def __init__(self, src):
+        self.src = src
+        self.nodes = None
+        self.positions = None
+
+    def __call__(self, node):
+        if self.nodes is None:
+            from ..parsing import walk
+
+            self.nodes = {id(n) for n in walk(self.src.tree)}
+        if id(node) not in self.nodes:
+            return None
+        from .interpret import code_of
+
+        text = code_of(node).strip("\n")
+        first = text.lstrip().split("\n", 1)[0]
+        at = self.src.text.find(first) if first else -1
+        if at >= 0 and self.src.text.find(first, at + 1) < 0:
+            line = self.src.text.count("\n", 0, at) + 1
+            return line, at - (self.src.text.rfind("\n", 0, at) + 1) + 1
+        if self.positions is None:
+            self.positions = MetadataWrapper(self.src.tree, unsafe_skip_copy=True).resolve(PositionProvider)
+        pos = self.positions.get(node)
+        return (pos.start.line, pos.start.column + 1) if pos else (1, 1)
 
 
 def dotted_names(paths: list[str]) -> set[str]:

@@ -304,7 +304,7 @@ def _imports(ft: FileTranslation, module: cst.Module) -> cst.Module:
     if "keras" in used or from_keras_needed(ft, used):
         wanted.append("import keras")
     short = [n for n, q in (("layers", ft.k.layers), ("ops", ft.k.ops)) if q == n]
-    from_keras = [n for n in short if n in used and not _bound_elsewhere(module, n)]
+    from_keras = [n for n in short if n in used]  # KerasNames chose the short name: nothing else binds it
     if from_keras:
         wanted.append(f"from keras import {', '.join(from_keras)}")
     wanted += sorted(i for i in ft.imports if i not in module.code)
@@ -340,15 +340,6 @@ def _after_docstring(body) -> int:
             and isinstance(body[0].body[0].value, cst.SimpleString | cst.ConcatenatedString):
         return 1
     return 0
-
-
-def _bound_elsewhere(module: cst.Module, name: str) -> bool:
-    for node in walk(module):
-        if isinstance(node, cst.ImportAlias):
-            alias = node.asname.name if node.asname else node.name
-            if isinstance(alias, cst.Name) and alias.value == name:
-                return True
-    return False
 
 
 def _names_read(module: cst.Module) -> set[str]:

@@ -102,11 +102,13 @@ class Run:
         self.owner = owner  # ClassInfo of the method's class, or None
         self.layouts = layouts  # parameter var -> decided layout
         self.param_ranks: dict[int, int] = {}
+        self.boundary_ranks: dict[int, int] = {}  # a model's inputs held in torch's order at its boundary
         self.emit = emit
         self.env: dict[str, Value] = {}
         self.demands: dict[int, list[tuple[int, int, object]]] = {}
         self.ranks: dict[int, int] = {}  # parameter var -> the rank its uses say it has
         self.named_modules: dict[str, list] = {}  # modules put in a dict under a constant key
+        self.dropped_arguments = False  # a torch layer's argument Keras does not take (in_channels)
         self.returns: list[Value] = []
         self.training = False
         self.todos: list = []
@@ -197,7 +199,11 @@ class Run:
         self.bind_params()
         body = self.block(self.fn.body.body)
         fn = self.fn.with_changes(body=self.fn.body.with_changes(body=body or [_pass()]))
-        return _drop_dead_locals(self.signature(fn), self.fn) if self.emit else fn
+        if not self.emit:
+            return fn
+        fn = self.signature(fn)
+        # only where a torch constructor lost an argument Keras infers can a local have died
+        return _drop_dead_locals(fn, self.fn) if self.dropped_arguments else fn
 
     def signature(self, fn: cst.FunctionDef) -> cst.FunctionDef:
         """Parameter and return annotations with torch types mapped; defaults translated."""

@@ -328,7 +328,15 @@ def _pool_geometry(args: Args, nd: int, max_pool: bool) -> tuple[str, list[str]]
         if ceil is True:
             raise NotWritable("average pooling with ceil_mode has no Keras form yet")
         if args.const("count_include_pad", True) is False:
-            raise NotWritable("average pooling with padding and count_include_pad=False has no Keras form yet")
+            # Keras' 'same' average leaves the padding out of the mean: torch's symmetric
+            # padding at stride 1 with an odd kernel is that
+            k, s_, p_ = (args.const(n) for n in ("kernel_size", "stride", "padding"))
+            if s_ is None:
+                s_ = k
+            if _MISSING not in (k, s_, p_) and all(
+                    si == 1 and 2 * pi == ki - 1 for ki, si, pi in zip(_tuple(k, nd), _tuple(s_, nd), _tuple(p_, nd))):
+                return layer.removesuffix(")") + ', padding="same")', []
+            raise NotWritable("average pooling with this padding and count_include_pad=False has no Keras form")
         return padded(args, nd, layer), []
     # max pooling pads with -inf, and ceil_mode adds what its rounding needs at the end
     pad = ctor(f"TorchPoolPadding{nd}D", [args.text("kernel_size")], {
@@ -416,7 +424,8 @@ def embedding(args: Args) -> Written:
     if args.given.get("padding_idx"):
         notes.append("padding_idx: Keras' Embedding has no fixed padding row; the weights carry its zeros")
     code = ctor(args.L("Embedding"), [args.text("num_embeddings"), args.text("embedding_dim")], {})
-    return Written(code, Layer(args.cls), notes=notes)
+    # indices have no channel axis; the vectors come last in both frameworks
+    return Written(code, Layer(args.cls, wants=T, gives=T), notes=notes)
 
 
 @writer("multi_head_attention")
@@ -433,3 +442,39 @@ def multi_head_attention(args: Args) -> Written:
         raise NotWritable("nn.MultiheadAttention(batch_first=...) must be a constant")
     call = "mha" if batch_first else "mha_seq_first"
     return Written(code, Layer(args.cls, wants=T, call=call))
+
+
+# -- recurrent ---------------------------------------------------------------------------
+
+
+@writer("recurrent")
+def recurrent(args: Args) -> Written:
+    """LSTM/GRU/RNN: the Keras layer returns the output sequence (return_sequences); torch's
+    call gives (output, state), which the call site writes as `(layer(x), None)`. Keras' GRU
+    (reset_after=True) is torch's formulation; levels are a Sequential of layers."""
+    name = {"LSTM": "LSTM", "GRU": "GRU", "RNN": "SimpleRNN"}[args.cls]
+    if args.const("proj_size", 0) not in (0, _MISSING):
+        raise NotWritable("LSTM proj_size has no Keras form")
+    if args.const("dropout", 0.0) not in (0, 0.0, _MISSING):
+        raise NotWritable(f"nn.{args.cls}(dropout=...) between levels has no Keras form yet")
+    keywords = {"return_sequences": "True", "use_bias": unless_default(args, "bias")}
+    if args.cls == "RNN":
+        nonlinearity = args.const("nonlinearity", "tanh")
+        if nonlinearity not in ("tanh", "relu"):
+            raise NotWritable("nn.RNN with a computed nonlinearity has no Keras form yet")
+        keywords["activation"] = None if nonlinearity == "tanh" else '"relu"'
+    layer = ctor(args.L(name), [args.text("hidden_size")], keywords)
+    bidirectional = args.const("bidirectional", False)
+    if bidirectional is _MISSING:
+        raise NotWritable(f"nn.{args.cls}(bidirectional=...) must be a constant")
+    if bidirectional:
+        layer = f"{args.L('Bidirectional')}({layer})"
+    levels = args.const("num_layers", 1)
+    if levels is _MISSING:
+        layer = f"keras.Sequential([{layer} for _ in range({args.text('num_layers')})])"
+    elif levels > 1:
+        layer = "keras.Sequential([" + ", ".join([layer] * levels) + "])"
+    batch_first = args.const("batch_first", False)
+    if batch_first is _MISSING:
+        raise NotWritable(f"nn.{args.cls}(batch_first=...) must be a constant")
+    return Written(layer, Layer(args.cls, wants=T, gives=T, rank=3, call="rnn" if batch_first else "rnn_seq_first"))

@@ -66,8 +66,8 @@ class SourceFile:
         return None
 
 
-def read_file(path: str, text: str, dotted_name: str | None) -> SourceFile:
-    tree = parse_python(text, path)
+def read_file(path: str, text: str, dotted_name: str | None, tree: cst.Module | None = None) -> SourceFile:
+    tree = tree if tree is not None else parse_python(text, path)
     src = SourceFile(path, dotted_name, text, tree)
     for stmt in tree.body:
         _top_level(src, stmt)

@@ -12,6 +12,8 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import libcst as cst
+
 from ..rules import OpRule
 from .interpret import HARD, SOFT, WEAK, R, Run, Todo
 from .layout import axis_text, concrete, spatial_ones
@@ -289,10 +291,22 @@ def reshape(ctx: OpCtx) -> R:
     else:
         code = ctx.torch_order()
     listed = ctx.args.get("*shape#list")
-    shape_code = f"({listed.code},)" if listed is not None and "," not in listed.code else (
-        f"({listed.code})" if listed is not None else shape.code)
+    if listed is not None:
+        shape_code = f"({listed.code})" if len(_split_args(listed.code)) > 1 else f"({listed.code},)"
+    elif isinstance(shape.v, Items) and shape.v.items is not None and len(shape.v.items) == 1 \
+            and not isinstance(shape.v.items[0], Items | Shape) and shape.v.items[0] == DYN \
+            and not _names_a_shape(ctx, shape.code):
+        shape_code = f"({shape.code},)"  # x.view(n)
+    else:
+        shape_code = shape.code
     rank = len(shape.v.items) if isinstance(shape.v, Items) and shape.v.items is not None else None
     return R(f"{ctx.ops}.reshape({code}, {shape_code})", Tensor(T, rank))
+
+
+def _names_a_shape(ctx: OpCtx, code: str) -> bool:
+    """`x.view(new_shape)` where `new_shape` holds a tuple (sizes read from a shape)."""
+    v = ctx.run.env.get(code)
+    return isinstance(v, Items | Shape)
 
 
 def _is_flat(shape: R) -> bool:
@@ -477,7 +491,23 @@ def adaptive_avg_pool(ctx: OpCtx) -> R:
 
 @hook("interpolate")
 def interpolate(ctx: OpCtx) -> R:
-    raise Todo("F.interpolate has no exact Keras form yet")
+    """Integer up-scaling of an image: TensorFlow's half-pixel nearest and bilinear resizes
+    pick torch's pixels (bilinear with align_corners=False)."""
+    mode = ctx.const("mode", "nearest")
+    if mode not in ("nearest", "bilinear") or ctx.const("align_corners", None):
+        raise Todo(f"F.interpolate(mode={mode!r}, align_corners=True) has no exact Keras form")
+    scale = ctx.const("scale_factor")
+    if "size" in ctx.args and ctx.code("size") != "None":
+        code = ctx.run.as_layout(ctx.x(), CL)
+        size = ctx.code("size")
+        return R(f"{ctx.ops}.image.resize({code}, {size}, interpolation={mode!r})", Tensor(CL, 4))
+    scales = scale if isinstance(scale, tuple | list) else (scale, scale)
+    if scale is None or any(not isinstance(v, int | float) or float(v) != int(v) for v in scales):
+        raise Todo("F.interpolate with a computed or non-integer scale_factor has no exact Keras form yet")
+    code = _name_for_reuse(ctx, ctx.run.as_layout(ctx.x(), CL))
+    h, w = (int(v) for v in scales)
+    size = f"({ctx.ops}.shape({code})[1] * {h}, {ctx.ops}.shape({code})[2] * {w})"
+    return R(f"{ctx.ops}.image.resize({code}, {size}, interpolation={mode!r})", Tensor(CL, 4))
 
 
 @hook("expand")
@@ -490,10 +520,15 @@ def expand(ctx: OpCtx) -> R:
 
     listed = ctx.args.get("*size#list")
     node = _expr(f"({listed.code},)" if listed is not None else sizes.code)
+    elements = node.elements
+    if len(elements) == 1 and isinstance(elements[0].value, cst.Tuple | cst.List):  # x.expand((1, -1))
+        elements = elements[0].value.elements
+    n = len(elements)
     parts = []
-    for i, el in enumerate(node.elements):
+    for i, el in enumerate(elements):
         text = code_of(el.value)
-        parts.append(f"{ctx.ops}.shape({code})[{i}]" if text == "-1" else text)
+        # torch aligns the sizes with the tensor's last axes: -1 keeps the axis n - i from the end
+        parts.append(f"{ctx.ops}.shape({code})[{i - n}]" if text == "-1" else text)
     return R(f"{ctx.ops}.broadcast_to({code}, ({', '.join(parts)}{',' if len(parts) == 1 else ''}))",
              Tensor(T, len(parts)))
 

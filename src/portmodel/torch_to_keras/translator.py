@@ -14,6 +14,7 @@ from dataclasses import replace
 
 import libcst as cst
 
+from ..parsing import walk
 from ..rules import REQUIRED
 from .context import ClassInfo, KerasNames, Translator
 from .interpret import HARD, SOFT, WEAK, Outcome, R, Run, Todo, _expr, code_of
@@ -128,8 +129,6 @@ class FileTranslation:
             quote = node.quote
             return node if mapped == node.evaluated_value else cst.SimpleString(f"{quote}{mapped}{quote}")
         new = node
-        from ..parsing import walk
-
         for n in list(walk(node)):
             if isinstance(n, cst.Name | cst.Attribute):
                 text = code_of(n)
@@ -308,12 +307,23 @@ class FileTranslation:
             return Outcome(Summary(params), None)
         self.tr.running.add(key)
         try:
-            first = Run(self, fn, owner, {}, emit=False)
-            first.run()
+            first = Run(self, fn, owner, {}, emit=True)
+            first_node = first.run()
             decided = first.decided()
-            second = Run(self, fn, owner, decided, emit=True)
-            second.param_ranks = {v: r for v, r in first.ranks.items() if decided.get(v) == CL}
-            node = second.run()
+            if owner is not None and fn.name.value == "forward" and self.is_model(owner):
+                # the model's own inputs: channels last for images (rank 4, 5), torch's order
+                # otherwise (a (batch, channels, length) input stays so; `verify` feeds it so)
+                boundary = {v: r for v, r in first.ranks.items() if decided.get(v) == CL and r == 3}
+                decided = {v: (T if v in boundary else lay) for v, lay in decided.items()}
+            else:
+                boundary = {}
+            if not decided:  # no parameter's layout to decide: the first pass wrote the code
+                second, node = first, first_node
+            else:
+                second = Run(self, fn, owner, decided, emit=True)
+                second.param_ranks = {v: r for v, r in first.ranks.items() if decided.get(v) == CL}
+                second.boundary_ranks = boundary
+                node = second.run()
         finally:
             self.tr.running.discard(key)
         layouts = {}
@@ -326,6 +336,14 @@ class FileTranslation:
         out = Outcome(summary, node, second.todos, second.notes)
         cache[key] = out
         return out
+
+    def is_model(self, info: ClassInfo) -> bool:
+        """A class nothing else in its file builds (the model itself, not a block of it)."""
+        import re
+
+        name = info.node.name.value
+        pattern = re.compile(rf"\b{re.escape(name)}\b")
+        return not any(other != name and pattern.search(code_of(node)) for other, node in info.src.classes.items())
 
     def function_key(self, qual: str) -> tuple[str, cst.FunctionDef, ClassInfo | None, FileTranslation] | None:
         found = self.tr.definition(qual)
@@ -721,6 +739,7 @@ class FileTranslation:
         self.support.update(written.support)
         self.imports.update(args.imports)
         run.file.count += 1 if run.emit else 0
+        run.dropped_arguments = True
         for note in written.notes:
             run.notes.append((node, note))
         # constructor arguments, for reads of `layer.in_channels` (literal ones anywhere, the
@@ -890,6 +909,13 @@ class FileTranslation:
         pos, kw, texts, _ = self.arguments(run, node)
         if isinstance(kind, Layer) and kind.call in ("mha", "mha_seq_first"):
             return self.attention_call(run, func, pos, kw, kind)
+        if isinstance(kind, Layer) and kind.call in ("rnn", "rnn_seq_first"):
+            if len(pos) > 1 or kw:
+                raise Todo(f"nn.{kind.cls} called with an initial state has no Keras form yet")
+            x = run.as_layout(pos[0], T, HARD)
+            seq_first = kind.call == "rnn_seq_first"
+            out = f"{func.code}({self._seq(x, seq_first)})"
+            return R(f"({self._seq(out, seq_first)}, None)", Items((Tensor(T, 3), DYN)))
         if not pos:
             return R(self.call_text(node, func.code, texts), DYN)
         x = pos[0]
@@ -957,7 +983,7 @@ class FileTranslation:
 
             if len(node.slice) == 1 and isinstance(node.slice[0].slice, cst.Index):
                 return shape_index(run, b, run.ev(node.slice[0].slice.value))
-            return R(f"{shape_code(run, b)}{code_of(node)[len(code_of(node.value)):]}", DYN)
+            return R(f"{shape_code(run, b)}{code_of(node)[len(code_of(node.value)):]}", Items(None, DYN))
         if isinstance(b, Tensor):
             return self.tensor_index(run, node, base)
         r = run.generic(node)
@@ -1190,10 +1216,11 @@ class FileTranslation:
         if isinstance(owner, Instance):
             self.set_attr(owner.cls, name, Tensor(T))
         recv = run.ev(node.func.value).code
-        if persistent is not None and persistent.code == "False":
-            return small.with_changes(value=_expr(f"setattr({recv}, {name!r}, {value.code})"))
-        return small.with_changes(value=_expr(
-            f"setattr({recv}, {name!r}, keras.Variable({value.code}, trainable=False, name={name!r}))"))
+        if persistent is not None and persistent.code == "False":  # not in the checkpoint: a value
+            value_code = value.code
+        else:
+            value_code = f"keras.Variable({value.code}, trainable=False, name={name!r})"
+        return cst.Assign([cst.AssignTarget(_expr(f"{recv}.{name}"))], _expr(value_code))
 
     def in_place(self, run: Run, small: cst.Expr, node: cst.Call, attr: str):
         """`x.div_(s)` -> `x = x / s`: Keras tensors are values."""
@@ -1243,12 +1270,11 @@ class FileTranslation:
         Sequential with blocks that take channels-last tensors)."""
         if run.owner is None or run.fn.name.value != "forward" or not isinstance(r.v, Tensor):
             return r
-        first = next((run.env.get(p) for p in run.params[:1]), None)
         layout = run.layouts.get(0)
-        rank = run.param_ranks.get(0)
-        if layout == CL and rank is not None and r.v.layout == T and r.v.rank == rank:
-            return R(run.as_layout(r, CL), r.v.with_(layout=CL, ones=frozenset()))
-        del first
+        rank = run.param_ranks.get(0) or run.boundary_ranks.get(0)
+        if concrete(layout) and rank is not None and concrete(r.v.layout) and r.v.layout != layout \
+                and r.v.rank == rank:
+            return R(run.as_layout(r, layout), r.v.with_(layout=layout, ones=frozenset()))
         return r
 
     # -- temporaries ---------------------------------------------------------------------------
