@@ -372,7 +372,10 @@ def _default(func: str, keyword: str) -> str | None:
     root = roots.get(func.split(".")[0])
     if root is None:
         return None
-    obj = quiet_import(root) if root.startswith("keras") else importlib.import_module(root)
+    try:
+        obj = quiet_import(root) if root.startswith("keras") else importlib.import_module(root)
+    except ImportError:  # `pip install portmodel` alone translates: the default is then unknown
+        return None
     for part in func.split(".")[1:]:
         obj = getattr(obj, part, None)
     if obj is None:
