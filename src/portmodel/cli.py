@@ -59,7 +59,7 @@ def cmd_translate(args) -> int:
     targets = []
     if args.output:
         single = len(files) == 1 and args.output.endswith(".py")
-        packages = (args.engine or os.environ.get("PORTMODEL_ENGINE")) == "code"
+        packages = (args.engine or os.environ.get("PORTMODEL_ENGINE") or "code") == "code" and args.to == "keras"
         targets = [(o, Path(args.output) if single else output_path(o.path, args.src, args.output, packages))
                    for o in ok]
         existing = [str(t) for _, t in targets if t.exists()]
@@ -361,8 +361,8 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--report", help="migration report: .md or .json")
     t.add_argument("--engine", choices=["instance", "code"],
                    help="PyTorch -> Keras: 'code' translates every class and function of a file or package "
-                        "once, as code (the next default); 'instance' follows the model the default arguments "
-                        "build (default: $PORTMODEL_ENGINE or instance)")
+                        "once, as code; 'instance' (being retired) follows the model the default arguments "
+                        "build (default: $PORTMODEL_ENGINE or code)")
     _verbose(t)
     t.set_defaults(func=cmd_translate)
 

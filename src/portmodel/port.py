@@ -206,7 +206,7 @@ def port_to_keras(
         raise PortmodelError("output exists; pass --force to overwrite it", existing[0])
     if not input_shape:
         raise PortmodelError("porting PyTorch code needs --input-shape (torch layout, no batch: 3,32,32)")
-    engine = engine or os.environ.get("PORTMODEL_ENGINE") or "instance"
+    engine = engine or os.environ.get("PORTMODEL_ENGINE") or "code"
     packaged = engine == "code" and _in_package(src)
     if packaged:
         from .rules import load_rules

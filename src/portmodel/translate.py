@@ -459,21 +459,22 @@ def translate_source(
     (`to="keras"`); by default, away from the framework the file imports. `parsed`: the
     source already parsed (by `parse_python`), when the caller has it.
 
-    PyTorch -> Keras has two engines while the second replaces the first: "instance" follows
-    the model the default arguments build; "code" (`portmodel.torch_to_keras`) translates every
-    class and function once, as code ($PORTMODEL_ENGINE sets the default). `translated`: the
+    PyTorch -> Keras: "code" (`portmodel.torch_to_keras`, the default) translates every class
+    and function once, as code; "instance" (the first translator, being retired) follows the
+    model the default arguments build ($PORTMODEL_ENGINE sets the default). `translated`: the
     modules of the same run (their imports of each other stay relative)."""
     rules = rules or load_rules()
     to = to or guess_target(source)
     module = parsed if parsed is not None else parse_python(source, path)
-    engine = engine or os.environ.get("PORTMODEL_ENGINE") or "instance"
+    engine = engine or os.environ.get("PORTMODEL_ENGINE") or "code"
     if engine not in ENGINES:
         raise PortmodelError(f"unknown engine {engine!r} (choose from {', '.join(ENGINES)})")
     try:
         if to == "keras" and engine == "code":
             from .torch_to_keras.api import translate_torch as translate_code
 
-            return translate_code(source, path, translated=translated, rules=rules, parsed=module)
+            return translate_code(source, path, translated=translated, rules=rules, parsed=module,
+                                  input_shape=input_shape)
         if to == "keras":
             from .torch_translate import translate_torch
 

@@ -179,6 +179,8 @@ class LayerCtx:
         value = self.get(name, default)
         if isinstance(value, int):
             return (value,) * n
+        if not isinstance(value, tuple | list):
+            raise Untranslatable(f"argument '{name}' should be an int or {n} of them, got {value!r}")
         value = tuple(value)
         if len(value) != n:
             raise Untranslatable(f"argument '{name}' should have {n} values, got {value!r}")

@@ -35,8 +35,10 @@ def translator_for(root: Path | None, translated: frozenset, rules: RuleSet) -> 
 
 
 def translate_torch(source: str, path: str, *, translated: set[str] | None = None, rules: RuleSet | None = None,
-                    parsed: cst.Module | None = None):
-    """Translate PyTorch source `source` (read from `path`) to Keras 3."""
+                    parsed: cst.Module | None = None, input_shape=None):
+    """Translate PyTorch source `source` (read from `path`) to Keras 3. `input_shape` (torch's
+    layout, batch excluded; a list of them for several inputs), where given, fixes the rank of
+    the model's inputs, so the port's `call` takes them without a run-time rank test."""
     from ..keras_reader import ModelInfo
     from ..translate import TranslationResult
 
@@ -48,6 +50,7 @@ def translate_torch(source: str, path: str, *, translated: set[str] | None = Non
     src = known if known is not None and known.text == source else read_file(
         path, source, dotted or Path(path).stem, parsed)
     tr.package.add(src)
+    tr.input_ranks = _ranks(input_shape)
     if root is None:
         tr.package._files[src.dotted] = src
     result = translate_file(tr, src, set(names) if root is not None else None)
@@ -72,6 +75,13 @@ def translate_torch(source: str, path: str, *, translated: set[str] | None = Non
     models = [ModelInfo(name, name, "subclassed" if kind == "class" else "factory") for name, kind in result.models]
     status = "converted" if result.code != source else "unchanged"
     return TranslationResult(path, status, result.code, diagnostics, models, translated=result.translated)
+
+
+def _ranks(input_shape) -> list[int] | None:
+    if not input_shape:
+        return None
+    shapes = input_shape if isinstance(input_shape[0], tuple | list) else [input_shape]
+    return [len(shape) + 1 for shape in shapes]
 
 
 class _Locator:

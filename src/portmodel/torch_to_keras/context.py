@@ -93,6 +93,7 @@ class Translator:
         self.running: set[str] = set()
         self.classes: dict[str, ClassInfo | None] = {}
         self.translated: dict[str, cst.FunctionDef] = {}  # emitted functions, by key
+        self.input_ranks: list[int] | None = None  # the ranks of a model's inputs, where given
 
     # -- definitions -----------------------------------------------------------------------
 

@@ -212,8 +212,13 @@ def _torch_base(ft: FileTranslation, info: ClassInfo):
     rule = ft.tr.rules.torch_layer(cls)
     signature = [(n, d) for n, d in rule.from_torch.signatures[cls] if n not in ("device", "dtype")]
     given = {n: n for n, _ in signature}
-    written = WRITERS[rule.from_torch.write](Args(cls, given, {n: d for n, d in signature if d is not REQUIRED},
-                                                   ft.k.layers))
+    from .nn_layers import NotWritable
+
+    try:
+        written = WRITERS[rule.from_torch.write](Args(cls, given, {n: d for n, d in signature if d is not REQUIRED},
+                                                       ft.k.layers))
+    except NotWritable as exc:
+        raise Todo(f"a subclass of nn.{cls}: {exc}") from None
     call = cst.parse_expression(written.code)
     if not isinstance(call, cst.Call):
         raise Todo(f"a subclass of nn.{cls}: its Keras form is not one layer")
@@ -316,7 +321,29 @@ def _imports(ft: FileTranslation, module: cst.Module) -> cst.Module:
     extra = list(cst.parse_module(tail).body) if tail.strip() else []
     if extra:
         extra[0] = extra[0].with_changes(leading_lines=[cst.EmptyLine(), cst.EmptyLine()])
-    return module.with_changes(body=body[:insert_at] + new_stmts + extra + body[insert_at:])
+    head = _sorted_imports(body[:insert_at] + new_stmts)
+    return module.with_changes(body=head + extra + body[insert_at:])
+
+
+def _sorted_imports(stmts: list) -> list:
+    """The import run at the top, isort-style (`portmodel.imports.sort_block`), where every
+    statement is a plain import; left as it is otherwise."""
+    from ..imports import sort_block
+
+    start = 0
+    while start < len(stmts) and not _is_import(stmts[start]):
+        start += 1
+    run = stmts[start:]
+    if not run or not all(_is_import(s) for s in run):
+        return stmts
+    lines = [code_of(s.with_changes(leading_lines=[])).rstrip("\n") for s in run]
+    ordered = sort_block(lines)
+    if ordered is None:
+        return stmts
+    block = list(cst.parse_module("\n".join(ordered) + "\n").body)
+    if block and run[0].leading_lines:
+        block[0] = block[0].with_changes(leading_lines=run[0].leading_lines)
+    return stmts[:start] + block
 
 
 def from_keras_needed(ft: FileTranslation, used: set[str]) -> bool:

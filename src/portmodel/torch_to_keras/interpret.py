@@ -73,6 +73,7 @@ class R:
 
     code: str
     v: Value = DYN
+    pair: tuple | None = None  # (output, state) of a torch call Keras answers with the output only
 
 
 class Todo(Exception):
@@ -102,7 +103,7 @@ class Run:
         self.owner = owner  # ClassInfo of the method's class, or None
         self.layouts = layouts  # parameter var -> decided layout
         self.param_ranks: dict[int, int] = {}
-        self.boundary_ranks: dict[int, int] = {}  # a model's inputs held in torch's order at its boundary
+        self.boundary: dict[int, int] | None = None  # a model's forward: its inputs' ranks (see boundary_code)
         self.emit = emit
         self.env: dict[str, Value] = {}
         self.demands: dict[int, list[tuple[int, int, object]]] = {}
@@ -147,7 +148,8 @@ class Run:
             if isinstance(d, Builder | Module):
                 return d
         layout = self.layouts.get(var, Var(var))
-        tensor = Tensor(layout, self.param_ranks.get(var))
+        rank = self.param_ranks.get(var) or (self.boundary.get(var) if self.boundary is not None else None)
+        tensor = Tensor(layout, rank)
         if param.annotation is not None:
             kind = _annotation_kind(param.annotation.annotation)
             if kind == "list":
@@ -193,11 +195,16 @@ class Run:
             out[var] = uses[0][2]
         return out
 
+    def weak_only(self) -> set[int]:
+        """Parameters only weak uses decided (an axis argument: either layout serves)."""
+        return {var for var, uses in self.demands.items() if all(u[0] == WEAK for u in uses)}
+
     # -- statements ------------------------------------------------------------------------
 
     def run(self) -> cst.FunctionDef:
         self.bind_params()
-        body = self.block(self.fn.body.body)
+        prelude = self.file.boundary_prelude(self) if self.boundary is not None and self.emit else []
+        body = prelude + self.block(self.fn.body.body)
         fn = self.fn.with_changes(body=self.fn.body.with_changes(body=body or [_pass()]))
         if not self.emit:
             return fn
@@ -365,6 +372,17 @@ class Run:
             r = self.ev(small.value)
             return self.file.index_update(self, small.targets[0].target, r.code, None)
         r = self.ev(small.value)
+        target = small.targets[0].target if len(small.targets) == 1 else None
+        if r.pair is not None and isinstance(target, cst.Tuple) and len(target.elements) == 2 \
+                and all(isinstance(e.value, cst.Name) for e in target.elements):
+            # `out, h = self.gru(x)`: the output; the state only where the code reads it
+            first, second = (e.value for e in target.elements)
+            self.bind(first, R(r.pair[0], r.v.items[0] if isinstance(r.v, Items) and r.v.items else DYN))
+            self.bind(second, R(r.pair[1], DYN))
+            out = [small.with_changes(targets=[cst.AssignTarget(first)], value=_expr(r.pair[0]))]
+            if second.value in _loads(self.fn) and second.value != "_":
+                out.append(cst.Assign([cst.AssignTarget(second)], _expr(r.pair[1])))
+            return out if len(out) > 1 else out[0]
         if len(small.targets) == 1 and isinstance(small.targets[0].target, cst.Name) \
                 and r.code == small.targets[0].target.value:  # `x = x.contiguous()`: nothing left to do
             self.bind(small.targets[0].target, r)

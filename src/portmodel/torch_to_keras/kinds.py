@@ -26,6 +26,7 @@ class Layer:
     rank: int | None = None  # the rank of the tensors it takes, when fixed (Conv2d: 4)
     call: str | None = None  # how the Keras layer is called, when not as torch calls it
     args: tuple = ()  # (torch argument, its constant source text) of the constructor call
+    adds_axes: int = 0  # axes the output has more than the input (Embedding: 1)
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,8 @@ def apply(kind, x: Tensor, summaries) -> tuple[str | None, Tensor]:
             out = out.with_(layout=kind.gives or kind.wants)
         if kind.rank is not None:
             out = out.with_(rank=kind.rank)
+        elif kind.adds_axes and out.rank is not None:
+            out = out.with_(rank=out.rank + kind.adds_axes)
         if kind.unit_spatial and out.rank is not None:
             out = out.with_(ones=frozenset(range(2, out.rank)))
         elif kind.wants == CL or kind.gives is not None:

@@ -153,7 +153,14 @@ def conv(args: Args) -> Written:
         "groups": unless_default(args, "groups"),
         "use_bias": unless_default(args, "bias"),
     }
-    layer = ctor(args.L(f"Conv{nd}D"), [args.text("out_channels"), args.text("kernel_size")], keywords)
+    groups, cin, cout = args.const("groups"), args.const("in_channels"), args.const("out_channels")
+    if nd == 2 and isinstance(groups, int) and groups > 1 and groups == cin and isinstance(cout, int) \
+            and cout % cin == 0:  # one filter group per channel: Keras' depthwise convolution
+        keywords.pop("groups")
+        keywords["depth_multiplier"] = str(cout // cin) if cout != cin else None
+        layer = ctor(args.L("DepthwiseConv2D"), [args.text("kernel_size")], keywords)
+    else:
+        layer = ctor(args.L(f"Conv{nd}D"), [args.text("out_channels"), args.text("kernel_size")], keywords)
     if not same and p != "valid":
         layer = padded(args, nd, layer)
     return Written(layer, Layer(args.cls, wants=CL, rank=nd + 2))
@@ -395,7 +402,7 @@ def upsampling(args: Args) -> Written:
     interp = None if mode == "nearest" else '"bilinear"'
     if interp and args.const("align_corners", None):
         raise NotWritable("bilinear upsampling with align_corners=True has no Keras form")
-    return Written(ctor(args.L("UpSampling2D"), [], {"size": args.text("scale_factor"), "interpolation": interp}),
+    return Written(ctor(args.L("UpSampling2D"), [args.text("scale_factor")], {"interpolation": interp}),
                    Layer(args.cls, wants=CL, rank=4))
 
 
@@ -425,7 +432,7 @@ def embedding(args: Args) -> Written:
         notes.append("padding_idx: Keras' Embedding has no fixed padding row; the weights carry its zeros")
     code = ctor(args.L("Embedding"), [args.text("num_embeddings"), args.text("embedding_dim")], {})
     # indices have no channel axis; the vectors come last in both frameworks
-    return Written(code, Layer(args.cls, wants=T, gives=T), notes=notes)
+    return Written(code, Layer(args.cls, wants=T, gives=T, adds_axes=1), notes=notes)
 
 
 @writer("multi_head_attention")
@@ -434,7 +441,9 @@ def multi_head_attention(args: Args) -> Written:
         if not args.is_default(name):
             raise NotWritable(f"nn.MultiheadAttention({name}=...) has no Keras form yet")
     heads, dim = args.text("num_heads"), args.text("embed_dim")
-    code = ctor(args.L("MultiHeadAttention"), [heads, f"{dim} // {heads}"], {
+    h, d = args.const("num_heads"), args.const("embed_dim")
+    key_dim = str(d // h) if isinstance(h, int) and isinstance(d, int) else f"{dim} // {heads}"
+    code = ctor(args.L("MultiHeadAttention"), [heads, key_dim], {
         "dropout": unless_default(args, "dropout"), "use_bias": unless_default(args, "bias"),
     })
     batch_first = args.const("batch_first")

@@ -179,6 +179,15 @@ def template(ctx: OpCtx) -> R:
     code = fill(ctx.run.k.requalify(rule.keras), texts, {n.lstrip("*") for n in given})
     out_layout = layout if main is not None else T
     rank = main.rank if main is not None and not rule.axes else None
+    if main is not None and rule.axes and "keepdim" not in rule.signature and rule.layout != "torch":
+        rank = main.rank  # an op along an axis (softmax, cat...) keeps the rank
+    if main is not None and main.rank is not None and rule.axes and "keepdim" in rule.signature:
+        dims = ctx.const(rule.axes[0], None)
+        kept = ctx.const("keepdim", False)
+        if dims is not None and kept is False:  # a reduction without keepdim drops its axes
+            rank = main.rank - (len(dims) if isinstance(dims, tuple | list) else 1)
+        elif kept is True:
+            rank = main.rank
     if rule.returns == "python":
         return R(code, DYN)
     integer = '"int' in code or (ctx.name == "torch.arange" and not any(
@@ -276,7 +285,10 @@ def flatten(ctx: OpCtx) -> R:
         lead = f"*{_shape_of(ctx, name)}[:{start}]"
         return R(f"{ctx.ops}.reshape({name}, ({lead}, -1))", Tensor(T, start + 1))
     tail = f"*{_shape_of(ctx, name)}[{end + 1}:]" if end != -1 else ""
-    return R(f"{ctx.ops}.reshape({name}, (*{_shape_of(ctx, name)}[:{start}], -1, {tail}))", Tensor(T))
+    rank = None
+    if t.rank is not None:
+        rank = t.rank - ((end % t.rank) - (start % t.rank))
+    return R(f"{ctx.ops}.reshape({name}, (*{_shape_of(ctx, name)}[:{start}], -1, {tail}))", Tensor(T, rank))
 
 
 @hook("reshape")
@@ -350,7 +362,7 @@ def permute(ctx: OpCtx) -> R:
     ones = frozenset(i for i, d in enumerate(dims) if d in t.ones)
     if perm == list(range(rank)):
         return R(x.code, Tensor(T, rank, ones))
-    if rank > 2 and [perm[j] for j in (0, *range(2, rank), 1)] == list(range(rank)):
+    if rank > 3 and [perm[j] for j in (0, *range(2, rank), 1)] == list(range(rank)):
         return R(x.code, Tensor(CL, rank, ones))  # the result, channels last, is the tensor as held
     return R(f"{ctx.ops}.transpose({x.code}, {tuple(perm)})", Tensor(T, rank, ones))
 
@@ -359,7 +371,8 @@ def permute(ctx: OpCtx) -> R:
 def transpose(ctx: OpCtx) -> R:
     d0, d1 = ctx.const("dim0"), ctx.const("dim1")
     t = ctx.tensor()
-    if isinstance(d0, int) and isinstance(d1, int) and t.rank is not None:
+    if isinstance(d0, int) and isinstance(d1, int) and t.rank is not None and -t.rank <= min(d0, d1) \
+            and max(d0, d1) < t.rank:
         dims = list(range(t.rank))
         dims[d0], dims[d1] = dims[d1], dims[d0]
         items = Items(tuple(Const(d) for d in dims))
@@ -409,11 +422,20 @@ def unflatten(ctx: OpCtx) -> R:
     code = _name_for_reuse(ctx, ctx.torch_order())
     sizes = ctx.code("sizes")
     rest = f", *{ctx.ops}.shape({code})[{dim + 1}:]" if dim != -1 else ""
-    return R(f"{ctx.ops}.reshape({code}, (*{ctx.ops}.shape({code})[:{dim}], *{sizes}{rest}))", Tensor(T))
+    n = ctx.const("sizes")
+    t = ctx.tensor()
+    rank = t.rank - 1 + len(n) if t.rank is not None and isinstance(n, tuple | list) else None
+    return R(f"{ctx.ops}.reshape({code}, (*{ctx.ops}.shape({code})[:{dim}], *{sizes}{rest}))", Tensor(T, rank))
 
 
 @hook("pad")
 def pad(ctx: OpCtx) -> R:
+    t0 = ctx.tensor()
+    if isinstance(t0.layout, Var):  # pads are along axes: either layout serves
+        ctx.run.demand(t0.layout, CL, WEAK)
+        return R(ctx.x().code, t0)
+    if t0.layout == CL and t0.rank is not None:
+        return _pad_channels_last(ctx, t0)
     code = ctx.torch_order()
     pads = ctx.x("pad")
     mode = ctx.const("mode", "constant")
@@ -439,6 +461,26 @@ def pad(ctx: OpCtx) -> R:
     if "value" in ctx.args and mode == "constant":
         extra += f", constant_values={ctx.code('value')}"
     return R(f"{ctx.ops}.pad({code}, {width}{extra})", Tensor(T, t.rank))
+
+
+def _pad_channels_last(ctx: OpCtx, t: Tensor) -> R:
+    """F.pad of a channels-last tensor: torch's (last axis first) pairs on the axes holding them."""
+    from .interpret import _expr, code_of
+    from .layout import keras_axis
+
+    node = _expr(ctx.x("pad").code)
+    if not isinstance(node, cst.Tuple | cst.List):
+        return R(ctx.torch_order(), Tensor(T, t.rank))
+    parts = [code_of(el.value) for el in node.elements]
+    width = ["(0, 0)"] * t.rank
+    for i in range(0, len(parts), 2):
+        dim = t.rank - 1 - i // 2
+        width[keras_axis(dim, t) % t.rank] = f"({parts[i]}, {parts[i + 1]})"
+    mode = ctx.const("mode", "constant")
+    if mode != "constant":
+        raise Todo(f"F.pad(mode={mode!r}) of a channels-last tensor")
+    extra = f", constant_values={ctx.code('value')}" if "value" in ctx.args else ""
+    return R(f"{ctx.ops}.pad({ctx.x().code}, ({', '.join(width)}){extra})", t)
 
 
 def _pool_nd(ctx: OpCtx) -> int:
@@ -473,7 +515,7 @@ def _pool(ctx: OpCtx, op: str, fill_value: str | None) -> R:
         ctx.run.file.support.add("_ntuple")
         extra = f", constant_values={fill_value}" if fill_value else ""
         code = f"{ctx.ops}.pad({code}, {pairs}{extra})"
-    return R(f'{ctx.ops}.{op}({code}, {k}, {stride}, padding="valid")', Tensor(CL, nd + 2))
+    return R(f"{ctx.ops}.{op}({code}, {k}, {stride})", Tensor(CL, nd + 2))
 
 
 @hook("adaptive_avg_pool")
@@ -528,7 +570,9 @@ def expand(ctx: OpCtx) -> R:
     for i, el in enumerate(elements):
         text = code_of(el.value)
         # torch aligns the sizes with the tensor's last axes: -1 keeps the axis n - i from the end
-        parts.append(f"{ctx.ops}.shape({code})[{i - n}]" if text == "-1" else text)
+        rank = ctx.tensor().rank
+        axis = i - n + rank if rank is not None else i - n
+        parts.append(f"{ctx.ops}.shape({code})[{axis}]" if text == "-1" else text)
     return R(f"{ctx.ops}.broadcast_to({code}, ({', '.join(parts)}{',' if len(parts) == 1 else ''}))",
              Tensor(T, len(parts)))
 
@@ -556,7 +600,7 @@ def filled(ctx: OpCtx) -> R:
 def random_tensor(ctx: OpCtx) -> R:
     name = ctx.name.rsplit(".", 1)[1]
     listed = ctx.args.get("*size#list")
-    sizes = ctx.args.get("*size")
+    sizes = ctx.args.get("*size") or ctx.args.get("size")
     shape = f"({listed.code},)" if listed is not None else (sizes.code if sizes else "()")
     fn = "uniform" if name == "rand" else "normal"
     dtype = f", dtype={ctx.code('dtype')}" if "dtype" in ctx.args else ""

@@ -21,7 +21,7 @@ from .interpret import HARD, SOFT, WEAK, Outcome, R, Run, Todo, _expr, code_of
 from .kinds import UNKNOWN, Bag, Layer, Seq
 from .kinds import Local as LocalKind
 from .kinds import apply as apply_kind
-from .layout import concrete
+from .layout import concrete, convert
 from .nn_layers import WRITERS, Args, NotWritable
 from .source import SourceFile
 from .values import (
@@ -310,25 +310,28 @@ class FileTranslation:
             first = Run(self, fn, owner, {}, emit=True)
             first_node = first.run()
             decided = first.decided()
-            if owner is not None and fn.name.value == "forward" and self.is_model(owner):
-                # the model's own inputs: channels last for images (rank 4, 5), torch's order
-                # otherwise (a (batch, channels, length) input stays so; `verify` feeds it so)
-                boundary = {v: r for v, r in first.ranks.items() if decided.get(v) == CL and r == 3}
-                decided = {v: (T if v in boundary else lay) for v, lay in decided.items()}
-            else:
-                boundary = {}
-            if not decided:  # no parameter's layout to decide: the first pass wrote the code
+            model = owner is not None and fn.name.value == "forward" and self.is_model(owner)
+            if not decided and not model:  # no parameter's layout to decide: the first pass wrote the code
                 second, node = first, first_node
             else:
                 second = Run(self, fn, owner, decided, emit=True)
                 second.param_ranks = {v: r for v, r in first.ranks.items() if decided.get(v) == CL}
-                second.boundary_ranks = boundary
+                if model:
+                    second.boundary = dict(first.ranks)
+                    for i, rank in enumerate(self.tr.input_ranks or []):
+                        second.boundary[i] = rank
+                    # where only axis arguments decided an input, it stays as the port receives it
+                    for var in first.weak_only():
+                        if _external(second.boundary.get(var)) is not None:
+                            decided[var] = _external(second.boundary[var])
                 node = second.run()
         finally:
             self.tr.running.discard(key)
         layouts = {}
         for i, name in enumerate(second.params):
             layouts[name] = decided.get(i)
+            if second.boundary is not None and concrete(decided.get(i)):
+                layouts[name] = _external(second.boundary.get(i))
         returns = DYN
         for i, v in enumerate(second.returns):
             returns = v if i == 0 else join(returns, v)
@@ -529,6 +532,9 @@ class FileTranslation:
         cls = _nn_class(qual)
         if cls is not None and self.tr.rules.torch_layer(cls) is not None:
             return self.layer(run, node, cls)
+        if qual.startswith("torch.optim.") or (cls or "").endswith("Loss"):
+            raise Todo(f"PyTorch training code, left as written ({qual.removeprefix('torch.')}): train the Keras "
+                       "model with compile()/fit() or a Keras training loop")
         rule = self.tr.rules.ops.get(qual)
         if rule is not None:
             from . import tensor_ops
@@ -563,17 +569,18 @@ class FileTranslation:
     def builtin_call(self, run: Run, node: cst.Call, func: R, name: str) -> R:
         if name == "super":
             return R(code_of(node), DYN)
+        if name == "isinstance" and len(node.args) == 2:
+            classes = self.isinstance_classes(node.args[1].value)
+            if classes:  # torch layer classes: the Keras classes they become (not their builders)
+                keras = sorted({self.keras_class(c) for c in classes})
+                second = keras[0] if len(keras) == 1 else f"({', '.join(keras)})"
+                return R(f"isinstance({run.ev(node.args[0].value).code}, {second})", DYN)
         pos, _kw, _texts, _ = self.arguments(run, node)
         code = self.same_call(node, func.code)
         if name == "isinstance" and len(pos) == 2:
             if isinstance(pos[1].v, TorchRef) and pos[1].v.qual == "torch.Tensor":
                 x = pos[0].code
                 return R(f"({self.k.ops}.is_tensor({x}) or isinstance({x}, keras.KerasTensor))", DYN)
-            classes = self.isinstance_classes(node.args[1].value)
-            if classes:
-                keras = sorted({self.keras_class(c) for c in classes})
-                second = keras[0] if len(keras) == 1 else f"({', '.join(keras)})"
-                return R(f"isinstance({pos[0].code}, {second})", DYN)
             return R(code, DYN)
         if name in ("list", "tuple") and pos:
             v = pos[0].v
@@ -731,13 +738,8 @@ class FileTranslation:
                 raise Todo(f"nn.{cls}: unknown argument '{key}'")
             given[key] = r.code
         defaults = {n: d for n, d in signature if d is not REQUIRED}
-        args = Args(cls, given, defaults, self.k.layers)
-        try:
-            written = WRITERS[ft.write](args)
-        except NotWritable as exc:
-            raise Todo(str(exc)) from None
+        written = self.write_layer(ft.write, cls, given, defaults)
         self.support.update(written.support)
-        self.imports.update(args.imports)
         run.file.count += 1 if run.emit else 0
         run.dropped_arguments = True
         for note in written.notes:
@@ -746,6 +748,26 @@ class FileTranslation:
         # others in the function that wrote them)
         args_known = tuple((k, v, None if _is_literal(v) else id(run.fn)) for k, v in given.items())
         return R(written.code, Module(replace(written.kind, args=args_known)))
+
+    def write_layer(self, write: str, cls: str, given: dict[str, str], defaults: dict):
+        """The rule's writer on the arguments; an argument written as a conditional of values
+        (`padding="same" if stride == 1 else 0`) makes the layer a conditional of layers, each
+        the idiomatic form of its branch."""
+        for name, code in given.items():
+            node = _expr(code)
+            if isinstance(node, cst.IfExp):
+                body = self.write_layer(write, cls, {**given, name: code_of(node.body)}, defaults)
+                orelse = self.write_layer(write, cls, {**given, name: code_of(node.orelse)}, defaults)
+                written = replace(body, code=f"{body.code} if {code_of(node.test)} else {orelse.code}",
+                                  support=body.support + orelse.support)
+                return written
+        args = Args(cls, given, defaults, self.k.layers)
+        try:
+            written = WRITERS[write](args)
+        except NotWritable as exc:
+            raise Todo(str(exc)) from None
+        self.imports.update(args.imports)
+        return written
 
     def adapter_code(self, cls: str) -> str:
         """`def BatchNorm2d(num_features, eps=1e-05, ...)`: torch's signature, the Keras layer."""
@@ -837,6 +859,9 @@ class FileTranslation:
             if name == "items":
                 each = Items((DYN, each))
             return R(f"{bound.receiver}.{name}({', '.join(texts)})", Items(None, each))
+        if name in ("backward",):
+            raise Todo("PyTorch training code, left as written (.backward()): train the Keras model with "
+                       "compile()/fit() or a Keras training loop")
         rule = self.tr.rules.ops.get(f"Tensor.{name}")
         if rule is None:
             if not concrete(bound.tensor.layout):  # not known to be a tensor: a method of whatever it is
@@ -915,7 +940,8 @@ class FileTranslation:
             x = run.as_layout(pos[0], T, HARD)
             seq_first = kind.call == "rnn_seq_first"
             out = f"{func.code}({self._seq(x, seq_first)})"
-            return R(f"({self._seq(out, seq_first)}, None)", Items((Tensor(T, 3), DYN)))
+            seq = self._seq(out, seq_first)
+            return R(f"({seq}, None)", Items((Tensor(T, 3), DYN)), pair=(seq, "None"))
         if not pos:
             return R(self.call_text(node, func.code, texts), DYN)
         x = pos[0]
@@ -926,10 +952,10 @@ class FileTranslation:
         if isinstance(kind, Layer) and kind.wants == "flat":
             from .layout import spatial_ones
 
-            if xv.layout == CL and not spatial_ones(xv):
+            if isinstance(xv.layout, Var) or (xv.layout == CL and not spatial_ones(xv)):
                 texts[0] = run.as_layout(x, T, SOFT)
             wants = None
-            out = Tensor(T)
+            out = Tensor(T, 2)
         elif wants is not None:
             texts[0] = self.in_layout(run, x, wants, _first_rank(kind, self))
         if isinstance(kind, LocalKind):
@@ -968,6 +994,7 @@ class FileTranslation:
             result = f"({self._seq(out + '[0]', seq_first)}, {self.k.ops}.mean({out}[1], axis=1))"
         else:
             result = f"({self._seq(call, seq_first)}, None)"
+            return R(result, Items((Tensor(T, 3), Tensor(T))), pair=(self._seq(call, seq_first), "None"))
         return R(result, Items((Tensor(T, 3), Tensor(T))))
 
     def _seq(self, code: str, seq_first: bool) -> str:
@@ -1248,6 +1275,19 @@ class FileTranslation:
 
         return initializer_statement(self, run, small, node, qual)
 
+    def boundary_prelude(self, run: Run) -> list:
+        """`x = ops.moveaxis(x, -1, 1)` at the top of a model's `call` where the code holds an
+        input in another layout than the port's inputs come in."""
+        out = []
+        for i, name in enumerate(run.params):
+            v = run.env.get(name)
+            if not isinstance(v, Tensor) or not concrete(v.layout):
+                continue
+            code, _ = boundary_code(name, v.with_(rank=run.boundary.get(i)), self.k.ops)
+            if code != name:
+                out.append(cst.parse_statement(f"{name} = {code}\n"))
+        return out
+
     def index_update(self, run: Run, target: cst.Subscript, value: str, op: str | None):
         """`x[i] = v` / `x[i] += v`: `x = index_update(x, np.s_[i], v)` (support code)."""
         base = run.ev(target.value)
@@ -1267,11 +1307,18 @@ class FileTranslation:
     def returned(self, run: Run, r: R) -> R:
         """A module's `call` returns a tensor of its input's rank in its input's layout (so a
         block that ends in torch's order, as a channel shuffle does, still chains in a
-        Sequential with blocks that take channels-last tensors)."""
+        Sequential with blocks that take channels-last tensors); a model's, in the layout
+        the port's inputs and outputs have (`boundary_code`)."""
         if run.owner is None or run.fn.name.value != "forward" or not isinstance(r.v, Tensor):
             return r
+        if run.boundary is not None:
+            code, value = boundary_code(r.code, r.v, self.k.ops, out=True)
+            if r.v.rank is None and code != r.code and not r.code.isidentifier():
+                name = run.temp(r.code)  # read three times by the run-time test
+                code, value = boundary_code(name, r.v, self.k.ops, out=True)
+            return R(code, value)
         layout = run.layouts.get(0)
-        rank = run.param_ranks.get(0) or run.boundary_ranks.get(0)
+        rank = run.param_ranks.get(0)
         if concrete(layout) and rank is not None and concrete(r.v.layout) and r.v.layout != layout \
                 and r.v.rank == rank:
             return R(run.as_layout(r, layout), r.v.with_(layout=layout, ones=frozenset()))
@@ -1333,6 +1380,39 @@ def _build_shape(kind: Layer) -> str | None:
     if code is None:
         return None
     return "(" + ", ".join(["None"] * (1 + spatial) + [code]) + ")"
+
+
+def _external(rank: int | None):
+    """The layout of a model's input of `rank` outside the port: channels last for images."""
+    if rank is None:
+        return None
+    return CL if rank in (4, 5) else T
+
+
+def boundary_code(code: str, t: Tensor, ops: str, out: bool = False) -> tuple[str, Tensor]:
+    """A model's input (or, `out`, output) between the layout the code holds it in and the
+    port's convention (images, rank 4 and 5, channels last; everything else in torch's order,
+    as `verify` and `port` feed and read them). Where the code does not fix the rank, the
+    conversion is decided at run time."""
+    layout = t.layout
+    if not concrete(layout):
+        return code, t
+    rank = t.rank
+    if rank is not None:
+        want = _external(rank)
+        if rank <= 2 or want == layout:
+            return code, t
+        if out:
+            return convert(code, layout, want, ops), t.with_(layout=want)
+        return convert(code, want, layout, ops), t
+    image = f"len({code}.shape) in (4, 5)"
+    if out:
+        other = convert(code, layout, CL if layout == T else T, ops)
+        text = f"{other} if {image} else {code}" if layout == T else f"{code} if {image} else {other}"
+        return text, t
+    if layout == CL:
+        return f"{code} if {image} else {convert(code, T, CL, ops)}", t
+    return f"{convert(code, CL, T, ops)} if {image} else {code}", t
 
 
 def _layer_name(info) -> str:
@@ -1427,7 +1507,7 @@ def _substitute(v: Value, bound: dict[int, Value]) -> Value:
     if isinstance(v, Tensor) and isinstance(v.layout, Var):
         arg = bound.get(v.layout.n)
         if isinstance(arg, Tensor):
-            return v.with_(layout=arg.layout)
+            return v.with_(layout=arg.layout, rank=v.rank if v.rank is not None else arg.rank)
         if isinstance(arg, Items) and isinstance(arg.each, Tensor):
             return v.with_(layout=arg.each.layout)
         return v.with_(layout=T) if arg is not None else v

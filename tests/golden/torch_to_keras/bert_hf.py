@@ -28,20 +28,21 @@ class BertConfig:
 class BertEmbeddings(keras.layers.Layer):
     """Construct the embeddings from word, position and token_type embeddings."""
 
-    def __init__(self, config, **kwargs):
-        super().__init__(**kwargs)
+    def __init__(self, config):
+        super().__init__()
         self.word_embeddings = layers.Embedding(config.vocab_size, config.hidden_size)
         self.position_embeddings = layers.Embedding(config.max_position_embeddings, config.hidden_size)
         self.token_type_embeddings = layers.Embedding(config.type_vocab_size, config.hidden_size)
 
-        self.LayerNorm = layers.LayerNormalization(epsilon=1e-12)
+        self.LayerNorm = layers.LayerNormalization(epsilon=config.layer_norm_eps)
         self.dropout = layers.Dropout(config.hidden_dropout_prob)
         # position_ids (1, len position emb) is contiguous in memory and exported when serialized
-        self.position_ids = ops.expand_dims(ops.arange(start=config.max_position_embeddings), 0)
-        self.token_type_ids = ops.zeros((ops.shape(self.position_ids)[0], 64), dtype="int64")
+        _t1 = ops.arange(start=config.max_position_embeddings)
+        self.position_ids = ops.broadcast_to(_t1, (1, ops.shape(_t1)[-1]))
+        self.token_type_ids = ops.zeros(ops.shape(self.position_ids), dtype="int64")
 
     def call(self, input_ids):
-        seq_length = input_ids.shape[1]
+        seq_length = ops.shape(input_ids)[1]
         position_ids = self.position_ids[:, :seq_length]
         token_type_ids = self.token_type_ids[:, :seq_length]
 
@@ -50,15 +51,15 @@ class BertEmbeddings(keras.layers.Layer):
 
         embeddings = inputs_embeds + token_type_embeddings
         position_embeddings = self.position_embeddings(position_ids)
-        embeddings = embeddings + position_embeddings
+        embeddings += position_embeddings
         embeddings = self.LayerNorm(embeddings)
         embeddings = self.dropout(embeddings)
         return embeddings
 
 
 class BertSelfAttention(keras.layers.Layer):
-    def __init__(self, config, **kwargs):
-        super().__init__(**kwargs)
+    def __init__(self, config):
+        super().__init__()
         self.num_attention_heads = config.num_attention_heads
         self.attention_head_size = int(config.hidden_size / config.num_attention_heads)
         self.all_head_size = self.num_attention_heads * self.attention_head_size
@@ -70,7 +71,7 @@ class BertSelfAttention(keras.layers.Layer):
         self.dropout = layers.Dropout(config.attention_probs_dropout_prob)
 
     def transpose_for_scores(self, x):
-        new_x_shape = (ops.shape(x)[0], 16, 4, 8)
+        new_x_shape = ops.shape(x)[:-1] + (self.num_attention_heads, self.attention_head_size)
         x = ops.reshape(x, new_x_shape)
         return ops.transpose(x, (0, 2, 1, 3))
 
@@ -93,16 +94,16 @@ class BertSelfAttention(keras.layers.Layer):
         context_layer = ops.matmul(attention_probs, value_layer)
 
         context_layer = ops.transpose(context_layer, (0, 2, 1, 3))
-        new_context_layer_shape = (ops.shape(context_layer)[0], 16, 32)
+        new_context_layer_shape = ops.shape(context_layer)[:-2] + (self.all_head_size,)
         context_layer = ops.reshape(context_layer, new_context_layer_shape)
         return context_layer
 
 
 class BertSelfOutput(keras.layers.Layer):
-    def __init__(self, config, **kwargs):
-        super().__init__(**kwargs)
+    def __init__(self, config):
+        super().__init__()
         self.dense = layers.Dense(config.hidden_size)
-        self.LayerNorm = layers.LayerNormalization(epsilon=1e-12)
+        self.LayerNorm = layers.LayerNormalization(epsilon=config.layer_norm_eps)
         self.dropout = layers.Dropout(config.hidden_dropout_prob)
 
     def call(self, hidden_states, input_tensor):
@@ -113,8 +114,8 @@ class BertSelfOutput(keras.layers.Layer):
 
 
 class BertAttention(keras.layers.Layer):
-    def __init__(self, config, **kwargs):
-        super().__init__(**kwargs)
+    def __init__(self, config):
+        super().__init__()
         self.self = BertSelfAttention(config)
         self.output_ = BertSelfOutput(config)
 
@@ -125,10 +126,10 @@ class BertAttention(keras.layers.Layer):
 
 
 class BertIntermediate(keras.layers.Layer):
-    def __init__(self, config, **kwargs):
-        super().__init__(**kwargs)
+    def __init__(self, config):
+        super().__init__()
         self.dense = layers.Dense(config.intermediate_size)
-        self.intermediate_act_fn = layers.Activation('gelu')
+        self.intermediate_act_fn = layers.Activation("gelu")
 
     def call(self, hidden_states):
         hidden_states = self.dense(hidden_states)
@@ -137,10 +138,10 @@ class BertIntermediate(keras.layers.Layer):
 
 
 class BertOutput(keras.layers.Layer):
-    def __init__(self, config, **kwargs):
-        super().__init__(**kwargs)
+    def __init__(self, config):
+        super().__init__()
         self.dense = layers.Dense(config.hidden_size)
-        self.LayerNorm = layers.LayerNormalization(epsilon=1e-12)
+        self.LayerNorm = layers.LayerNormalization(epsilon=config.layer_norm_eps)
         self.dropout = layers.Dropout(config.hidden_dropout_prob)
 
     def call(self, hidden_states, input_tensor):
@@ -151,8 +152,8 @@ class BertOutput(keras.layers.Layer):
 
 
 class BertLayer(keras.layers.Layer):
-    def __init__(self, config, **kwargs):
-        super().__init__(**kwargs)
+    def __init__(self, config):
+        super().__init__()
         self.attention = BertAttention(config)
         self.intermediate = BertIntermediate(config)
         self.output_ = BertOutput(config)
@@ -165,8 +166,8 @@ class BertLayer(keras.layers.Layer):
 
 
 class BertEncoder(keras.layers.Layer):
-    def __init__(self, config, **kwargs):
-        super().__init__(**kwargs)
+    def __init__(self, config):
+        super().__init__()
         self.config = config
         self.layer = [BertLayer(config) for _ in range(config.num_hidden_layers)]
 
@@ -177,23 +178,23 @@ class BertEncoder(keras.layers.Layer):
 
 
 class BertPooler(keras.layers.Layer):
-    def __init__(self, config, **kwargs):
-        super().__init__(**kwargs)
+    def __init__(self, config):
+        super().__init__()
         self.dense = layers.Dense(config.hidden_size)
-        self.activation = layers.Activation('tanh')
+        self.activation = layers.Activation("tanh")
 
     def call(self, hidden_states):
         # We "pool" the model by simply taking the hidden state corresponding
         # to the first token.
-        first_token_tensor = hidden_states[:, 0]
+        first_token_tensor = hidden_states[..., 0]
         pooled_output = self.dense(first_token_tensor)
         pooled_output = self.activation(pooled_output)
         return pooled_output
 
 
 class BertForSequenceClassification(keras.Model):
-    def __init__(self, config=None, **kwargs):
-        super().__init__(**kwargs)
+    def __init__(self, config=None):
+        super().__init__()
         config = config or BertConfig()
         self.num_labels = config.num_labels
         self.embeddings = BertEmbeddings(config)
@@ -205,7 +206,7 @@ class BertForSequenceClassification(keras.Model):
     def call(self, input_ids):
         embedding_output = self.embeddings(input_ids)
         sequence_output = self.encoder(embedding_output)
-        pooled_output = self.pooler(sequence_output)
+        pooled_output = self.pooler(ops.moveaxis(sequence_output, 1, -1))
         pooled_output = self.dropout(pooled_output)
         logits = self.classifier(pooled_output)
-        return logits
+        return ops.moveaxis(logits, 1, -1) if len(logits.shape) in (4, 5) else logits

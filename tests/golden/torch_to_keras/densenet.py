@@ -9,25 +9,25 @@ from keras import ops
 
 
 class Bottleneck(keras.layers.Layer):
-    def __init__(self, in_planes, growth_rate, **kwargs):
-        super().__init__(**kwargs)
+    def __init__(self, in_planes, growth_rate):
+        super().__init__()
         self.bn1 = keras.layers.BatchNormalization(epsilon=1e-05, momentum=0.9)
-        self.conv1 = keras.layers.Conv2D(4*growth_rate, 1, use_bias=False)
+        self.conv1 = keras.layers.Conv2D(4*growth_rate, 1, padding="same", use_bias=False)
         self.bn2 = keras.layers.BatchNormalization(epsilon=1e-05, momentum=0.9)
-        self.conv2 = keras.layers.Conv2D(growth_rate, 3, padding='same', use_bias=False)
+        self.conv2 = keras.layers.Conv2D(growth_rate, 3, padding="same", use_bias=False)
 
     def call(self, x):
         out = self.conv1(ops.relu(self.bn1(x)))
         out = self.conv2(ops.relu(self.bn2(out)))
-        out = ops.concatenate([out, x], axis=3)
+        out = ops.concatenate([out, x], axis=-1)
         return out
 
 
 class Transition(keras.layers.Layer):
-    def __init__(self, in_planes, out_planes, **kwargs):
-        super().__init__(**kwargs)
+    def __init__(self, in_planes, out_planes):
+        super().__init__()
         self.bn = keras.layers.BatchNormalization(epsilon=1e-05, momentum=0.9)
-        self.conv = keras.layers.Conv2D(out_planes, 1, use_bias=False)
+        self.conv = keras.layers.Conv2D(out_planes, 1, padding="same", use_bias=False)
 
     def call(self, x):
         out = self.conv(ops.relu(self.bn(x)))
@@ -36,12 +36,12 @@ class Transition(keras.layers.Layer):
 
 
 class DenseNet(keras.Model):
-    def __init__(self, block, nblocks, growth_rate=12, reduction=0.5, num_classes=10, **kwargs):
-        super().__init__(**kwargs)
+    def __init__(self, block, nblocks, growth_rate=12, reduction=0.5, num_classes=10):
+        super().__init__()
         self.growth_rate = growth_rate
 
         num_planes = 2*growth_rate
-        self.conv1 = keras.layers.Conv2D(num_planes, 3, padding='same', use_bias=False)
+        self.conv1 = keras.layers.Conv2D(num_planes, 3, padding="same", use_bias=False)
 
         self.dense1 = self._make_dense_layers(block, num_planes, nblocks[0])
         num_planes += nblocks[0]*growth_rate
@@ -81,7 +81,7 @@ class DenseNet(keras.Model):
         out = self.trans3(self.dense3(out))
         out = self.dense4(out)
         out = ops.average_pool(ops.relu(self.bn(out)), 4, 4)
-        out = ops.reshape(out, (ops.shape(out)[0], -1))
+        out = ops.reshape(ops.moveaxis(out, -1, 1), (ops.shape(out)[0], -1))
         out = self.linear(out)
         return out
 

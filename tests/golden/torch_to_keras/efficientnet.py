@@ -13,15 +13,15 @@ def drop_path(x, drop_prob: float = 0.0, training: bool = False):
     if drop_prob == 0.0 or not training:
         return x
     keep_prob = 1 - drop_prob
-    shape = (x.shape[0],) + (1,) * (x.ndim - 1)
+    shape = (ops.shape(x)[0],) + (1,) * (len(x.shape) - 1)
     random_tensor = keep_prob + keras.random.uniform(shape, dtype=x.dtype)
     random_tensor = ops.floor(random_tensor)
-    return ops.divide(x, keep_prob) * ops.transpose(random_tensor, (0, 2, 3, 1))
+    return ops.divide(x, keep_prob) * random_tensor
 
 
 class DropPath(keras.layers.Layer):
-    def __init__(self, drop_prob=None, **kwargs):
-        super().__init__(**kwargs)
+    def __init__(self, drop_prob=None):
+        super().__init__()
         self.drop_prob = drop_prob
 
     def call(self, x, training=None):
@@ -31,20 +31,16 @@ class DropPath(keras.layers.Layer):
 class ConvBNAct(keras.Sequential):
     """Conv -> BatchNorm -> SiLU (or no activation)."""
 
-    def __init__(self, c_in, c_out, kernel_size=3, stride=1, groups=1, act=True, **kwargs):
-        super().__init__([
-            keras.Sequential([keras.layers.ZeroPadding2D(kernel_size // 2), keras.layers.Conv2D(c_out, kernel_size, strides=stride, groups=groups, use_bias=False)]),
-            keras.layers.BatchNormalization(epsilon=0.001, momentum=0.99),
-            keras.layers.Activation('silu') if act else keras.layers.Identity(),
-        ], **kwargs)
+    def __init__(self, c_in, c_out, kernel_size=3, stride=1, groups=1, act=True):
+        super().__init__([keras.Sequential([keras.layers.ZeroPadding2D(kernel_size // 2), keras.layers.Conv2D(c_out, kernel_size, strides=stride, groups=groups, use_bias=False)]), keras.layers.BatchNormalization(epsilon=1e-3, momentum=0.99), keras.layers.Activation("silu") if act else keras.layers.Identity()])
 
 
 class SqueezeExcite(keras.layers.Layer):
-    def __init__(self, channels, squeeze_channels, **kwargs):
-        super().__init__(**kwargs)
-        self.fc1 = keras.layers.Conv2D(squeeze_channels, 1)
-        self.act = keras.layers.Activation('silu')
-        self.fc2 = keras.layers.Conv2D(channels, 1)
+    def __init__(self, channels, squeeze_channels):
+        super().__init__()
+        self.fc1 = keras.layers.Conv2D(squeeze_channels, 1, padding="same")
+        self.act = keras.layers.Activation("silu")
+        self.fc2 = keras.layers.Conv2D(channels, 1, padding="same")
 
     def call(self, x):
         s = ops.mean(x, axis=(1, 2), keepdims=True)
@@ -53,8 +49,8 @@ class SqueezeExcite(keras.layers.Layer):
 
 
 class MBConv(keras.layers.Layer):
-    def __init__(self, c_in, c_out, expand_ratio, kernel_size, stride, se_ratio=0.25, drop_path_rate=0.0, **kwargs):
-        super().__init__(**kwargs)
+    def __init__(self, c_in, c_out, expand_ratio, kernel_size, stride, se_ratio=0.25, drop_path_rate=0.0):
+        super().__init__()
         hidden = c_in * expand_ratio
         self.has_residual = stride == 1 and c_in == c_out
         layers = []
@@ -70,7 +66,7 @@ class MBConv(keras.layers.Layer):
 
     def call(self, x):
         if self.has_residual:
-            return x + self.drop_path(self.conv(x))
+            return x + ops.moveaxis(self.drop_path(ops.moveaxis(self.conv(x), -1, 1)), 1, -1)
         return self.conv(x)
 
 
@@ -83,8 +79,8 @@ class EfficientNet(keras.Model):
         (6, 80, 1, 2, 3),
     )
 
-    def __init__(self, width_mult=0.5, depth_mult=1.0, num_classes=10, drop_rate=0.2, drop_path_rate=0.1, **kwargs):
-        super().__init__(**kwargs)
+    def __init__(self, width_mult=0.5, depth_mult=1.0, num_classes=10, drop_rate=0.2, drop_path_rate=0.1):
+        super().__init__()
         stem = int(32 * width_mult)
         self.stem = ConvBNAct(3, stem, 3, 2)
         blocks = []
@@ -104,5 +100,6 @@ class EfficientNet(keras.Model):
 
     def call(self, x):
         x = self.head(self.blocks(self.stem(x)))
-        x = ops.reshape(self.pool(x), (-1, 160))
+        _t1 = self.pool(x)
+        x = ops.reshape(self.pool(x), (ops.shape(_t1)[0], -1))
         return self.classifier(self.dropout(x))

@@ -20,18 +20,14 @@ def _make_divisible(v, divisor, min_value=None):
 
 
 class ConvBNReLU(keras.Sequential):
-    def __init__(self, in_planes, out_planes, kernel_size=3, stride=1, groups=1, **kwargs):
+    def __init__(self, in_planes, out_planes, kernel_size=3, stride=1, groups=1):
         padding = (kernel_size - 1) // 2
-        super().__init__([
-            keras.Sequential([keras.layers.ZeroPadding2D(padding), keras.layers.Conv2D(out_planes, kernel_size, strides=stride, groups=groups, use_bias=False)]),
-            keras.layers.BatchNormalization(epsilon=1e-05, momentum=0.9),
-            keras.layers.ReLU(max_value=6.0)
-        ], **kwargs)
+        super().__init__([keras.Sequential([keras.layers.ZeroPadding2D(padding), keras.layers.Conv2D(out_planes, kernel_size, strides=stride, groups=groups, use_bias=False)]), keras.layers.BatchNormalization(epsilon=1e-05, momentum=0.9), keras.layers.ReLU(max_value=6.0)])
 
 
 class InvertedResidual(keras.layers.Layer):
-    def __init__(self, inp, oup, stride, expand_ratio, **kwargs):
-        super().__init__(**kwargs)
+    def __init__(self, inp, oup, stride, expand_ratio):
+        super().__init__()
         self.stride = stride
         assert stride in [1, 2]
         hidden_dim = round(inp * expand_ratio)
@@ -41,15 +37,13 @@ class InvertedResidual(keras.layers.Layer):
         if expand_ratio != 1:
             # pointwise expansion
             layers.append(ConvBNReLU(inp, hidden_dim, kernel_size=1))
-        layers.extend(
-            [
+        layers.extend([
                 # depthwise
                 ConvBNReLU(hidden_dim, hidden_dim, stride=stride, groups=hidden_dim),
                 # pointwise-linear projection
-                keras.layers.Conv2D(oup, 1, strides=1, use_bias=False),
+                keras.layers.Conv2D(oup, 1, padding="same", use_bias=False),
                 keras.layers.BatchNormalization(epsilon=1e-05, momentum=0.9),
-            ]
-        )
+            ])
         self.conv = keras.Sequential(layers)
 
     def call(self, x):
@@ -60,8 +54,8 @@ class InvertedResidual(keras.layers.Layer):
 
 
 class MobileNetV2(keras.Model):
-    def __init__(self, num_classes=10, width_mult=0.5, round_nearest=8, **kwargs):
-        super().__init__(**kwargs)
+    def __init__(self, num_classes=10, width_mult=0.5, round_nearest=8):
+        super().__init__()
         input_channel = 32
         last_channel = 320
         inverted_residual_setting = [
@@ -87,10 +81,20 @@ class MobileNetV2(keras.Model):
         features.append(ConvBNReLU(input_channel, self.last_channel, kernel_size=1))
         self.features = keras.Sequential(features)
 
-        self.classifier = keras.Sequential([
-            keras.layers.Dropout(0.2),
-            keras.layers.Dense(num_classes),
-        ])
+        self.classifier = keras.Sequential([keras.layers.Dropout(0.2), keras.layers.Dense(num_classes)])
+
+        # weight initialization
+        for m in self._flatten_layers():
+            if isinstance(m, keras.layers.Conv2D):
+                m.kernel_initializer = keras.initializers.VarianceScaling(2.0, "fan_out", "untruncated_normal")
+                if m.use_bias:
+                    m.bias_initializer = keras.initializers.Zeros()
+            elif isinstance(m, keras.layers.BatchNormalization):
+                m.gamma_initializer = keras.initializers.Ones()
+                m.beta_initializer = keras.initializers.Zeros()
+            elif isinstance(m, keras.layers.Dense):
+                m.kernel_initializer = keras.initializers.RandomNormal(mean=0, stddev=0.01)
+                m.bias_initializer = keras.initializers.Zeros()
 
     def call(self, x):
         x = self.features(x)

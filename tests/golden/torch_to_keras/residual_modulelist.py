@@ -4,8 +4,8 @@ from keras import layers, ops
 
 
 class ResidualMLP(keras.Model):
-    def __init__(self, width=32, depth=3, out_features=6, **kwargs):
-        super().__init__(**kwargs)
+    def __init__(self, width=32, depth=3, out_features=6):
+        super().__init__()
         self.inp = layers.Dense(width)
         self.blocks = []
         for _ in range(depth):
@@ -13,7 +13,7 @@ class ResidualMLP(keras.Model):
         self.norms = [layers.LayerNormalization(epsilon=1e-05) for _ in range(depth)]
         self.head = layers.Dense(out_features)
 
-    def call(self, x):
+    def call(self, x: keras.KerasTensor) -> keras.KerasTensor:
         x = self.inp(x)
         for block, norm in zip(self.blocks, self.norms):
             x = x + ops.gelu(block(norm(x)), approximate=False)
