@@ -303,11 +303,15 @@ def test_translate_torch_syntax_error_names_the_line(tmp_path):
     assert not (tmp_path / "out.py").exists()
 
 
-def test_translate_torch_with_a_wrong_input_shape_is_a_todo():
-    proc = run_cli("translate", str(ROOT / "fixtures" / "torch" / "lstm_tagger.py"), "--input-shape", "3,4,5,6",
-                   "--strict")
-    assert proc.returncode == 1
-    assert "rejects an input of shape" in proc.stderr and "check --input-shape" in proc.stderr
+def test_port_torch_with_a_wrong_input_shape_is_a_clear_error(tmp_path):
+    """The translation is the code's, whatever the shape; running the port on a shape the
+    model rejects is one line naming --input-shape, and nothing is written."""
+    out = tmp_path / "out"
+    proc = run_cli("port", str(ROOT / "fixtures" / "torch" / "lstm_tagger.py"), "--input-shape", "3,4,5,6",
+                   "-o", str(out))
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1 and "check --input-shape" in proc.stderr, proc.stderr
+    assert not out.exists()
 
 
 def test_port_torch_writes_a_keras_file_that_reloads(tmp_path):

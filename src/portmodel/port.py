@@ -245,8 +245,13 @@ def port_to_keras(
                 keras_model = load_keras_port(f"{model_py}:{info.target}", input_shape)
         except PortmodelError:
             raise
-        except Exception as exc:  # noqa: BLE001 - the backend lacks a kernel for this dtype
-            msg = str(exc).strip().splitlines()[0][:160]
+        except Exception as exc:  # noqa: BLE001 - the backend lacks a kernel for this dtype, or the shape
+            msg = " ".join(str(exc).split())[:200]
+            if target_dtype == "float32":
+                raise PortmodelError(
+                    f"the Keras port does not run on an input of shape {tuple(input_shape)} "
+                    f"({type(exc).__name__}: {msg}); check --input-shape (torch's layout, no batch)", src,
+                ) from None
             raise PortmodelError(
                 f"Keras cannot build this model in {target_dtype} ({type(exc).__name__}: {msg}); "
                 "pass --dtype float32 to cast the weights", src,

@@ -122,6 +122,14 @@ def _model_classes(ft: FileTranslation, classes: list[ClassInfo]) -> set[str]:
 
 
 def _top_statement(ft: FileTranslation, stmt, models: set[str]) -> list:
+    try:
+        return _top_statement_or_todo(ft, stmt, models)
+    except Todo as exc:  # kept as written, with the reason
+        ft.todos.append((stmt, str(exc)))
+        return [stmt]
+
+
+def _top_statement_or_todo(ft: FileTranslation, stmt, models: set[str]) -> list:
     if isinstance(stmt, cst.ClassDef):
         info = ft.tr.class_info(_qual(ft.src, stmt.name.value))
         if info is not None and info.role != "plain":
@@ -229,7 +237,10 @@ def _torch_base(ft: FileTranslation, info: ClassInfo):
     for n, _ in signature:
         if n not in weights:
             lines.append(f"    self.{n} = {_TORCH_ATTRIBUTES.get(n, n)}")
-    init = cst.parse_statement("\n".join(lines) + "\n")
+    try:
+        init = cst.parse_statement("\n".join(lines) + "\n")
+    except cst.ParserSyntaxError:
+        raise Todo(f"a subclass of nn.{cls}: its constructor could not be written") from None
     return code_of(call.func), init
 
 
@@ -248,6 +259,8 @@ def _method(ft: FileTranslation, info: ClassInfo, stmt: cst.FunctionDef) -> cst.
     fn = out.node if out is not None and out.node is not None else stmt
     if out is not None and out.summary.training:
         fn = _with_training(fn)
+    if name == "__init__" and stmt.params.star_kwarg is None:
+        fn = fn.with_changes(params=fn.params.with_changes(star_kwarg=cst.Param(cst.Name("kwargs"), star="**")))
     if name == "forward":
         fn = fn.with_changes(name=cst.Name("call"))
     return _decorators(ft, fn)

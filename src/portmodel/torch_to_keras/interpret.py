@@ -838,7 +838,11 @@ def _expr(code: str) -> cst.BaseExpression:
     try:
         return cst.parse_expression(code)
     except cst.ParserSyntaxError:
+        pass
+    try:
         return cst.parse_expression(f"({code})")
+    except cst.ParserSyntaxError:
+        raise Todo(f"the Keras form of this expression would not parse: {code[:80]}") from None
 
 
 def _pass():

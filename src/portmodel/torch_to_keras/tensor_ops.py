@@ -341,6 +341,8 @@ def permute(ctx: OpCtx) -> R:
     if dims_r is not None and dims is None and isinstance(dims_r.v, Items) and dims_r.v.items is None:
         dims = None
     if dims is None:
+        if dims_r is None:
+            raise Todo("permute without its axes")
         code = ctx.torch_order(strength=HARD)
         listed = ctx.args.get("*dims#list")
         perm = f"({listed.code})" if listed is not None else dims_r.code
@@ -448,6 +450,8 @@ def pad(ctx: OpCtx) -> R:
     from .interpret import _expr, code_of
 
     node = _expr(pads.code)
+    if not isinstance(node, cst.Tuple | cst.List):
+        raise Todo("F.pad with a padding computed elsewhere")
     parts = [code_of(el.value) for el in node.elements]
     pairs = [f"({parts[i]}, {parts[i + 1]})" for i in range(0, len(parts), 2)][::-1]
     k = len(pairs)

@@ -330,7 +330,7 @@ class FileTranslation:
         layouts = {}
         for i, name in enumerate(second.params):
             layouts[name] = decided.get(i)
-            if second.boundary is not None and concrete(decided.get(i)):
+            if second.boundary is not None and concrete(decided.get(i)) and second.boundary.get(i) is not None:
                 layouts[name] = _external(second.boundary.get(i))
         returns = DYN
         for i, v in enumerate(second.returns):
@@ -1168,9 +1168,8 @@ class FileTranslation:
             run.notes.append((small, f"{q}(...) removed: {_DROPPED_STATEMENTS[q]}"))
             return None
         if q == "torch._assert":
-            pos, _kw, texts, _ = self.arguments(run, node)
-            msg = f", {texts[1]}" if len(texts) > 1 else ""
-            return cst.parse_statement(f"assert {texts[0]}{msg}\n").body[0]
+            pos, _kw, _texts, _ = self.arguments(run, node)
+            return cst.Assert(test=_expr(pos[0].code), msg=_expr(pos[1].code) if len(pos) > 1 else None)
         return NotImplemented
 
     def sequential_attribute(self, run: Run, small: cst.Assign, r: R):
@@ -1211,8 +1210,9 @@ class FileTranslation:
                 info.items = package_base.items
             for k, v in package_base.attrs.items():
                 info.attrs.setdefault(k, v)
-            return small.with_changes(value=_expr(f"super().__init__({', '.join(texts)})"))
-        name = _layer_name(info)
+            extra = ["**kwargs"] if _takes_kwargs(info, run.fn) and "**kwargs" not in texts else []
+            return small.with_changes(value=_expr(f"super().__init__({', '.join(texts + extra)})"))
+        name = _layer_name(info) + (", **kwargs" if _takes_kwargs(info, run.fn) else "")
         if info.role == "sequential":
             if len(node.args) == 1 and node.args[0].star == "*":
                 arg = run.ev(node.args[0].value)
@@ -1253,6 +1253,8 @@ class FileTranslation:
         """`x.div_(s)` -> `x = x / s`: Keras tensors are values."""
         plain = attr[:-1]
         target = node.func.value
+        if not isinstance(target, cst.Name | cst.Attribute | cst.Subscript):
+            raise Todo(f"in-place .{attr}() on an expression: Keras tensors are values; assign it first")
         if isinstance(target, cst.Subscript) and plain in _SLICE_METHODS:  # x[a:b].zero_()
             pos, _kw, _texts, _ = self.arguments(run, node)
             value = "0" if plain == "zero" else pos[0].code
@@ -1395,7 +1397,7 @@ def boundary_code(code: str, t: Tensor, ops: str, out: bool = False) -> tuple[st
     as `verify` and `port` feed and read them). Where the code does not fix the rank, the
     conversion is decided at run time."""
     layout = t.layout
-    if not concrete(layout):
+    if not concrete(layout) or t.rank is None:  # a rank the code and --input-shape leave open: as held
         return code, t
     rank = t.rank
     if rank is not None:
@@ -1413,6 +1415,12 @@ def boundary_code(code: str, t: Tensor, ops: str, out: bool = False) -> tuple[st
     if layout == CL:
         return f"{code} if {image} else {convert(code, T, CL, ops)}", t
     return f"{convert(code, CL, T, ops)} if {image} else {code}", t
+
+
+def _takes_kwargs(info, fn: cst.FunctionDef) -> bool:
+    """The class's `__init__` gets Keras' `**kwargs` (name, dtype, trainable: what
+    `from_config` passes back) where torch's had none of its own."""
+    return fn.name.value == "__init__" and fn.params.star_kwarg is None and info.role != "plain"
 
 
 def _layer_name(info) -> str:

@@ -7,8 +7,8 @@ from keras import ops
 
 
 class SelfAttention(keras.layers.Layer):
-    def __init__(self, hidden, heads, dropout=0.1):
-        super().__init__()
+    def __init__(self, hidden, heads, dropout=0.1, **kwargs):
+        super().__init__(**kwargs)
         self.num_heads = heads
         self.head_dim = hidden // heads
         self.query = keras.layers.Dense(hidden)
@@ -33,8 +33,8 @@ class SelfAttention(keras.layers.Layer):
 
 
 class EncoderLayer(keras.layers.Layer):
-    def __init__(self, hidden, heads, intermediate):
-        super().__init__()
+    def __init__(self, hidden, heads, intermediate, **kwargs):
+        super().__init__(**kwargs)
         self.attention = SelfAttention(hidden, heads)
         self.attn_out = keras.layers.Dense(hidden)
         self.attn_norm = keras.layers.LayerNormalization(epsilon=1e-12)
@@ -48,8 +48,8 @@ class EncoderLayer(keras.layers.Layer):
 
 
 class TinyBert(keras.Model):
-    def __init__(self, vocab_size=100, hidden=32, layers=2, heads=4, intermediate=64, num_labels=3):
-        super().__init__()
+    def __init__(self, vocab_size=100, hidden=32, layers=2, heads=4, intermediate=64, num_labels=3, **kwargs):
+        super().__init__(**kwargs)
         self.embeddings = keras.layers.Embedding(vocab_size, hidden)
         self.emb_norm = keras.layers.LayerNormalization(epsilon=1e-12)
         self.encoder = [EncoderLayer(hidden, heads, intermediate) for _ in range(layers)]
@@ -61,5 +61,4 @@ class TinyBert(keras.Model):
         for layer in self.encoder:
             x = layer(x)
         pooled = ops.tanh(self.pooler(x[:, 0]))  # the first ([CLS]) token
-        _t1 = self.classifier(pooled)
-        return ops.moveaxis(_t1, 1, -1) if len(_t1.shape) in (4, 5) else _t1
+        return self.classifier(pooled)

@@ -28,8 +28,8 @@ class BertConfig:
 class BertEmbeddings(keras.layers.Layer):
     """Construct the embeddings from word, position and token_type embeddings."""
 
-    def __init__(self, config):
-        super().__init__()
+    def __init__(self, config, **kwargs):
+        super().__init__(**kwargs)
         self.word_embeddings = layers.Embedding(config.vocab_size, config.hidden_size)
         self.position_embeddings = layers.Embedding(config.max_position_embeddings, config.hidden_size)
         self.token_type_embeddings = layers.Embedding(config.type_vocab_size, config.hidden_size)
@@ -58,8 +58,8 @@ class BertEmbeddings(keras.layers.Layer):
 
 
 class BertSelfAttention(keras.layers.Layer):
-    def __init__(self, config):
-        super().__init__()
+    def __init__(self, config, **kwargs):
+        super().__init__(**kwargs)
         self.num_attention_heads = config.num_attention_heads
         self.attention_head_size = int(config.hidden_size / config.num_attention_heads)
         self.all_head_size = self.num_attention_heads * self.attention_head_size
@@ -100,8 +100,8 @@ class BertSelfAttention(keras.layers.Layer):
 
 
 class BertSelfOutput(keras.layers.Layer):
-    def __init__(self, config):
-        super().__init__()
+    def __init__(self, config, **kwargs):
+        super().__init__(**kwargs)
         self.dense = layers.Dense(config.hidden_size)
         self.LayerNorm = layers.LayerNormalization(epsilon=config.layer_norm_eps)
         self.dropout = layers.Dropout(config.hidden_dropout_prob)
@@ -114,8 +114,8 @@ class BertSelfOutput(keras.layers.Layer):
 
 
 class BertAttention(keras.layers.Layer):
-    def __init__(self, config):
-        super().__init__()
+    def __init__(self, config, **kwargs):
+        super().__init__(**kwargs)
         self.self = BertSelfAttention(config)
         self.output_ = BertSelfOutput(config)
 
@@ -126,8 +126,8 @@ class BertAttention(keras.layers.Layer):
 
 
 class BertIntermediate(keras.layers.Layer):
-    def __init__(self, config):
-        super().__init__()
+    def __init__(self, config, **kwargs):
+        super().__init__(**kwargs)
         self.dense = layers.Dense(config.intermediate_size)
         self.intermediate_act_fn = layers.Activation("gelu")
 
@@ -138,8 +138,8 @@ class BertIntermediate(keras.layers.Layer):
 
 
 class BertOutput(keras.layers.Layer):
-    def __init__(self, config):
-        super().__init__()
+    def __init__(self, config, **kwargs):
+        super().__init__(**kwargs)
         self.dense = layers.Dense(config.hidden_size)
         self.LayerNorm = layers.LayerNormalization(epsilon=config.layer_norm_eps)
         self.dropout = layers.Dropout(config.hidden_dropout_prob)
@@ -152,8 +152,8 @@ class BertOutput(keras.layers.Layer):
 
 
 class BertLayer(keras.layers.Layer):
-    def __init__(self, config):
-        super().__init__()
+    def __init__(self, config, **kwargs):
+        super().__init__(**kwargs)
         self.attention = BertAttention(config)
         self.intermediate = BertIntermediate(config)
         self.output_ = BertOutput(config)
@@ -166,8 +166,8 @@ class BertLayer(keras.layers.Layer):
 
 
 class BertEncoder(keras.layers.Layer):
-    def __init__(self, config):
-        super().__init__()
+    def __init__(self, config, **kwargs):
+        super().__init__(**kwargs)
         self.config = config
         self.layer = [BertLayer(config) for _ in range(config.num_hidden_layers)]
 
@@ -178,8 +178,8 @@ class BertEncoder(keras.layers.Layer):
 
 
 class BertPooler(keras.layers.Layer):
-    def __init__(self, config):
-        super().__init__()
+    def __init__(self, config, **kwargs):
+        super().__init__(**kwargs)
         self.dense = layers.Dense(config.hidden_size)
         self.activation = layers.Activation("tanh")
 
@@ -193,8 +193,8 @@ class BertPooler(keras.layers.Layer):
 
 
 class BertForSequenceClassification(keras.Model):
-    def __init__(self, config=None):
-        super().__init__()
+    def __init__(self, config=None, **kwargs):
+        super().__init__(**kwargs)
         config = config or BertConfig()
         self.num_labels = config.num_labels
         self.embeddings = BertEmbeddings(config)
@@ -209,4 +209,4 @@ class BertForSequenceClassification(keras.Model):
         pooled_output = self.pooler(ops.moveaxis(sequence_output, 1, -1))
         pooled_output = self.dropout(pooled_output)
         logits = self.classifier(pooled_output)
-        return ops.moveaxis(logits, 1, -1) if len(logits.shape) in (4, 5) else logits
+        return logits

@@ -62,8 +62,8 @@ class TorchPoolPadding2D(keras.layers.Layer):
 
 
 class SmallVGG(keras.Model):
-    def __init__(self, num_classes=5):
-        super().__init__()
+    def __init__(self, num_classes=5, **kwargs):
+        super().__init__(**kwargs)
         self.features = NamedSequential(OrderedDict(
                 [
                     ("conv1", layers.Conv2D(8, 3, padding="same")),

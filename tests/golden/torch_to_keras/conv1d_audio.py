@@ -4,8 +4,8 @@ from keras import layers, ops
 
 
 class AudioNet(keras.Model):
-    def __init__(self, in_channels=4, classes=6):
-        super().__init__()
+    def __init__(self, in_channels=4, classes=6, **kwargs):
+        super().__init__(**kwargs)
         self.conv1 = layers.Conv1D(16, 5, padding="same")
         self.bn1 = layers.BatchNormalization(epsilon=1e-05, momentum=0.9)
         self.pool = layers.MaxPooling1D(2)

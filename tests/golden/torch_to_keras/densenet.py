@@ -9,8 +9,8 @@ from keras import ops
 
 
 class Bottleneck(keras.layers.Layer):
-    def __init__(self, in_planes, growth_rate):
-        super().__init__()
+    def __init__(self, in_planes, growth_rate, **kwargs):
+        super().__init__(**kwargs)
         self.bn1 = keras.layers.BatchNormalization(epsilon=1e-05, momentum=0.9)
         self.conv1 = keras.layers.Conv2D(4*growth_rate, 1, padding="same", use_bias=False)
         self.bn2 = keras.layers.BatchNormalization(epsilon=1e-05, momentum=0.9)
@@ -24,8 +24,8 @@ class Bottleneck(keras.layers.Layer):
 
 
 class Transition(keras.layers.Layer):
-    def __init__(self, in_planes, out_planes):
-        super().__init__()
+    def __init__(self, in_planes, out_planes, **kwargs):
+        super().__init__(**kwargs)
         self.bn = keras.layers.BatchNormalization(epsilon=1e-05, momentum=0.9)
         self.conv = keras.layers.Conv2D(out_planes, 1, padding="same", use_bias=False)
 
@@ -36,8 +36,8 @@ class Transition(keras.layers.Layer):
 
 
 class DenseNet(keras.Model):
-    def __init__(self, block, nblocks, growth_rate=12, reduction=0.5, num_classes=10):
-        super().__init__()
+    def __init__(self, block, nblocks, growth_rate=12, reduction=0.5, num_classes=10, **kwargs):
+        super().__init__(**kwargs)
         self.growth_rate = growth_rate
 
         num_planes = 2*growth_rate

@@ -20,8 +20,8 @@ def drop_path(x, drop_prob: float = 0.0, training: bool = False):
 
 
 class DropPath(keras.layers.Layer):
-    def __init__(self, drop_prob=None):
-        super().__init__()
+    def __init__(self, drop_prob=None, **kwargs):
+        super().__init__(**kwargs)
         self.drop_prob = drop_prob
 
     def call(self, x, training=None):
@@ -31,13 +31,13 @@ class DropPath(keras.layers.Layer):
 class ConvBNAct(keras.Sequential):
     """Conv -> BatchNorm -> SiLU (or no activation)."""
 
-    def __init__(self, c_in, c_out, kernel_size=3, stride=1, groups=1, act=True):
-        super().__init__([keras.Sequential([keras.layers.ZeroPadding2D(kernel_size // 2), keras.layers.Conv2D(c_out, kernel_size, strides=stride, groups=groups, use_bias=False)]), keras.layers.BatchNormalization(epsilon=1e-3, momentum=0.99), keras.layers.Activation("silu") if act else keras.layers.Identity()])
+    def __init__(self, c_in, c_out, kernel_size=3, stride=1, groups=1, act=True, **kwargs):
+        super().__init__([keras.Sequential([keras.layers.ZeroPadding2D(kernel_size // 2), keras.layers.Conv2D(c_out, kernel_size, strides=stride, groups=groups, use_bias=False)]), keras.layers.BatchNormalization(epsilon=1e-3, momentum=0.99), keras.layers.Activation("silu") if act else keras.layers.Identity()], **kwargs)
 
 
 class SqueezeExcite(keras.layers.Layer):
-    def __init__(self, channels, squeeze_channels):
-        super().__init__()
+    def __init__(self, channels, squeeze_channels, **kwargs):
+        super().__init__(**kwargs)
         self.fc1 = keras.layers.Conv2D(squeeze_channels, 1, padding="same")
         self.act = keras.layers.Activation("silu")
         self.fc2 = keras.layers.Conv2D(channels, 1, padding="same")
@@ -49,8 +49,8 @@ class SqueezeExcite(keras.layers.Layer):
 
 
 class MBConv(keras.layers.Layer):
-    def __init__(self, c_in, c_out, expand_ratio, kernel_size, stride, se_ratio=0.25, drop_path_rate=0.0):
-        super().__init__()
+    def __init__(self, c_in, c_out, expand_ratio, kernel_size, stride, se_ratio=0.25, drop_path_rate=0.0, **kwargs):
+        super().__init__(**kwargs)
         hidden = c_in * expand_ratio
         self.has_residual = stride == 1 and c_in == c_out
         layers = []
@@ -79,8 +79,8 @@ class EfficientNet(keras.Model):
         (6, 80, 1, 2, 3),
     )
 
-    def __init__(self, width_mult=0.5, depth_mult=1.0, num_classes=10, drop_rate=0.2, drop_path_rate=0.1):
-        super().__init__()
+    def __init__(self, width_mult=0.5, depth_mult=1.0, num_classes=10, drop_rate=0.2, drop_path_rate=0.1, **kwargs):
+        super().__init__(**kwargs)
         stem = int(32 * width_mult)
         self.stem = ConvBNAct(3, stem, 3, 2)
         blocks = []

@@ -4,8 +4,8 @@ from keras import layers, ops
 
 
 class GroupNormNet(keras.Model):
-    def __init__(self, classes=3):
-        super().__init__()
+    def __init__(self, classes=3, **kwargs):
+        super().__init__(**kwargs)
         self.conv = layers.Conv2D(12, 3)
         self.norm = layers.GroupNormalization(groups=4, epsilon=1e-05)
         self.act = layers.Activation("silu")

@@ -4,8 +4,8 @@ from keras import layers, ops
 
 
 class LSTMTagger(keras.Model):
-    def __init__(self, embedding_dim=16, hidden_dim=24, vocab_size=50, tagset_size=7):
-        super().__init__()
+    def __init__(self, embedding_dim=16, hidden_dim=24, vocab_size=50, tagset_size=7, **kwargs):
+        super().__init__(**kwargs)
         self.hidden_dim = hidden_dim
         self.word_embeddings = layers.Embedding(vocab_size, embedding_dim)
         # the LSTM takes word embeddings and outputs hidden states of size hidden_dim

@@ -20,14 +20,14 @@ def _make_divisible(v, divisor, min_value=None):
 
 
 class ConvBNReLU(keras.Sequential):
-    def __init__(self, in_planes, out_planes, kernel_size=3, stride=1, groups=1):
+    def __init__(self, in_planes, out_planes, kernel_size=3, stride=1, groups=1, **kwargs):
         padding = (kernel_size - 1) // 2
-        super().__init__([keras.Sequential([keras.layers.ZeroPadding2D(padding), keras.layers.Conv2D(out_planes, kernel_size, strides=stride, groups=groups, use_bias=False)]), keras.layers.BatchNormalization(epsilon=1e-05, momentum=0.9), keras.layers.ReLU(max_value=6.0)])
+        super().__init__([keras.Sequential([keras.layers.ZeroPadding2D(padding), keras.layers.Conv2D(out_planes, kernel_size, strides=stride, groups=groups, use_bias=False)]), keras.layers.BatchNormalization(epsilon=1e-05, momentum=0.9), keras.layers.ReLU(max_value=6.0)], **kwargs)
 
 
 class InvertedResidual(keras.layers.Layer):
-    def __init__(self, inp, oup, stride, expand_ratio):
-        super().__init__()
+    def __init__(self, inp, oup, stride, expand_ratio, **kwargs):
+        super().__init__(**kwargs)
         self.stride = stride
         assert stride in [1, 2]
         hidden_dim = round(inp * expand_ratio)
@@ -54,8 +54,8 @@ class InvertedResidual(keras.layers.Layer):
 
 
 class MobileNetV2(keras.Model):
-    def __init__(self, num_classes=10, width_mult=0.5, round_nearest=8):
-        super().__init__()
+    def __init__(self, num_classes=10, width_mult=0.5, round_nearest=8, **kwargs):
+        super().__init__(**kwargs)
         input_channel = 32
         last_channel = 320
         inverted_residual_setting = [

@@ -4,8 +4,8 @@ from keras import layers, ops
 
 
 class ResidualMLP(keras.Model):
-    def __init__(self, width=32, depth=3, out_features=6):
-        super().__init__()
+    def __init__(self, width=32, depth=3, out_features=6, **kwargs):
+        super().__init__(**kwargs)
         self.inp = layers.Dense(width)
         self.blocks = []
         for _ in range(depth):

@@ -47,8 +47,8 @@ def conv3x3(in_planes, out_planes, stride=1):
 class BasicBlock(keras.layers.Layer):
     expansion = 1
 
-    def __init__(self, inplanes, planes, stride=1, downsample=None):
-        super().__init__()
+    def __init__(self, inplanes, planes, stride=1, downsample=None, **kwargs):
+        super().__init__(**kwargs)
         self.conv1 = conv3x3(inplanes, planes, stride)
         self.bn1 = keras.layers.BatchNormalization(epsilon=1e-05, momentum=0.9)
         self.relu = keras.layers.ReLU()
@@ -76,8 +76,8 @@ class BasicBlock(keras.layers.Layer):
 
 
 class ResNetSmall(keras.Model):
-    def __init__(self, block=BasicBlock, layers=(2, 2, 2), num_classes=10):
-        super().__init__()
+    def __init__(self, block=BasicBlock, layers=(2, 2, 2), num_classes=10, **kwargs):
+        super().__init__(**kwargs)
         self.inplanes = 16
         self.conv1 = keras.layers.Conv2D(16, 3, padding="same", use_bias=False)
         self.bn1 = keras.layers.BatchNormalization(epsilon=1e-05, momentum=0.9)

@@ -4,8 +4,8 @@ from keras import layers
 
 
 class NoisyClassifier(keras.Model):
-    def __init__(self, features=6, classes=3):
-        super().__init__()
+    def __init__(self, features=6, classes=3, **kwargs):
+        super().__init__(**kwargs)
         self.body = layers.Dense(12)
         self.act = layers.Activation("softplus")
         self.drop = layers.Dropout(0.1)

@@ -4,8 +4,8 @@ from keras import layers, ops
 
 
 class EncoderBlock(keras.layers.Layer):
-    def __init__(self, dim, heads, mlp_ratio=2):
-        super().__init__()
+    def __init__(self, dim, heads, mlp_ratio=2, **kwargs):
+        super().__init__(**kwargs)
         self.norm1 = layers.LayerNormalization(epsilon=1e-05)
         self.attn = layers.MultiHeadAttention(heads, dim // heads)
         self.norm2 = layers.LayerNormalization(epsilon=1e-05)
@@ -20,8 +20,8 @@ class EncoderBlock(keras.layers.Layer):
 
 
 class TinyTransformer(keras.Model):
-    def __init__(self, dim=32, heads=4, depth=2, classes=5):
-        super().__init__()
+    def __init__(self, dim=32, heads=4, depth=2, classes=5, **kwargs):
+        super().__init__(**kwargs)
         self.proj = layers.Dense(dim)
         self.layers_ = [EncoderBlock(dim, heads) for _ in range(depth)]
         self.norm = layers.LayerNormalization(epsilon=1e-05)
@@ -32,5 +32,4 @@ class TinyTransformer(keras.Model):
         for layer in self.layers_:
             x = layer(x)
         x = ops.mean(self.norm(x), axis=1)
-        _t1 = self.head(x)
-        return ops.moveaxis(_t1, 1, -1) if len(_t1.shape) in (4, 5) else _t1
+        return self.head(x)

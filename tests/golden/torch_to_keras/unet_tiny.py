@@ -8,8 +8,8 @@ def double_conv(in_ch, out_ch):
 
 
 class TinyUNet(keras.Model):
-    def __init__(self, in_ch=3, classes=2):
-        super().__init__()
+    def __init__(self, in_ch=3, classes=2, **kwargs):
+        super().__init__(**kwargs)
         self.down1 = double_conv(in_ch, 8)
         self.down2 = double_conv(8, 16)
         self.up1 = double_conv(16 + 8, 8)

@@ -7,8 +7,8 @@ __all__ = ["VGG", "vgg11_bn"]
 
 
 class VGG(keras.Model):
-    def __init__(self, features, num_classes=10, init_weights=True):
-        super().__init__()
+    def __init__(self, features, num_classes=10, init_weights=True, **kwargs):
+        super().__init__(**kwargs)
         self.features = features
         self.avgpool = keras.layers.AdaptiveAveragePooling2D((2, 2))
         self.classifier = keras.Sequential([keras.layers.Dense(128), keras.layers.ReLU(), keras.layers.Dropout(0.5), keras.layers.Dense(128), keras.layers.ReLU(), keras.layers.Dropout(0.5), keras.layers.Dense(num_classes)])
