@@ -189,7 +189,7 @@ class _Worker:
 def _warm_up() -> None:
     """What every file needs, once per worker (so no file's time includes it)."""
     import portmodel.lint.run
-    import portmodel.torch_translate
+    import portmodel.torch_to_keras.api
     from portmodel.rules import load_rules
 
     load_rules()

@@ -80,7 +80,7 @@ def torchvision_tree() -> None:
         floors.append(time.perf_counter() - t)
         _TRANSLATORS.clear()
         t = time.perf_counter()
-        todos = sum(len(translate_source(s, p, to="keras", engine="code", translated=translated).todos)
+        todos = sum(len(translate_source(s, p, to="keras", translated=translated).todos)
                     for p, s in zip(paths, sources))
         ours.append(time.perf_counter() - t)
     floor, one = min(floors), min(ours)

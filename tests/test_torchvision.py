@@ -103,12 +103,13 @@ def test_port_resnet_end_to_end(tmp_path):
         "import sys, types\n"
         f"for m in {zoo.OP_MODULES!r}:\n    sys.modules.setdefault(m, types.ModuleType(m))\n"
     )
-    env = {**os.environ, "PYTHONPATH": str(tmp_path / "site")}
+    paths = [str(tmp_path / "site"), *filter(None, [os.environ.get("PYTHONPATH")])]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
     src = zoo.torchvision_dir() / "models" / "resnet.py"
     out = tmp_path / "out"
     proc = subprocess.run(
         [sys.executable, "-m", "portmodel.cli", "port", str(src), "--model", "resnet18", "--weights",
-         str(tmp_path / "r18.pt"), "--to", "keras", "--engine", "code", "--input-shape", "3,64,64",
+         str(tmp_path / "r18.pt"), "--to", "keras", "--input-shape", "3,64,64",
          "--rtol", "1e-5", "-o", str(out)],
         capture_output=True, text=True, env=env, check=False,
     )

@@ -61,7 +61,7 @@ def translate_zoo(out: Path, files: list[str] | None = None, jobs: int = 1) -> l
 
     root = torchvision_dir()
     files = files or classification_files(root)
-    outcomes = translate_many(files, jobs=jobs, to="keras", engine="code")
+    outcomes = translate_many(files, jobs=jobs, to="keras")
     for o in outcomes:
         if o.code is not None:
             write_text(str(output_path(o.path, [str(root)], str(out), packages=True)), o.code)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import difflib
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -42,8 +41,7 @@ def cmd_translate(args) -> int:
     files = discover(args.src)
     if args.output and len(files) > 1 and args.output.endswith(".py"):
         raise PortmodelError("several inputs need an output folder, not a .py file", args.output)
-    outcomes = translate_many(files, args.input_shape, args.jobs, progress=sys.stderr.isatty(), to=args.to,
-                              engine=args.engine)
+    outcomes = translate_many(files, args.input_shape, args.jobs, progress=sys.stderr.isatty(), to=args.to)
     code = EXIT_OK
     for o in outcomes:
         if o.error:
@@ -59,7 +57,7 @@ def cmd_translate(args) -> int:
     targets = []
     if args.output:
         single = len(files) == 1 and args.output.endswith(".py")
-        packages = (args.engine or os.environ.get("PORTMODEL_ENGINE") or "code") == "code" and args.to == "keras"
+        packages = args.to == "keras"  # a package's files go to their place in it (relative imports hold)
         targets = [(o, Path(args.output) if single else output_path(o.path, args.src, args.output, packages))
                    for o in ok]
         existing = [str(t) for _, t in targets if t.exists()]
@@ -294,7 +292,7 @@ def cmd_port(args) -> int:
     run = port_to_keras if args.to == "keras" else port
     if args.dtype and args.to != "keras":
         raise PortmodelError("--dtype is available with --to keras")
-    extra = {"dtype": args.dtype, "engine": args.engine} if args.to == "keras" else {}
+    extra = {"dtype": args.dtype} if args.to == "keras" else {}
     report = run(
         args.src, args.output, weights=args.weights, model=args.model, input_shape=args.input_shape,
         devices=resolve_devices(args.device), atol=args.atol, rtol=args.rtol, force=args.force,
@@ -359,10 +357,6 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--force", action="store_true", help="overwrite existing output files")
     t.add_argument("--jobs", "-j", type=int, help="processes for many files (default: all cores)")
     t.add_argument("--report", help="migration report: .md or .json")
-    t.add_argument("--engine", choices=["instance", "code"],
-                   help="PyTorch -> Keras: 'code' translates every class and function of a file or package "
-                        "once, as code; 'instance' (being retired) follows the model the default arguments "
-                        "build (default: $PORTMODEL_ENGINE or code)")
     _verbose(t)
     t.set_defaults(func=cmd_translate)
 
@@ -410,8 +404,6 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--weights", help="source checkpoint: .keras / .weights.h5, or .pt / .safetensors with --to keras")
     p.add_argument("--model", help="which model, when the file defines several")
     p.add_argument("-o", "--output", required=True, help="output folder")
-    p.add_argument("--engine", choices=["instance", "code"],
-                   help="PyTorch -> Keras translator (see `translate --engine`)")
     _tolerances(p)
     p.add_argument("--force", action="store_true")
     p.add_argument(

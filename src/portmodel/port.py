@@ -181,11 +181,10 @@ def port_to_keras(
     force: bool = False,
     inputs_path: str | None = None,
     dtype: str | None = None,
-    engine: str | None = None,
 ) -> dict:
     """Port a PyTorch source file (and state_dict) to Keras 3; returns the report dict.
 
-    With the code engine, a file of a package is ported with the package modules of model
+    A file of a package is ported with the package modules of model
     code it imports: they are written beside `model.py` as a package of their own
     (`torchvision_keras/...`), and `model.py` imports the model from it.
 
@@ -206,8 +205,7 @@ def port_to_keras(
         raise PortmodelError("output exists; pass --force to overwrite it", existing[0])
     if not input_shape:
         raise PortmodelError("porting PyTorch code needs --input-shape (torch layout, no batch: 3,32,32)")
-    engine = engine or os.environ.get("PORTMODEL_ENGINE") or "code"
-    packaged = engine == "code" and _in_package(src)
+    packaged = _in_package(src)
     if packaged:
         from .rules import load_rules
         from .torch_to_keras.package import write_port
@@ -215,7 +213,7 @@ def port_to_keras(
         staging = tempfile.mkdtemp(prefix=".portmodel-pkg-")
         result, port_module, _ = write_port(src, staging, load_rules())
     else:
-        result = translate_source(read_source(src), src, input_shape=input_shape, to="keras", engine=engine)
+        result = translate_source(read_source(src), src, input_shape=input_shape, to="keras")
     info = pick_model(result, model, "PyTorch")
     _refuse_todos(result, src)
     torch.manual_seed(0)

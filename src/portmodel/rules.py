@@ -81,12 +81,11 @@ LAYER_SCHEMA: dict[str, Any] = {
         "from_torch": {
             "type": "object",
             "additionalProperties": False,
-            "required": ["torch", "raise", "examples"],
+            "required": ["torch", "write", "signature", "examples"],
             "properties": {
                 "torch": {"type": "array", "minItems": 1, "items": {"type": "string"}},
-                "raise": {"type": "string"},
-                # the code-directed translator (portmodel.torch_to_keras): the writer and the
-                # torch signature the constructor's arguments bind to (a Python parameter list)
+                # portmodel.torch_to_keras: the writer of the Keras layer and the torch signature
+                # the constructor's arguments bind to (a Python parameter list)
                 "write": {"type": "string"},
                 "signature": {"type": "string"},
                 "signatures": {"type": "object", "additionalProperties": {"type": "string"}},
@@ -235,9 +234,8 @@ class FromTorch:
     """PyTorch -> Keras side of a layer rule."""
 
     torch: tuple[str, ...]  # torch.nn class names
-    raise_: str  # registered function writing the Keras layer (`portmodel.hooks.RAISINGS`)
+    write: str  # `portmodel.torch_to_keras.nn_layers.WRITERS`
     examples: tuple[TorchExample, ...] = ()
-    write: str | None = None  # `portmodel.torch_to_keras.nn_layers.WRITERS`
     # torch class -> its constructor's parameters, in order, with their defaults
     signatures: dict[str, tuple[tuple[str, Any], ...]] = field(default_factory=dict)
 
@@ -361,7 +359,7 @@ def _validate(data: Any, schema: dict, path: Path) -> None:
 
 def parse_layer_rule(data: Any, path: Path) -> LayerRule:
     """Validate one layer rule document and build the typed rule."""
-    from .hooks import INVERSES, LOWERINGS, RAISINGS, TRANSFORMS
+    from .hooks import INVERSES, LOWERINGS, TRANSFORMS
 
     _validate(data, LAYER_SCHEMA, path)
     if data["lower"] not in LOWERINGS:
@@ -369,16 +367,14 @@ def parse_layer_rule(data: Any, path: Path) -> LayerRule:
     from_torch = None
     if "from_torch" in data:
         ft = data["from_torch"]
-        if ft["raise"] not in RAISINGS:
-            raise RuleError(f"key 'from_torch/raise': no PyTorch -> Keras function named '{ft['raise']}'", str(path))
         from .torch_to_keras.nn_layers import WRITERS
 
-        if "write" in ft and ft["write"] not in WRITERS:
+        if ft["write"] not in WRITERS:
             raise RuleError(f"key 'from_torch/write': no PyTorch -> Keras layer writer named '{ft['write']}'", str(path))
         signatures = {name: ft.get("signature", "") for name in ft["torch"]}
         signatures.update(ft.get("signatures", {}))
         from_torch = FromTorch(
-            tuple(ft["torch"]), ft["raise"], _torch_examples(ft["examples"]), ft.get("write"),
+            tuple(ft["torch"]), ft["write"], _torch_examples(ft["examples"]),
             {name: parse_signature(text, path) for name, text in signatures.items()},
         )
     weights = []
@@ -459,8 +455,6 @@ def _torch_examples(items: list) -> tuple[TorchExample, ...]:
 
 def parse_op_rules(data: Any, path: Path) -> list[OpRule]:
     """Validate one ops rule document (a family of torch functions and their Keras forms)."""
-    from .hooks import OP_HOOKS
-
     _validate(data, OPS_SCHEMA, path)
     out = []
     for i, spec in enumerate(data["ops"]):
@@ -469,7 +463,7 @@ def parse_op_rules(data: Any, path: Path) -> list[OpRule]:
             raise RuleError(f"key '{where}': give exactly one of 'keras' (a template) or 'hook'", str(path))
         from .torch_to_keras.tensor_ops import HOOKS
 
-        if "hook" in spec and spec["hook"] not in OP_HOOKS and spec["hook"] not in HOOKS:
+        if "hook" in spec and spec["hook"] not in HOOKS:
             raise RuleError(f"key '{where}/hook': no op hook named '{spec['hook']}'", str(path))
         for name in [*spec.get("axes", []), *spec.get("defaults", {}), *spec.get("values", {}),
                      *spec.get("keras_defaults", {})]:

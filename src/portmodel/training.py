@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 import libcst as cst
 
 from .hooks import Untranslatable
-from .hooks.torch_ops import fill
 from .keras_reader import code, single
 from .rules import LossRule, RuleSet
+from .templates import fill
 
 FIT_ARGS = ("batch_size", "epochs", "verbose", "validation_split", "validation_data", "shuffle")
 EVALUATE_ARGS = ("batch_size", "verbose")

@@ -10,7 +10,6 @@ the imports once. Whatever the rules cannot translate stays in place under a
 from __future__ import annotations
 
 import ast
-import os
 import re
 import textwrap
 from dataclasses import dataclass, field
@@ -448,37 +447,25 @@ def guess_target(source: str) -> str:
     return "keras" if _TORCH_IMPORT.search(source) and not _KERAS_IMPORT.search(source) else "torch"
 
 
-ENGINES = ("instance", "code")
-
-
 def translate_source(
     source: str, path: str = "<string>", *, input_shape=None, rules: RuleSet | None = None, to: str | None = None,
-    parsed: cst.Module | None = None, engine: str | None = None, translated: set[str] | None = None,
+    parsed: cst.Module | None = None, translated: set[str] | None = None,
 ) -> TranslationResult:
     """Translate Keras source text to PyTorch (`to="torch"`), or PyTorch source to Keras
     (`to="keras"`); by default, away from the framework the file imports. `parsed`: the
     source already parsed (by `parse_python`), when the caller has it.
 
-    PyTorch -> Keras: "code" (`portmodel.torch_to_keras`, the default) translates every class
-    and function once, as code; "instance" (the first translator, being retired) follows the
-    model the default arguments build ($PORTMODEL_ENGINE sets the default). `translated`: the
-    modules of the same run (their imports of each other stay relative)."""
+    PyTorch -> Keras (`portmodel.torch_to_keras`) translates every class and function once, as
+    code; `translated`: the modules of the same run (their imports of each other stay relative)."""
     rules = rules or load_rules()
     to = to or guess_target(source)
     module = parsed if parsed is not None else parse_python(source, path)
-    engine = engine or os.environ.get("PORTMODEL_ENGINE") or "code"
-    if engine not in ENGINES:
-        raise PortmodelError(f"unknown engine {engine!r} (choose from {', '.join(ENGINES)})")
     try:
-        if to == "keras" and engine == "code":
+        if to == "keras":
             from .torch_to_keras.api import translate_torch as translate_code
 
             return translate_code(source, path, translated=translated, rules=rules, parsed=module,
                                   input_shape=input_shape)
-        if to == "keras":
-            from .torch_translate import translate_torch
-
-            return translate_torch(module, source, path, input_shape, rules)
         return _translate(module, source, path, input_shape, rules)
     except RecursionError:  # a pathological but parseable file: report it, never crash
         raise PortmodelError(TOO_DEEP, path) from None

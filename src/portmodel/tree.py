@@ -29,16 +29,15 @@ class FileOutcome:
     models: list = field(default_factory=list)
 
 
-def translate_one(path: str, input_shape=None, to: str | None = None, engine: str | None = None,
+def translate_one(path: str, input_shape=None, to: str | None = None,
                   translated: frozenset | None = None) -> FileOutcome:
     """Translate one .py or .ipynb file in memory (no writes); never raises: a failure is
     the outcome's `error` (and `traceback` for an internal error)."""
-    outcome, error, tb = run_safely(path, lambda: _translate_one(path, input_shape, to, engine, translated))
+    outcome, error, tb = run_safely(path, lambda: _translate_one(path, input_shape, to, translated))
     return outcome if error is None else FileOutcome(path, status="failed", error=error, traceback=tb)
 
 
-def _translate_one(path: str, input_shape, to: str | None, engine: str | None = None,
-                   translated: frozenset | None = None) -> FileOutcome:
+def _translate_one(path: str, input_shape, to: str | None, translated: frozenset | None = None) -> FileOutcome:
     from . import notebook
     from .port import read_source
     from .translate import translate_source
@@ -50,7 +49,7 @@ def _translate_one(path: str, input_shape, to: str | None, engine: str | None = 
     nb = notebook.load(path, text) if is_nb else None
     source = notebook.to_source(nb) if is_nb else text
     res = translate_source(source, "<stdin>" if path == "-" else path, input_shape=input_shape, to=to,
-                           engine=engine, translated=set(translated) if translated else None)
+                           translated=set(translated) if translated else None)
     code = notebook.dump(notebook.from_source(nb, res.code)) if is_nb and res.status != "unchanged" else res.code
     out.code = text if res.status == "unchanged" else code
     out.status = "converted" if out.code != text else "unchanged"
@@ -61,10 +60,10 @@ def _translate_one(path: str, input_shape, to: str | None, engine: str | None = 
 
 
 def translate_many(paths: list[str], input_shape=None, jobs: int | None = None, progress: bool = False,
-                   to: str | None = None, engine: str | None = None):
+                   to: str | None = None):
     """Outcomes in input order; uses `jobs` processes (default: all cores) for many files.
-    The files of one package are translated as one (the code engine resolves their imports of
-    each other)."""
+    The files of one package are translated as one (PyTorch -> Keras resolves their imports
+    of each other)."""
     from .torch_to_keras.api import dotted_names
 
     translated = frozenset(dotted_names(paths))
@@ -72,15 +71,15 @@ def translate_many(paths: list[str], input_shape=None, jobs: int | None = None, 
     if len(paths) < 4 or jobs == 1:
         outcomes = []
         for i, p in enumerate(paths):
-            outcomes.append(translate_one(p, input_shape, to, engine, translated))
+            outcomes.append(translate_one(p, input_shape, to, translated))
             _bar(progress, i + 1, len(paths))
         return outcomes
     outcomes = []
     n = len(paths)
     with ProcessPoolExecutor(max_workers=jobs) as pool:
         chunk = max(1, len(paths) // (jobs * 8))
-        for i, outcome in enumerate(pool.map(translate_one, paths, [input_shape] * n, [to] * n, [engine] * n,
-                                             [translated] * n, chunksize=chunk)):
+        for i, outcome in enumerate(pool.map(translate_one, paths, [input_shape] * n, [to] * n, [translated] * n,
+                                             chunksize=chunk)):
             outcomes.append(outcome)
             _bar(progress, i + 1, len(paths))
     return outcomes

@@ -20,8 +20,6 @@ LOWERINGS: dict[str, Callable[[LayerCtx], Lowering]] = {}
 TRANSFORMS: dict[str, Callable[..., Any]] = {}  # Keras array -> torch array(s)
 INVERSES: dict[str, Callable[..., Any]] = {}  # torch array(s), Keras shape -> Keras array
 AXIS_ORDERS: dict[str, Callable[[int], tuple]] = {}  # transforms that only reorder axes: ndim -> order
-RAISINGS: dict[str, Callable[[TorchCtx], Raised]] = {}  # torch.nn module -> Keras layer
-OP_HOOKS: dict[str, Callable[..., Any]] = {}  # torch function/method -> Keras expression
 SUPPORT: dict[str, str] = {}  # function name -> its source, written into a port whose code calls it
 
 
@@ -66,64 +64,6 @@ transform = _registrar(TRANSFORMS, "weight transform")
 inverse = _registrar(INVERSES, "inverse of weight transform")
 # a transform that is a pure axis reordering (streamed in blocks by `portmodel.streaming`)
 axis_order = _registrar(AXIS_ORDERS, "axis order of weight transform")
-raising = _registrar(RAISINGS, "PyTorch -> Keras layer function")
-op_hook = _registrar(OP_HOOKS, "PyTorch -> Keras op hook")
-
-# layouts of a tensor in the Keras port of a PyTorch model (see `portmodel.keras_layout`)
-TORCH_ORDER, CHANNELS_LAST, ANY = "torch", "channels_last", "any"
-
-
-@dataclass
-class TorchCtx:
-    """A torch.nn constructor call, for the PyTorch -> Keras direction.
-
-    `module` is the layer built on torch's meta device from the call's constant arguments
-    (torch normalises them: `kernel_size` is always a tuple...); `args` are the arguments
-    as written, by parameter name, so the Keras constructor keeps the source's names.
-    """
-
-    rule: Any
-    cls: str  # torch.nn class name
-    module: Any
-    args: dict[str, Arg]
-
-    def code(self, name: str, default: str | None = None) -> str | None:
-        arg = self.args.get(name)
-        return arg.code if arg is not None else default
-
-    def value_code(self, name: str) -> str:
-        """The argument as written, or the module's value of it when it was left out."""
-        return self.code(name) or repr(getattr(self.module, name))
-
-    def literal(self, name: str) -> bool:
-        """The argument is absent or written as a constant (its value is the same on every use)."""
-        arg = self.args.get(name)
-        if arg is None:
-            return True
-        try:
-            import ast
-
-            ast.literal_eval(arg.code)
-            return True
-        except (ValueError, SyntaxError):
-            return False
-
-    def given(self, *names: str) -> list[str]:
-        return [n for n in names if n in self.args]
-
-
-@dataclass
-class Raised:
-    """The Keras side of one torch.nn layer."""
-
-    keras: str  # constructor source (a `keras.Sequential([...])` when padding goes first)
-    layout: str  # layout the layer wants its input in: TORCH_ORDER | CHANNELS_LAST | ANY
-    call: str = "{m}({x})"  # call template; {m} the layer, {x} its input
-    returns_tuple: bool = False  # torch returns (output, state...): element 0 is the Keras output
-    notes: list[str] = field(default_factory=list)
-    # a form that holds on every use of the constructor call, its arguments as written (used
-    # when the same call, in a block built with different arguments, needs different `keras`)
-    general: str | None = None
 
 
 def keras_ctor(name: str, positional: list[str], keywords: dict[str, str | None]) -> str:
@@ -247,4 +187,4 @@ def activation_call(name: Any, activations: dict, out: TensorInfo, inner: str) -
     return act.torch.format(x=inner, dim=dim)
 
 
-from . import attention, conv, core, merge, norm, pooling, rnn, torch_ops, weights  # noqa: F401  (registration)
+from . import attention, conv, core, merge, norm, pooling, rnn, weights  # noqa: F401  (registration)

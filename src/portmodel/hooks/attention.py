@@ -9,7 +9,7 @@ query/key/value sizes, no masks) is translated.
 from __future__ import annotations
 
 from ..static_eval import sym_code
-from . import TORCH_ORDER, LayerCtx, Lowering, Raised, TorchCtx, Untranslatable, lowering, raising
+from . import LayerCtx, Lowering, Untranslatable, lowering
 
 
 @lowering("multi_head_attention")
@@ -39,24 +39,3 @@ def _keras_mha_call(xs: list[str]) -> str:
     return f"{{m}}({query}, {value})" if key == value else f"{{m}}({query}, {value}, {key})"
 
 
-@raising("multi_head_attention")
-def multi_head_attention_from_torch(ctx: TorchCtx) -> Raised:
-    m = ctx.module
-    if not m.batch_first:
-        raise Untranslatable("nn.MultiheadAttention without batch_first=True is not supported yet")
-    if not m._qkv_same_embed_dim or m.bias_k is not None:
-        raise Untranslatable("nn.MultiheadAttention with kdim/vdim or add_bias_kv is not supported")
-    if m.in_proj_bias is None:
-        use_bias = "False"
-    else:
-        use_bias = None
-    heads = ctx.value_code("num_heads")
-    key_dim = f"{ctx.value_code('embed_dim')} // {heads}"
-    if ctx.literal("embed_dim") and ctx.literal("num_heads"):
-        key_dim = str(m.head_dim)
-    parts = [heads, key_dim]
-    if m.dropout:
-        parts.append(f"dropout={ctx.code('dropout')}")
-    if use_bias:
-        parts.append(f"use_bias={use_bias}")
-    return Raised(f"layers.MultiHeadAttention({', '.join(parts)})", TORCH_ORDER, _keras_mha_call, returns_tuple=True)

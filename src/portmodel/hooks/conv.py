@@ -12,16 +12,11 @@ import math
 
 from ..static_eval import SymInt, scaled, sym_code
 from . import (
-    CHANNELS_LAST,
     LayerCtx,
     Lowering,
-    Raised,
-    TorchCtx,
     Untranslatable,
     ints_code,
-    keras_ctor,
     lowering,
-    raising,
     support_function,
 )
 
@@ -220,102 +215,13 @@ def conv_transpose(ctx: LayerCtx) -> Lowering:
 # -- PyTorch -> Keras ----------------------------------------------------------------------
 
 
-def keras_padding(ctx: TorchCtx, nd: int, *, transposed: bool = False) -> tuple[str | None, list[int]]:
-    """Keras `padding=` for a torch conv ('same' / None for 'valid') and the explicit zero
-    padding that must go first when no Keras mode matches torch's symmetric padding."""
-    m = ctx.module
-    if getattr(m, "padding_mode", "zeros") != "zeros":
-        raise Untranslatable(f"padding_mode={m.padding_mode!r} has no Keras equivalent")
-    if isinstance(m.padding, str):
-        return ("'same'" if m.padding == "same" else None), [0] * nd
-    pads = list(m.padding)
-    if not any(pads):
-        return None, pads
-    # torch's symmetric padding is TF's 'same' only at stride 1 with an odd receptive field;
-    # the choice must hold on every use, so it needs constant stride and padding
-    same = (
-        not transposed
-        and ctx.literal("padding") and ctx.literal("stride") and ctx.literal("dilation") and ctx.literal("kernel_size")
-        and all(s == 1 for s in m.stride)
-        and all(2 * p == d * (k - 1) for p, d, k in zip(pads, m.dilation, m.kernel_size))
-    )
-    return ("'same'", [0] * nd) if same else (None, pads)
 
 
-def pad_layer(nd: int, pads: list[int], name: str = "ZeroPadding") -> str:
-    value = str(pads[0]) if len(set(pads)) == 1 else f"({', '.join(map(str, pads))})"
-    return f"layers.{name}{nd}D({value})"
 
 
-def with_padding(nd: int, pads: list[int], layer: str) -> str:
-    if not any(pads):
-        return layer
-    return f"keras.Sequential([{pad_layer(nd, pads)}, {layer}])"
 
 
-@raising("conv")
-def conv_from_torch(ctx: TorchCtx) -> Raised:
-    m = ctx.module
-    nd = len(m.kernel_size)
-    padding, pads = keras_padding(ctx, nd)
-    common = {
-        "strides": ctx.code("stride"),
-        "padding": padding,
-        "dilation_rate": ctx.code("dilation"),
-    }
-    if m.groups == m.in_channels and m.groups > 1 and nd == 2:
-        mult = m.out_channels // m.in_channels
-        layer = keras_ctor(
-            "layers.DepthwiseConv2D",
-            [ctx.value_code("kernel_size")],
-            {**common, "depth_multiplier": str(mult) if mult != 1 else None,
-             "use_bias": ctx.code("bias")},
-        )
-    else:
-        layer = keras_ctor(
-            f"layers.Conv{nd}D",
-            [ctx.value_code("out_channels"), ctx.value_code("kernel_size")],
-            {**common, "groups": ctx.code("groups") if m.groups > 1 else None, "use_bias": ctx.code("bias")},
-        )
-    return Raised(with_padding(nd, pads, layer), CHANNELS_LAST, general=_general_conv(ctx, nd))
 
 
-def _general_conv(ctx: TorchCtx, nd: int) -> str | None:
-    """Conv{nd}D with the arguments as written: groups as Conv2D(groups=) (depthwise included),
-    torch's padding as an explicit ZeroPadding first. Right for any values of the arguments
-    (torch pads symmetrically, then convolves without padding), where the idiomatic form
-    ('same', DepthwiseConv2D) depends on them."""
-    if isinstance(ctx.module.padding, str) or getattr(ctx.module, "padding_mode", "zeros") != "zeros":
-        return None
-    layer = keras_ctor(
-        f"layers.Conv{nd}D",
-        [ctx.value_code("out_channels"), ctx.value_code("kernel_size")],
-        {"strides": ctx.code("stride"), "dilation_rate": ctx.code("dilation"), "groups": ctx.code("groups"),
-         "use_bias": ctx.code("bias")},
-    )
-    padding = ctx.code("padding")
-    return f"keras.Sequential([layers.ZeroPadding{nd}D({padding}), {layer}])" if padding else layer
 
 
-@raising("conv_transpose")
-def conv_transpose_from_torch(ctx: TorchCtx) -> Raised:
-    m = ctx.module
-    nd = len(m.kernel_size)
-    if any(d != 1 for d in m.dilation) or m.groups != 1:
-        raise Untranslatable("dilated or grouped transposed convolutions are not supported yet")
-    _, pads = keras_padding(ctx, nd, transposed=True)
-    out_pad = list(m.output_padding)
-    layer = keras_ctor(
-        f"layers.Conv{nd}DTranspose",
-        [ctx.value_code("out_channels"), ctx.value_code("kernel_size")],
-        {
-            "strides": ctx.code("stride"),
-            "output_padding": ctx.code("output_padding") if any(out_pad) else None,
-            "use_bias": ctx.code("bias"),
-        },
-    )
-    if not any(pads):
-        return Raised(layer, CHANNELS_LAST)
-    # torch's `padding` crops the full transposed output on both sides
-    crop = str(pads[0]) if len(set(pads)) == 1 else f"({', '.join(map(str, pads))})"
-    return Raised(f"keras.Sequential([{layer}, layers.Cropping{nd}D({crop})])", CHANNELS_LAST)

@@ -7,19 +7,12 @@ import math
 from ..layout import torch_dim
 from ..static_eval import sym_code
 from . import (
-    ANY,
-    CHANNELS_LAST,
-    TORCH_ORDER,
     LayerCtx,
     Lowering,
-    Raised,
-    TorchCtx,
     Untranslatable,
     activation_call,
     ints_code,
-    keras_ctor,
     lowering,
-    raising,
 )
 
 
@@ -157,113 +150,27 @@ def upsampling(ctx: LayerCtx) -> Lowering:
 # -- PyTorch -> Keras ----------------------------------------------------------------------
 
 
-@raising("dense")
-def dense_from_torch(ctx: TorchCtx) -> Raised:
-    return Raised(keras_ctor("layers.Dense", [ctx.value_code("out_features")], {"use_bias": ctx.code("bias")}), TORCH_ORDER)
 
 
-@raising("embedding")
-def embedding_from_torch(ctx: TorchCtx) -> Raised:
-    m = ctx.module
-    if m.max_norm is not None or m.sparse:
-        raise Untranslatable("Embedding with max_norm or sparse has no Keras equivalent")
-    notes = ["padding_idx only affects gradients in torch; not carried over"] if m.padding_idx is not None else []
-    ctor = keras_ctor("layers.Embedding", [ctx.value_code("num_embeddings"), ctx.value_code("embedding_dim")], {})
-    return Raised(ctor, TORCH_ORDER, notes=notes)
 
 
-@raising("dropout")
-def dropout_from_torch(ctx: TorchCtx) -> Raised:
-    name = {"Dropout": "Dropout", "Dropout1d": "SpatialDropout1D", "Dropout2d": "SpatialDropout2D"}[ctx.cls]
-    layout = ANY if name == "Dropout" else CHANNELS_LAST
-    return Raised(f"layers.{name}({ctx.code('p', '0.5')})", layout)
 
 
-@raising("flatten")
-def flatten_from_torch(ctx: TorchCtx) -> Raised:
-    m = ctx.module
-    if (m.start_dim, m.end_dim) != (1, -1):
-        raise Untranslatable("Flatten over dims other than 1..-1 is not supported yet")
-    return Raised("layers.Flatten()", TORCH_ORDER)  # torch's element order: C, H, W
 
 
-@raising("identity")
-def identity_from_torch(ctx: TorchCtx) -> Raised:
-    return Raised("layers.Identity()", ANY)
 
 
-def _module_activations(activations: dict) -> dict[str, str]:
-    """torch.nn activation class -> Keras activation name, from the activation rules."""
-    out: dict[str, str] = {}
-    for name, act in activations.items():
-        if act.module and "{" not in act.module and act.module.endswith("()") and name == act.name:
-            out.setdefault(act.module[len("nn.") : -2], name)
-    return out
 
 
-@raising("activation")
-def activation_from_torch(ctx: TorchCtx) -> Raised:
-    from torch import nn
-
-    from ..rules import load_rules
-
-    name = _module_activations(load_rules().activations).get(ctx.cls)
-    if name is None:
-        raise Untranslatable(f"nn.{ctx.cls} has no Keras activation in the rules")
-    inplace = {"inplace": ctx.module.inplace} if hasattr(ctx.module, "inplace") else {}  # no meaning in Keras
-    if ctx.module.extra_repr() != getattr(nn, ctx.cls)(**inplace).extra_repr():
-        raise Untranslatable(f"nn.{ctx.cls}({ctx.module.extra_repr()}) has no Keras activation with these arguments")
-    return Raised(f"layers.Activation({name!r})", ANY)
 
 
-@raising("relu")
-def relu_from_torch(ctx: TorchCtx) -> Raised:
-    return Raised("layers.ReLU(max_value=6.0)" if ctx.cls == "ReLU6" else "layers.ReLU()", ANY)
 
 
-@raising("leaky_relu")
-def leaky_relu_from_torch(ctx: TorchCtx) -> Raised:
-    return Raised(f"layers.LeakyReLU(negative_slope={ctx.module.negative_slope!r})", ANY)
 
 
-@raising("elu")
-def elu_from_torch(ctx: TorchCtx) -> Raised:
-    return Raised(keras_ctor("layers.ELU", [], {"alpha": ctx.code("alpha")}), ANY)
 
 
-@raising("softmax")
-def softmax_from_torch(ctx: TorchCtx) -> Raised:
-    if ctx.module.dim is None:
-        raise Untranslatable("nn.Softmax() without dim: give the dim explicitly")
-    return Raised(f"layers.Softmax(axis={ctx.module.dim})", TORCH_ORDER)
 
 
-@raising("upsampling")
-def upsampling_from_torch(ctx: TorchCtx) -> Raised:
-    m = ctx.module
-    if m.size is not None or m.scale_factor is None:
-        raise Untranslatable("Upsample(size=...) is not supported yet; use scale_factor")
-    scale = m.scale_factor if isinstance(m.scale_factor, tuple) else (m.scale_factor,)
-    if any(float(s) != int(s) for s in scale):
-        raise Untranslatable("a non-integer scale_factor has no Keras UpSampling form")
-    mode = {"nearest": "nearest", "linear": "bilinear", "bilinear": "bilinear"}.get(m.mode)
-    if mode is None or (mode == "bilinear" and m.align_corners):
-        raise Untranslatable(f"Upsample(mode={m.mode!r}, align_corners={m.align_corners}) has no Keras form")
-    nd = {"linear": 1, "bilinear": 2}.get(m.mode, 2)
-    size = ints_code(int(s) for s in scale)
-    interp = ", interpolation='bilinear'" if mode == "bilinear" else ""
-    return Raised(f"layers.UpSampling{nd}D({size}{interp})", CHANNELS_LAST)
 
 
-@raising("zero_padding")
-def zero_padding_from_torch(ctx: TorchCtx) -> Raised:
-    pads = tuple(ctx.module.padding)  # torch: last dim first, (before, after) pairs
-    nd = len(pads) // 2
-    pairs = [(pads[2 * i], pads[2 * i + 1]) for i in reversed(range(nd))]
-    if all(a == b for a, b in pairs) and len({a for a, _ in pairs}) == 1:
-        value = str(pairs[0][0])
-    elif nd == 1:
-        value = f"({pairs[0][0]}, {pairs[0][1]})"
-    else:
-        value = "(" + ", ".join(f"({a}, {b})" for a, b in pairs) + ")"
-    return Raised(f"layers.ZeroPadding{nd}D({value})", CHANNELS_LAST)

@@ -3,16 +3,10 @@
 from __future__ import annotations
 
 from . import (
-    CHANNELS_LAST,
-    TORCH_ORDER,
     LayerCtx,
     Lowering,
-    Raised,
-    TorchCtx,
     Untranslatable,
-    keras_ctor,
     lowering,
-    raising,
 )
 
 
@@ -72,36 +66,7 @@ def group_norm(ctx: LayerCtx) -> Lowering:
 # -- PyTorch -> Keras ----------------------------------------------------------------------
 
 
-@raising("batch_norm")
-def batch_norm_from_torch(ctx: TorchCtx) -> Raised:
-    m = ctx.module
-    if m.momentum is None:
-        raise Untranslatable("momentum=None (cumulative average) has no Keras equivalent")
-    if not m.track_running_stats:
-        raise Untranslatable("track_running_stats=False has no Keras equivalent")
-    extra = {"epsilon": repr(m.eps), "momentum": repr(round(1 - m.momentum, 12))}
-    if not m.affine:
-        extra.update(center="False", scale="False")
-    return Raised(keras_ctor("layers.BatchNormalization", [], extra), CHANNELS_LAST)
 
 
-@raising("layer_norm")
-def layer_norm_from_torch(ctx: TorchCtx) -> Raised:
-    m = ctx.module
-    n = len(m.normalized_shape)
-    axis = "-1" if n == 1 else f"({', '.join(str(-i) for i in range(n, 0, -1))})"
-    extra = {"axis": axis if n > 1 else None, "epsilon": repr(m.eps)}
-    if not m.elementwise_affine:
-        extra.update(center="False", scale="False")
-    elif m.bias is None:
-        extra["center"] = "False"
-    return Raised(keras_ctor("layers.LayerNormalization", [], extra), TORCH_ORDER)
 
 
-@raising("group_norm")
-def group_norm_from_torch(ctx: TorchCtx) -> Raised:
-    m = ctx.module
-    extra = {"groups": ctx.value_code("num_groups"), "epsilon": repr(m.eps)}
-    if not m.affine:
-        extra.update(center="False", scale="False")
-    return Raised(keras_ctor("layers.GroupNormalization", [], extra), CHANNELS_LAST)

@@ -9,17 +9,13 @@ from __future__ import annotations
 
 from ..layout import spatial_dims
 from . import (
-    CHANNELS_LAST,
     LayerCtx,
     Lowering,
-    Raised,
-    TorchCtx,
     Untranslatable,
     ints_code,
     lowering,
-    raising,
 )
-from .conv import fpad, out_size, pad_arg, runtime_pad, same_pads, with_padding
+from .conv import fpad, out_size, pad_arg, runtime_pad, same_pads
 
 
 def _pool_geometry(ctx: LayerCtx):
@@ -105,63 +101,11 @@ def global_max_pool(ctx: LayerCtx) -> Lowering:
 # -- PyTorch -> Keras ----------------------------------------------------------------------
 
 
-def _torch_pool(ctx: TorchCtx) -> tuple[int, tuple, tuple, tuple]:
-    m = ctx.module
-    nd = int(ctx.cls[-2])
-    k, s, p = (tuple(v) if isinstance(v, tuple | list) else (v,) * nd for v in (m.kernel_size, m.stride, m.padding))
-    if getattr(m, "ceil_mode", False):
-        raise Untranslatable("ceil_mode=True is not supported yet")
-    dilation = getattr(m, "dilation", 1)
-    if any(d != 1 for d in ((dilation,) * nd if isinstance(dilation, int) else dilation)):
-        raise Untranslatable("dilated pooling has no Keras equivalent")
-    return nd, k, s, p
 
 
-def _pool_args(ctx: TorchCtx, k, s) -> list[str]:
-    pool = ctx.value_code("kernel_size")
-    args = [pool]
-    if ctx.module.stride is not None and tuple(s) != tuple(k):
-        args.append(f"strides={ctx.code('stride')}")
-    return args
 
 
-@raising("max_pool")
-def max_pool_from_torch(ctx: TorchCtx) -> Raised:
-    nd, k, s, p = _torch_pool(ctx)
-    layer = f"layers.MaxPooling{nd}D({', '.join(_pool_args(ctx, k, s))})"
-    if not any(p):
-        return Raised(layer, CHANNELS_LAST)
-    # torch pads max pooling with -inf on both sides: no Keras padding mode does that
-    widths = ", ".join(f"({v}, {v})" for v in p)
-    return Raised(
-        layer, CHANNELS_LAST, "{m}(ops.pad({x}, ((0, 0), " + widths + ", (0, 0)), constant_values=float('-inf')))"
-    )
 
 
-@raising("avg_pool")
-def avg_pool_from_torch(ctx: TorchCtx) -> Raised:
-    nd, k, s, p = _torch_pool(ctx)
-    m = ctx.module
-    args = _pool_args(ctx, k, s)
-    if m.divisor_override is not None:
-        raise Untranslatable("divisor_override has no Keras equivalent")
-    if not any(p):
-        return Raised(f"layers.AveragePooling{nd}D({', '.join(args)})", CHANNELS_LAST)
-    if m.count_include_pad:  # zeros count in the mean: pad with zeros, then pool
-        return Raised(with_padding(nd, list(p), f"layers.AveragePooling{nd}D({', '.join(args)})"), CHANNELS_LAST)
-    if all(si == 1 and 2 * pi == ki - 1 for si, pi, ki in zip(s, p, k)) and ctx.literal("padding"):
-        return Raised(f"layers.AveragePooling{nd}D({', '.join(args)}, padding='same')", CHANNELS_LAST)
-    raise Untranslatable("AvgPool with count_include_pad=False and this padding has no Keras form")
 
 
-@raising("adaptive_pool")
-def adaptive_pool_from_torch(ctx: TorchCtx) -> Raised:
-    out = ctx.module.output_size
-    nd = int(ctx.cls[-2])
-    sizes = tuple(out) if isinstance(out, tuple | list) else (out,) * nd
-    kind = "Average" if "Avg" in ctx.cls else "Max"
-    if None in sizes:
-        raise Untranslatable("adaptive pooling that keeps a dimension (None) has no Keras form")
-    if any(v != 1 for v in sizes):  # Keras' adaptive pooling uses torch's bins (floor/ceil bounds)
-        return Raised(f"layers.Adaptive{kind}Pooling{nd}D({ctx.value_code('output_size')})", CHANNELS_LAST)
-    return Raised(f"layers.Global{kind}Pooling{nd}D(keepdims=True)", CHANNELS_LAST)

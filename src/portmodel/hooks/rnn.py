@@ -11,15 +11,10 @@ from dataclasses import replace
 
 from ..rules import WeightMap
 from . import (
-    TORCH_ORDER,
     LayerCtx,
     Lowering,
-    Raised,
-    TorchCtx,
     Untranslatable,
-    keras_ctor,
     lowering,
-    raising,
 )
 
 
@@ -103,33 +98,9 @@ def bidirectional_weights(inner) -> tuple[WeightMap, ...]:
 # -- PyTorch -> Keras ----------------------------------------------------------------------
 
 
-def _recurrent_from_torch(ctx: TorchCtx, keras_name: str, extra: dict) -> Raised:
-    m = ctx.module
-    if not m.batch_first:
-        raise Untranslatable(f"nn.{ctx.cls} without batch_first=True (time-major input) is not supported yet")
-    if getattr(m, "proj_size", 0):
-        raise Untranslatable("LSTM proj_size has no Keras equivalent")
-    kwargs = {"return_sequences": "True", **extra, "use_bias": ctx.code("bias")}
-    layer = keras_ctor(f"layers.{keras_name}", [ctx.value_code("hidden_size")], kwargs)
-    if m.bidirectional:
-        layer = f"layers.Bidirectional({layer})"
-    if m.num_layers > 1:  # one Keras layer per level; the weights step maps level k to *_l{k}
-        layer = "keras.Sequential([" + ", ".join([layer] * m.num_layers) + "])"
-    # torch returns (output, state); the Keras layer returns the output sequence only
-    return Raised(layer, TORCH_ORDER, returns_tuple=True)
 
 
-@raising("lstm")
-def lstm_from_torch(ctx: TorchCtx) -> Raised:
-    return _recurrent_from_torch(ctx, "LSTM", {})
 
 
-@raising("gru")
-def gru_from_torch(ctx: TorchCtx) -> Raised:
-    return _recurrent_from_torch(ctx, "GRU", {})
 
 
-@raising("simple_rnn")
-def simple_rnn_from_torch(ctx: TorchCtx) -> Raised:
-    nonlinearity = ctx.module.nonlinearity
-    return _recurrent_from_torch(ctx, "SimpleRNN", {"activation": repr(nonlinearity) if nonlinearity != "tanh" else None})
