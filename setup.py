@@ -1,4 +1,4 @@
-"""Ship the top-level rules/ folder inside the wheel as portmodel/_rules (see rules.rules_dir)."""
+"""Ship the top-level rules/ folder inside the wheel as portmodel/_rules (see portmodel.core.rules.rules_dir)."""
 
 import shutil
 from pathlib import Path

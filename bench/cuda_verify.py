@@ -25,7 +25,7 @@ def main() -> int:
     import torch
     from helpers import MANIFEST, TORCH_FIXTURES, TORCH_MANIFEST, port_models, torch_port
 
-    from portmodel.errors import PortmodelError
+    from portmodel.core.errors import PortmodelError
     from portmodel.verify import resolve_devices, verify, verify_torch_source
 
     devices = resolve_devices("all")

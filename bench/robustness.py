@@ -99,8 +99,8 @@ def sample(files: list[Path], every: int, max_lines: int | None = None) -> list[
 
 def check_file(path: str) -> FileResult:
     """Translate and lint one file every way that applies; what went wrong, by stage."""
-    from portmodel.config import Config
-    from portmodel.errors import PortmodelError
+    from portmodel.core.config import Config
+    from portmodel.core.errors import PortmodelError
     from portmodel.lint.run import lint_source
     from portmodel.translate import translate_source
 
@@ -190,7 +190,7 @@ def _warm_up() -> None:
     """What every file needs, once per worker (so no file's time includes it)."""
     import portmodel.lint.run
     import portmodel.torch_to_keras.api
-    from portmodel.rules import load_rules
+    from portmodel.rulebook import load_rules
 
     load_rules()
     del portmodel

@@ -24,7 +24,7 @@ if importlib.util.find_spec("onnx2tf") is None:
     pytest.skip("the `convert` extra is not installed (scripts/setup installs it)", allow_module_level=True)
 
 from portmodel.convert import convert
-from portmodel.errors import PortmodelError
+from portmodel.core.errors import PortmodelError
 
 KERAS = ROOT / "fixtures" / "keras"
 CONVERT = ROOT / "fixtures" / "convert"

@@ -2,7 +2,7 @@
 
 from helpers import ROOT
 
-from portmodel.rules import load_rules
+from portmodel.rulebook import load_rules
 from portmodel.support import render
 
 

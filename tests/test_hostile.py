@@ -7,8 +7,8 @@ from helpers import FIXTURES, ROOT, run_cli
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from portmodel.config import Config
-from portmodel.errors import PortmodelError
+from portmodel.core.config import Config
+from portmodel.core.errors import PortmodelError
 from portmodel.lint.run import lint_source
 from portmodel.translate import translate_source
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import libcst as cst
 import pytest
 
-from portmodel.keras_helpers import attr_from_name
+from portmodel.keras_to_torch.helpers import attr_from_name
 from portmodel.translate import translate_source
 
 HEAD = "import keras\nfrom keras import layers\n\n\n"

@@ -1,4 +1,4 @@
-"""keras.ops -> torch: the op rules read backwards (`portmodel.keras_ops`). Every op example
+"""keras.ops -> torch: the op rules read backwards (`portmodel.keras_to_torch.ops`). Every op example
 whose pinned Keras text uses only ops with a backward reading runs the other way: the
 Keras text, translated to PyTorch, computes the same on seeded inputs."""
 
@@ -9,9 +9,9 @@ import re
 import numpy as np
 import pytest
 
-from portmodel.keras_ops import keras_ops, parse_template
+from portmodel.keras_to_torch.ops import keras_ops, parse_template
 from portmodel.loading import import_file, load_torch_module
-from portmodel.rules import load_rules
+from portmodel.rulebook import load_rules
 from portmodel.translate import translate_source
 from portmodel.verify import compare
 

@@ -8,7 +8,7 @@ import textwrap
 import pytest
 from helpers import ROOT, run_cli
 
-from portmodel.config import Config, load_config
+from portmodel.core.config import Config, load_config
 from portmodel.lint import CHECKS
 from portmodel.lint.docs import render as render_lint_docs
 from portmodel.lint.run import lint_source
@@ -80,7 +80,7 @@ def test_config_selection_and_per_file_ignores(tmp_path):
 
 def test_bad_config_names_the_key(tmp_path):
     (tmp_path / "pyproject.toml").write_text("[tool.portmodel]\nmigratd = []\n")
-    from portmodel.errors import PortmodelError
+    from portmodel.core.errors import PortmodelError
 
     with pytest.raises(PortmodelError, match="unknown key 'migratd'"):
         load_config(tmp_path)

@@ -4,7 +4,7 @@ import libcst as cst
 import pytest
 from libcst.metadata import MetadataWrapper
 
-from portmodel.keras_names import ImportTable, KerasNames
+from portmodel.keras_to_torch.names import ImportTable, KerasNames
 from portmodel.translate import translate_source
 
 
@@ -86,7 +86,7 @@ def test_keras_internal_imports_as_keras_applications_writes_them():
      ("max(8, width // 4)", 8), ('f"{width:03d}"', None), ("str(x)", None)],
 )
 def test_static_values_of_names_built_in_loops(expr, value):
-    from portmodel.static_eval import UNKNOWN, static_eval
+    from portmodel.core.static_eval import UNKNOWN, static_eval
 
     got = static_eval(cst.parse_expression(expr), {"i": 2, "name": "conv2", "width": 8})
     assert got == value if value is not None else got is UNKNOWN

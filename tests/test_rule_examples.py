@@ -9,7 +9,7 @@ import pytest
 
 from portmodel.examples import example_source, randomize
 from portmodel.loading import load_keras, load_torch_module
-from portmodel.rules import load_rules
+from portmodel.rulebook import load_rules
 from portmodel.translate import translate_source
 from portmodel.verify import compare, make_inputs
 from portmodel.weights import transfer
@@ -48,7 +48,7 @@ def test_activation_string(name, tmp_path):
     import keras
 
     keras.activations.get(name)  # raises for a name Keras does not know
-    from portmodel.rules import Example
+    from portmodel.core.rules import Example
 
     ex = Example(keras=f"layers.Dense(6, activation={name!r})", input=(3, 6))  # even: glu halves
     src = tmp_path / "act.py"

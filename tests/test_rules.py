@@ -8,9 +8,9 @@ import pytest
 import yaml
 from helpers import ROOT
 
-from portmodel.errors import RuleError
-from portmodel.hooks import lowering
-from portmodel.rules import load_rules
+from portmodel.core.errors import RuleError
+from portmodel.keras_to_torch.hooks import lowering
+from portmodel.rulebook import load_rules
 
 
 def _copy_rules(tmp_path):

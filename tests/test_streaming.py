@@ -19,7 +19,7 @@ from helpers import (
 )
 
 from portmodel import streaming
-from portmodel.errors import PortmodelError
+from portmodel.core.errors import PortmodelError
 from portmodel.streaming import SafetensorsReader, SafetensorsWriter
 
 DIGITS = ROOT / "examples" / "digits"

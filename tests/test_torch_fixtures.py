@@ -9,7 +9,8 @@ import sys
 import pytest
 from helpers import ROOT, TORCH_FIXTURES, TORCH_GOLDEN, TORCH_MANIFEST, torch_port
 
-from portmodel.translate import _used_names, translate_source
+from portmodel.keras_to_torch.assemble import used_names
+from portmodel.translate import translate_source
 from portmodel.verify import verify_torch_source
 
 NAMES = sorted(TORCH_MANIFEST)
@@ -32,7 +33,7 @@ def test_translates_without_todo(name):
     result = _translate(name)
     assert result.status == "converted"
     assert not result.todos, [d.format() for d in result.todos]
-    assert not {"torch", "nn", "F"} & _used_names(result.code), "PyTorch names left in the Keras code"
+    assert not {"torch", "nn", "F"} & used_names(result.code), "PyTorch names left in the Keras code"
     compile(result.code, name, "exec")
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from portmodel.examples import randomize_torch, torch_example_source, torch_op_source
 from portmodel.loading import load_keras_port, load_torch_module
-from portmodel.rules import load_rules
+from portmodel.rulebook import load_rules
 from portmodel.translate import translate_source
 from portmodel.verify import make_torch_inputs, verify_torch_source
 from portmodel.weights import transfer_to_keras

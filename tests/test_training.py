@@ -1,4 +1,4 @@
-"""Training code (`rules/training/`, `portmodel.training`): compile/fit/evaluate/predict on a
+"""Training code (`rules/training/`, `portmodel.keras_to_torch.training`): compile/fit/evaluate/predict on a
 translated model become torch.optim, loss functions and a plain training loop.
 
 The optimizer rules are checked by stepping a Keras optimizer and its torch translation on
@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 from helpers import ROOT
 
-from portmodel.keras_names import KerasNames
-from portmodel.rules import load_rules
-from portmodel.training import TrainingCode
+from portmodel.keras_to_torch.names import KerasNames
+from portmodel.keras_to_torch.training import TrainingCode
+from portmodel.rulebook import load_rules
 from portmodel.translate import translate_source
 
 RULES = load_rules()

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 import torch
 
-from portmodel.static_eval import UNKNOWN, Shaped, SymFloat, SymInt, run_pure, static_eval
+from portmodel.core.static_eval import UNKNOWN, Shaped, SymFloat, SymInt, run_pure, static_eval
+from portmodel.keras_to_torch.variants import merge
 from portmodel.translate import translate_source
-from portmodel.variants import merge
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "keras"
 
@@ -254,7 +254,7 @@ def test_position_ids_without_a_batch_axis_follow_embeddings_only():
 @pytest.mark.parametrize("rank", [2, 3, 4])
 def test_per_sample_dropout_drops_whole_samples_and_rescales(rank):
     """Dropout(noise_shape=(None, 1, ...)) -> torch's channel dropout on an added axis."""
-    from portmodel.hooks.core import dropout  # noqa: F401 - the lowering under test
+    from portmodel.keras_to_torch.hooks.core import dropout  # noqa: F401 - the lowering under test
 
     noise = "(None" + ", 1" * (rank - 1) + ")"
     result = _translate(f'''def build():

@@ -56,7 +56,7 @@ def classification_files(root: Path) -> list[str]:
 
 def translate_zoo(out: Path, files: list[str] | None = None, jobs: int = 1) -> list:
     """Translate the classification files as one package into `out/torchvision/...`."""
-    from portmodel.fsutil import write_text
+    from portmodel.core.fsutil import write_text
     from portmodel.tree import output_path, translate_many
 
     root = torchvision_dir()

@@ -13,7 +13,7 @@ import json
 import sys
 from pathlib import Path
 
-from .errors import PortmodelError
+from .core.errors import PortmodelError
 
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 _CONVERT_MODULES = {"onnx", "onnxruntime", "onnxscript", "onnx2tf", "tf2onnx", "ai_edge_litert", "tf_keras"}
@@ -34,8 +34,8 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_translate(args) -> int:
-    from .files import discover
-    from .fsutil import write_text
+    from .core.files import discover
+    from .core.fsutil import write_text
     from .tree import migration_report, output_path, report_markdown, translate_many
 
     files = discover(args.src)
@@ -103,8 +103,8 @@ def _print_error(error: str, tb: str | None, verbose: bool) -> None:
 
 
 def cmd_lint(args) -> int:
-    from .config import load_config
-    from .files import discover
+    from .core.config import load_config
+    from .core.files import discover
     from .lint.output import render
     from .lint.run import lint_file
 
@@ -183,7 +183,7 @@ def _weights_models(args, to_keras: bool):
 
 def _stream_weights(args, out: Path, to_keras: bool, build_keras, build_torch) -> int:
     """safetensors <-> .weights.h5 one tensor at a time, the models holding no weights."""
-    from .fsutil import atomic_path
+    from .core.fsutil import atomic_path
     from .streaming import stateless_models, stream_to_keras, stream_to_torch
 
     keras_model, torch_model = stateless_models(lambda: build_keras(True), build_torch)
@@ -198,7 +198,7 @@ def _stream_weights(args, out: Path, to_keras: bool, build_keras, build_torch) -
 
 def _weights_to_keras(args, out: Path, build_keras, build_torch) -> int:
     """A PyTorch state_dict into a Keras model, in memory (.keras output, .pt checkpoints)."""
-    from .fsutil import atomic_path
+    from .core.fsutil import atomic_path
     from .loading import load_state_dict
     from .weights import check_fits, transfer_to_keras
 

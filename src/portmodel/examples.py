@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .rules import Example
+from .core.rules import Example
 
 
 def example_source(ex: Example) -> str:

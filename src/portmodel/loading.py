@@ -20,7 +20,7 @@ import threading
 import zipfile
 from pathlib import Path
 
-from .errors import PortmodelError
+from .core.errors import PortmodelError
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 _IMPORT_LOCK = threading.Lock()

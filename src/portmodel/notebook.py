@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 
-from .errors import PortmodelError
+from .core.errors import PortmodelError
 
 MARK = "# portmodel-cell {}"
 _MARK_RE = re.compile(r"^# portmodel-cell (\d+)\n", re.MULTILINE)

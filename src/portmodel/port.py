@@ -12,8 +12,8 @@ import tempfile
 from dataclasses import asdict
 from pathlib import Path
 
-from .errors import PortmodelError
-from .fsutil import write_text
+from .core.errors import PortmodelError
+from .core.fsutil import write_text
 from .loading import load_keras, load_torch_module
 from .report import write_reports
 from .translate import TranslationResult, translate_source
@@ -207,7 +207,7 @@ def port_to_keras(
         raise PortmodelError("porting PyTorch code needs --input-shape (torch layout, no batch: 3,32,32)")
     packaged = _in_package(src)
     if packaged:
-        from .rules import load_rules
+        from .rulebook import load_rules
         from .torch_to_keras.package import write_port
 
         staging = tempfile.mkdtemp(prefix=".portmodel-pkg-")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from .fsutil import write_text
+from .core.fsutil import write_text
 
 
 def render_markdown(report: dict) -> str:

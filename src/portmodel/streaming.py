@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import PortmodelError
+from .core.errors import PortmodelError
 from .loading import quiet_import
 from .weights import axis_order, bind, fit_problems, to_keras, to_torch
 
@@ -151,7 +151,7 @@ def write_arrays(arrays: dict[str, np.ndarray], path: str | os.PathLike) -> None
     """A safetensors file written atomically from in-memory arrays, each copied straight into
     its place: no serialized copy of the whole checkpoint (safetensors' own `save_file`
     builds one), so writing costs no memory beyond the arrays."""
-    from .fsutil import atomic_path
+    from .core.fsutil import atomic_path
 
     with atomic_path(path) as tmp:
         writer = SafetensorsWriter(tmp, {k: (a.dtype.name, a.shape) for k, a in sorted(arrays.items())})

@@ -5,7 +5,8 @@ Run `python -m portmodel.support > docs/support.md` after changing a rule.
 
 from __future__ import annotations
 
-from .rules import RuleSet, load_rules
+from .core.rules import RuleSet
+from .rulebook import load_rules
 
 
 def render(rules: RuleSet) -> str:
@@ -31,13 +32,13 @@ def render(rules: RuleSet) -> str:
         "## PyTorch functions and tensor methods ⇄ `keras.ops` (`rules/ops/`)",
         "",
         "PyTorch → Keras for every entry; Keras → PyTorch where the Keras form is one `ops.NAME(...)`",
-        "call (the rule read backwards, `keras_ops.py`; each such op is checked on an image tensor",
+        "call (the rule read backwards, `keras_to_torch/ops.py`; each such op is checked on an image tensor",
         "held channels-first in `tests/test_keras_ops.py`).",
         "",
         "| PyTorch | Keras | Keras → PyTorch | dims rewritten for the layout | verified examples |",
         "|---|---|---|---|---|",
     ]
-    from .keras_ops import keras_ops
+    from .keras_to_torch.ops import keras_ops
 
     backward = {id(k.rule): k for k in keras_ops(rules).values()}
     for op in sorted({id(o): o for o in rules.ops.values()}.values(), key=lambda o: o.torch[0]):
@@ -61,7 +62,7 @@ def _training(rules: RuleSet) -> list[str]:
     """Optimizers and losses `model.compile(...)` takes (`rules/training/`)."""
     lines = ["", "## Training code: optimizers and losses (`rules/training/`, Keras → PyTorch)", "",
              "`compile`/`fit`/`evaluate`/`predict` on a translated model become these and a plain training",
-             "loop (`training.py`). Each optimizer is stepped against Keras and each loss compared with",
+             "loop (`keras_to_torch/training.py`). Each optimizer is stepped against Keras and each loss compared with",
              "Keras' own in `tests/test_training.py`.", "",
              "| Keras optimizer | PyTorch | how the updates differ |", "|---|---|---|"]
     for rule in {id(r): r for r in rules.optimizers.values()}.values():

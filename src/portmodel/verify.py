@@ -14,8 +14,9 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from .errors import PortmodelError
-from .rules import RuleSet, load_rules
+from .core.errors import PortmodelError
+from .core.rules import RuleSet
+from .rulebook import load_rules
 from .weights import keras_units, pair_units, torch_leaves
 
 

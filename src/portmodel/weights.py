@@ -15,10 +15,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import PortmodelError
-from .hooks import AXIS_ORDERS, INVERSES, TRANSFORMS
-from .hooks.rnn import bidirectional_weights
-from .rules import RuleSet, WeightMap, load_rules
+from .core.errors import PortmodelError
+from .core.rules import RuleSet, WeightMap
+from .keras_to_torch.hooks import AXIS_ORDERS, INVERSES, TRANSFORMS
+from .keras_to_torch.hooks.rnn import bidirectional_weights
+from .rulebook import load_rules
 
 
 @dataclass
@@ -392,7 +393,7 @@ def save_state_dict(state: dict, path: str, force: bool = True) -> None:
     """Write a state_dict atomically as .safetensors or .pt."""
     import torch
 
-    from .fsutil import atomic_path
+    from .core.fsutil import atomic_path
 
     if not path.endswith((".safetensors", ".pt", ".pth")):
         raise PortmodelError("output must end in .safetensors, .pt or .pth", path)

@@ -26,8 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import PortmodelError
-from ..fsutil import write_text
+from ..core.errors import PortmodelError
+from ..core.fsutil import write_text
 from .runtimes import align_output, assign, ort_session, run_saved_model, run_tflite
 from .sources import Origin, Source
 from .translated import keras_port, tensorflow_files

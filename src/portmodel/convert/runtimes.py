@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import PortmodelError
+from ..core.errors import PortmodelError
 
 
 def ort_session(path: str):

@@ -48,7 +48,7 @@ def _shape(shape):
 
 
 def main(argv: list[str]) -> int:
-    from ..errors import PortmodelError
+    from ..core.errors import PortmodelError
 
     block_network()
     with open(argv[1]) as f:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import PortmodelError
+from ..core.errors import PortmodelError
 from ..loading import import_file, load_keras_file, load_state_dict, quiet_import, split_spec
 from .onnx_fixes import replace_erfc
 

@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import os
 
-from ..errors import PortmodelError
+from ..core.errors import PortmodelError
 from .sources import Source
 
 
 def keras_port(source: Source, model_py: str):
     """The Keras port of a PyTorch source file (its source written to `model_py`), carrying
     the source model's weights."""
-    from ..fsutil import write_text
+    from ..core.fsutil import write_text
     from ..loading import load_keras_port
     from ..port import _refuse_todos, pick_model, read_source
     from ..translate import translate_source

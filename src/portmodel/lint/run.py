@@ -6,10 +6,10 @@ from dataclasses import dataclass, field
 
 import libcst as cst
 
-from ..config import Config
-from ..errors import PortmodelError, run_safely
-from ..fsutil import write_text
-from ..parsing import TOO_DEEP
+from ..core.config import Config
+from ..core.errors import PortmodelError, run_safely
+from ..core.fsutil import write_text
+from ..core.parsing import TOO_DEEP
 from . import CHECKS, Finding, LintContext, suppressed
 
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import PortmodelError
+from ..core.errors import PortmodelError
 
 _BUILTINS = {n for n in dir(builtins) if not n.startswith("_")} - {"input"}
 

@@ -15,10 +15,13 @@ from pathlib import Path
 import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
 
-from ..errors import Diagnostic
-from ..rules import RuleSet, load_rules
+from ..core.errors import Diagnostic
+from ..core.parsing import walk
+from ..core.result import ModelInfo, TranslationResult
+from ..core.rules import RuleSet
 from .context import Translator
 from .emit import translate_file
+from .interpret import code_of
 from .source import Package, package_root, read_file
 
 _TRANSLATORS: dict[tuple, Translator] = {}
@@ -34,15 +37,11 @@ def translator_for(root: Path | None, translated: frozenset, rules: RuleSet) -> 
     return _TRANSLATORS[key]
 
 
-def translate_torch(source: str, path: str, *, translated: set[str] | None = None, rules: RuleSet | None = None,
+def translate_torch(source: str, path: str, *, translated: set[str] | None = None, rules: RuleSet,
                     parsed: cst.Module | None = None, input_shape=None):
     """Translate PyTorch source `source` (read from `path`) to Keras 3. `input_shape` (torch's
     layout, batch excluded; a list of them for several inputs), where given, fixes the rank of
     the model's inputs, so the port's `call` takes them without a run-time rank test."""
-    from ..keras_reader import ModelInfo
-    from ..translate import TranslationResult
-
-    rules = rules or load_rules()
     root, dotted = package_root(Path(path)) if Path(path).is_file() else (None, None)
     names = frozenset(translated or ({dotted} if dotted else set()))
     tr = translator_for(root, names, rules) if root is not None else Translator(rules, Package(None))
@@ -95,13 +94,9 @@ class _Locator:
 
     def __call__(self, node):
         if self.nodes is None:
-            from ..parsing import walk
-
             self.nodes = {id(n) for n in walk(self.src.tree)}
         if id(node) not in self.nodes:
             return None
-        from .interpret import code_of
-
         text = code_of(node).strip("\n")
         first = text.lstrip().split("\n", 1)[0]
         at = self.src.text.find(first) if first else -1

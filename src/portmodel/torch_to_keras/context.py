@@ -9,7 +9,9 @@ from pathlib import Path
 
 import libcst as cst
 
-from ..rules import RuleSet
+from ..core.imports import dotted
+from ..core.parsing import walk
+from ..core.rules import RuleSet
 from .kinds import UNKNOWN, Layer, Local, Seq
 from .source import Package, SourceFile
 from .values import DYN, Summary, Tensor, Value
@@ -110,8 +112,6 @@ class Translator:
         src, node = found
         bases = []
         for arg in node.bases:
-            from .source import dotted
-
             text = dotted(arg.value)
             head, _, rest = text.partition(".")
             q = src.qualify(head)
@@ -174,8 +174,6 @@ class Translator:
 def _weight_reads(methods: dict) -> set[str]:
     """Attributes whose layer's weights a method other than __init__ reads (`self.qkv.weight`):
     Keras builds a layer's variables when it is first called, so these are built in __init__."""
-    from ..parsing import walk
-
     out = set()
     for name, fn in methods.items():
         if name == "__init__":

@@ -13,11 +13,14 @@ from dataclasses import dataclass, field
 
 import libcst as cst
 
-from ..parsing import walk
+from ..core.imports import dotted, sort_block
+from ..core.parsing import walk
+from ..core.rules import REQUIRED
 from .context import ClassInfo, Translator
 from .interpret import Run, Todo, code_of
 from .kinds import Local as LocalKind
-from .source import SourceFile, dotted
+from .nn_layers import WRITERS, Args, NotWritable
+from .source import SourceFile
 from .support import support_code
 from .translator import _DROPPED_DECORATORS, _TORCH_HOOK_METHODS, FileTranslation, _qualified
 from .values import Module
@@ -213,15 +216,10 @@ def _torch_base(ft: FileTranslation, info: ClassInfo):
     """`class LayerNorm2d(nn.LayerNorm)`: the Keras layer the torch one becomes is the base, and
     an `__init__` with torch's signature passes it the Keras arguments and keeps torch's
     attributes for the class's own code (`self.eps`, `self.normalized_shape`)."""
-    from ..rules import REQUIRED
-    from .nn_layers import WRITERS, Args
-
     cls = info.torch_base
     rule = ft.tr.rules.torch_layer(cls)
     signature = [(n, d) for n, d in rule.from_torch.signatures[cls] if n not in ("device", "dtype")]
     given = {n: n for n, _ in signature}
-    from .nn_layers import NotWritable
-
     try:
         written = WRITERS[rule.from_torch.write](Args(cls, given, {n: d for n, d in signature if d is not REQUIRED},
                                                        ft.k.layers))
@@ -339,10 +337,8 @@ def _imports(ft: FileTranslation, module: cst.Module) -> cst.Module:
 
 
 def _sorted_imports(stmts: list) -> list:
-    """The import run at the top, isort-style (`portmodel.imports.sort_block`), where every
+    """The import run at the top, isort-style (`portmodel.core.imports.sort_block`), where every
     statement is a plain import; left as it is otherwise."""
-    from ..imports import sort_block
-
     start = 0
     while start < len(stmts) and not _is_import(stmts[start]):
         start += 1

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 
 import libcst as cst
 
-from .kinds import UNKNOWN, Bag, Layer, Seq
+from ..core.parsing import walk
+from .kinds import UNKNOWN, Bag, Layer, Seq, join
 from .kinds import Local as LocalKind
 from .kinds import apply as apply_kind
 from .layout import concrete, convert
@@ -38,7 +39,6 @@ from .values import (
     Value,
     Var,
     Weight,
-    join,
 )
 
 HARD, SOFT, WEAK = 0, 1, 2  # how strongly a use decides a parameter's layout
@@ -783,8 +783,6 @@ def _drop_dead_locals(fn: cst.FunctionDef, original: cst.FunctionDef) -> cst.Fun
     """`in_channels = v` where only a torch constructor read `in_channels` (Keras infers input
     sizes): a name the original function read and the translation does not, assigned a value
     without side effects, is not assigned any more."""
-    from ..parsing import walk
-
     def reads(node) -> set[str]:
         out = set()
         for n in walk(node):
@@ -814,8 +812,6 @@ def _drop_dead_locals(fn: cst.FunctionDef, original: cst.FunctionDef) -> cst.Fun
 
 
 def _target_names(target) -> list[str]:
-    from ..parsing import walk
-
     return [n.value for n in walk(target) if isinstance(n, cst.Name)]
 
 
@@ -829,8 +825,6 @@ def _loads(fn) -> set[str]:
 
 def _pure(node) -> bool:
     """No call, no subscript that could raise: names, attributes, constants and operators."""
-    from ..parsing import walk
-
     return not any(isinstance(n, cst.Call | cst.Await | cst.Yield | cst.NamedExpr) for n in walk(node))
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .values import CL, T, Tensor
+from .values import CL, DYN, Builder, Const, Items, Module, T, Tensor, Value
 
 
 @dataclass(frozen=True)
@@ -122,3 +122,31 @@ def first_wants(kind, summaries) -> str | None:
 
 
 __all__ = ["CL", "UNKNOWN", "Bag", "Layer", "Local", "Seq", "T", "Unknown", "apply", "union"]
+
+
+def join(a: Value, b: Value) -> Value:
+    """What a name holds after two branches."""
+    if a == b:
+        return a
+    if isinstance(a, Tensor) and isinstance(b, Tensor):
+        layout = a.layout if a.layout == b.layout else None
+        return Tensor(layout if layout is not None else a.layout, a.rank if a.rank == b.rank else None, a.ones & b.ones)
+    if isinstance(a, Module) and isinstance(b, Module):
+        return Module(union(a.kind, b.kind))
+    if isinstance(a, Items) and isinstance(b, Items):
+        items = a.items if a.items == b.items else None
+        keys = a.keys if a.keys == b.keys else (() if a.keys is not None and b.keys is not None else None)
+        return Items(items if keys == a.keys else None, join(a.each, b.each) if a.each != b.each else a.each, keys)
+    if isinstance(a, Const) and a.value is None:
+        return b
+    if isinstance(b, Const) and b.value is None:
+        return a
+    if isinstance(a, Tensor):
+        return a
+    if isinstance(b, Tensor):
+        return b
+    if isinstance(a, Module | Builder):
+        return a
+    if isinstance(b, Module | Builder):
+        return b
+    return DYN

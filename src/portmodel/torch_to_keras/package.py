@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..fsutil import write_text
-from ..rules import RuleSet
+from ..core.fsutil import write_text
+from ..core.parsing import walk
+from ..core.rules import RuleSet
 from .api import translate_torch
 from .context import Translator
 from .source import Package, package_root
@@ -53,8 +54,6 @@ def _names_in_code(tr: Translator, src) -> set[str]:
     """Names read inside the file's module classes and functions (not its weights enums and
     other plain classes, which keep reading the original package)."""
     import libcst as cst
-
-    from ..parsing import walk
 
     nodes = list(src.functions.values())
     for name, node in src.classes.items():

@@ -14,11 +14,8 @@ from pathlib import Path
 
 import libcst as cst
 
-from ..parsing import parse_python
-
-
-def dotted(node) -> str:
-    return cst.Module([]).code_for_node(node)
+from ..core.imports import bindings, dotted
+from ..core.parsing import parse_python
 
 
 def package_root(path: Path) -> tuple[Path | None, str | None]:
@@ -107,12 +104,7 @@ def _blocks(stmt):
 
 def _imports(src: SourceFile, small) -> None:
     if isinstance(small, cst.Import):
-        for a in small.names:
-            full = dotted(a.name)
-            if a.asname:
-                src.names[a.asname.name.value] = full
-            else:
-                src.names[full.split(".")[0]] = full.split(".")[0]
+        src.names.update(bindings(small))
     elif isinstance(small, cst.ImportFrom) and not isinstance(small.names, cst.ImportStar):
         base = dotted(small.module) if small.module is not None else ""
         if small.relative:
@@ -121,9 +113,7 @@ def _imports(src: SourceFile, small) -> None:
                 return
             src.relative["." * len(small.relative) + base] = absolute
             base = absolute
-        for a in small.names:
-            local = a.asname.name.value if a.asname else dotted(a.name)
-            src.names[local] = f"{base}.{dotted(a.name)}" if base else dotted(a.name)
+        src.names.update(bindings(small, base))
 
 
 def _absolute(src: SourceFile, level: int, base: str) -> str | None:

@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 
 import libcst as cst
 
-from ..rules import OpRule
-from .interpret import HARD, SOFT, WEAK, R, Run, Todo
-from .layout import axis_text, concrete, spatial_ones
-from .values import CL, DYN, Const, Items, Shape, T, Tensor, Value, Var
+from ..core.rules import OpRule
+from .interpret import HARD, SOFT, WEAK, R, Run, Todo, _expr, code_of
+from .layout import axis_text, concrete, keras_axis, spatial_ones
+from .values import CL, DYN, Const, Items, Shape, T, Tensor, Value, Var, Weight
 
 HOOKS: dict[str, Callable[[OpCtx], R]] = {}
 
@@ -200,8 +200,6 @@ def _in_layout(ctx: OpCtx, r: R, layout) -> str:
     if isinstance(v, Tensor):
         return ctx.run.as_layout(r, layout, HARD if ctx.rule.layout == "torch" else WEAK)
     if isinstance(v, Items) and v.items is not None and any(isinstance(i, Tensor) for i in v.items):
-        from .interpret import _expr, code_of
-
         node = _expr(r.code)
         import libcst as cst
 
@@ -220,8 +218,6 @@ def _in_layout(ctx: OpCtx, r: R, layout) -> str:
 
 
 def _split_args(code: str) -> list[str]:
-    from .interpret import _expr, code_of
-
     node = _expr(f"({code},)")
     return [code_of(el.value) for el in node.elements]
 
@@ -447,8 +443,6 @@ def pad(ctx: OpCtx) -> R:
     values = pads.v.items if isinstance(pads.v, Items) and pads.v.items is not None else None
     if values is None:
         raise Todo("F.pad with a computed padding list")
-    from .interpret import _expr, code_of
-
     node = _expr(pads.code)
     if not isinstance(node, cst.Tuple | cst.List):
         raise Todo("F.pad with a padding computed elsewhere")
@@ -469,9 +463,6 @@ def pad(ctx: OpCtx) -> R:
 
 def _pad_channels_last(ctx: OpCtx, t: Tensor) -> R:
     """F.pad of a channels-last tensor: torch's (last axis first) pairs on the axes holding them."""
-    from .interpret import _expr, code_of
-    from .layout import keras_axis
-
     node = _expr(ctx.x("pad").code)
     if not isinstance(node, cst.Tuple | cst.List):
         return R(ctx.torch_order(), Tensor(T, t.rank))
@@ -562,8 +553,6 @@ def expand(ctx: OpCtx) -> R:
     sizes = ctx.args.get("*size")
     if sizes is None or not isinstance(sizes.v, Items) or sizes.v.items is None:
         raise Todo("expand with computed sizes")
-    from .interpret import _expr, code_of
-
     listed = ctx.args.get("*size#list")
     node = _expr(f"({listed.code},)" if listed is not None else sizes.code)
     elements = node.elements
@@ -664,8 +653,6 @@ def linear(ctx: OpCtx) -> R:
 
 def _transposed(ctx: OpCtx, w: R) -> str:
     """torch's (out, in) weight as the (in, out) matrix ops.matmul takes."""
-    from .values import Weight
-
     if isinstance(w.v, Weight) and w.v.name == "weight" and w.code.startswith(f"{ctx.ops}.transpose("):
         return f"{w.v.owner}.kernel"  # a Dense kernel is already (in, out)
     return f"{ctx.ops}.transpose({w.code})"

@@ -14,16 +14,19 @@ from dataclasses import replace
 
 import libcst as cst
 
-from ..parsing import walk
-from ..rules import REQUIRED
+from ..core.parsing import walk
+from ..core.rules import REQUIRED
+from . import tensor_ops
 from .context import ClassInfo, KerasNames, Translator
+from .initializers import initializer_statement, variable_initializer
 from .interpret import HARD, SOFT, WEAK, Outcome, R, Run, Todo, _expr, code_of
-from .kinds import UNKNOWN, Bag, Layer, Seq
+from .kinds import UNKNOWN, Bag, Layer, Seq, join
 from .kinds import Local as LocalKind
 from .kinds import apply as apply_kind
-from .layout import concrete, convert
-from .nn_layers import WRITERS, Args, NotWritable
+from .layout import concrete, convert, spatial_ones
+from .nn_layers import _NOT_LITERAL, WRITERS, Args, NotWritable, literal
 from .source import SourceFile
+from .tensor_ops import shape_code, shape_index
 from .values import (
     CL,
     DYN,
@@ -42,7 +45,6 @@ from .values import (
     Value,
     Var,
     Weight,
-    join,
 )
 
 # torch functions that become plain Python (or nothing) in Keras
@@ -166,8 +168,6 @@ class FileTranslation:
             return self.instance_attr(run, base, b, attr, node)
         if isinstance(b, Tensor):
             if attr == "shape":
-                from .tensor_ops import shape_code
-
                 shape = Shape(b, base.code)
                 return R(shape_code(run, shape), shape)
             if attr == "ndim":
@@ -537,8 +537,6 @@ class FileTranslation:
                        "model with compile()/fit() or a Keras training loop")
         rule = self.tr.rules.ops.get(qual)
         if rule is not None:
-            from . import tensor_ops
-
             pos, kw, texts, _ = self.arguments(run, node)
             run.file.count += 1 if run.emit else 0
             return tensor_ops.apply(run, rule, pos, kw, qual)
@@ -557,8 +555,6 @@ class FileTranslation:
         left = run.ev(node.left)
         if not isinstance(left.v, Weight) or not isinstance(left.v.layer, Layer):
             return None
-        from .initializers import variable_initializer
-
         keras_var = variable_initializer(self, left.v.layer, left.v.name).removesuffix("_initializer")
         flag = {"bias": "use_bias", "beta": "center", "gamma": "scale"}.get(keras_var)
         owner = left.v.owner
@@ -868,8 +864,6 @@ class FileTranslation:
                 pos, kw, texts, _ = self.arguments(run, node)
                 return R(self.same_call(node, func.code), DYN)
             raise Todo(f"tensor method .{name}() has no rule yet")
-        from . import tensor_ops
-
         pos, kw, texts, _ = self.arguments(run, node)
         receiver = R(bound.receiver, bound.tensor)
         return tensor_ops.apply(run, rule, [receiver, *pos], kw, f"Tensor.{name}")
@@ -950,8 +944,6 @@ class FileTranslation:
         if kind == UNKNOWN or wants is None:
             out = xv if isinstance(x.v, Tensor) else out
         if isinstance(kind, Layer) and kind.wants == "flat":
-            from .layout import spatial_ones
-
             if isinstance(xv.layout, Var) or (xv.layout == CL and not spatial_ones(xv)):
                 texts[0] = run.as_layout(x, T, SOFT)
             wants = None
@@ -1006,8 +998,6 @@ class FileTranslation:
         base = run.ev(node.value)
         b = base.v
         if isinstance(b, Shape):
-            from .tensor_ops import shape_code, shape_index
-
             if len(node.slice) == 1 and isinstance(node.slice[0].slice, cst.Index):
                 return shape_index(run, b, run.ev(node.slice[0].slice.value))
             return R(f"{shape_code(run, b)}{code_of(node)[len(code_of(node.value)):]}", Items(None, DYN))
@@ -1264,8 +1254,6 @@ class FileTranslation:
         rule = self.tr.rules.ops.get(f"Tensor.{plain}")
         if rule is None:
             raise Todo(f"in-place .{attr}() has no rule")
-        from . import tensor_ops
-
         recv = run.ev(target)
         pos, kw, _texts, _ = self.arguments(run, node)
         r = tensor_ops.apply(run, rule, [recv, *pos], kw)
@@ -1273,8 +1261,6 @@ class FileTranslation:
         return cst.Assign([cst.AssignTarget(target)], _expr(r.code))
 
     def init_call(self, run: Run, small, node: cst.Call, qual: str):
-        from .initializers import initializer_statement
-
         return initializer_statement(self, run, small, node, qual)
 
     def boundary_prelude(self, run: Run) -> list:
@@ -1454,8 +1440,6 @@ def _first_rank(kind, ft) -> int | None:
 
 
 def _is_literal(code: str) -> bool:
-    from .nn_layers import _NOT_LITERAL, literal
-
     return literal(code) is not _NOT_LITERAL
 
 

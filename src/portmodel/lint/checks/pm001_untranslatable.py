@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from .. import Check, register
+from ..check import Check, register
 
 
 @register
@@ -35,6 +35,6 @@ class Untranslatable(Check):
 
 
 def _at(ctx, check, line, col, message):
-    from .. import Finding
+    from ..check import Finding
 
     return Finding(ctx.path, line, col, check.code, message, check.fix, check.level)

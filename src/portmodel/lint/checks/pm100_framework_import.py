@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from .. import Check, register
+from ..check import Check, register
 
 ROOTS = {"keras": ("keras", "tensorflow", "tf_keras"), "torch": ("torch", "torchvision", "torchaudio")}
 

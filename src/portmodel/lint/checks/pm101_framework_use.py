@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from .. import Check, register
+from ..check import Check, register
 from .pm100_framework_import import ROOTS
 
 

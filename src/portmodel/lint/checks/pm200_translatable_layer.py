@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from .. import Check, register
+from ..check import Check, register
 
 
 @register
@@ -27,7 +27,7 @@ class TranslatableLayer(Check):
     INVALID = ("from keras import layers\n\nlayer = layers.Conv2D(8, 3)\n",)
 
     def run(self, ctx):
-        from ...rules import load_rules
+        from ...rulebook import load_rules
 
         rules = load_rules()
         hits = [call for call in ctx.calls if rules.layer(ctx.keras.layer_class(call.func) or "") is not None]

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from .. import Check, register, unwritten_defaults
+from ..check import Check, register, unwritten_defaults
 
 TORCH_SIG = ("num_features", "eps", "momentum")
 TORCH_BN = {f"torch.nn.BatchNorm{n}d": TORCH_SIG for n in (1, 2, 3)}

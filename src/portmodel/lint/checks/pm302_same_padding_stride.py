@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import libcst as cst
 
-from ...static_eval import static_eval
-from .. import Check, kwargs_of, register
+from ...core.static_eval import static_eval
+from ..check import Check, kwargs_of, register
 
 CONV = {
     "Conv1D": ("filters", "kernel_size", "strides", "padding"),

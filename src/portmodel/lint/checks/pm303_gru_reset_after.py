@@ -1,7 +1,7 @@
 from __future__ import annotations
 
-from ...static_eval import static_eval
-from .. import Check, register
+from ...core.static_eval import static_eval
+from ..check import Check, register
 
 
 @register

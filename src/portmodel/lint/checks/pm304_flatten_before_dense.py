@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import libcst as cst
 
-from .. import Check, register
+from ..check import Check, register
 
 SPATIAL = ("Conv", "Pooling", "Pool", "ZeroPadding", "UpSampling", "Cropping")
 

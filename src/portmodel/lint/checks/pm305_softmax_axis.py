@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from .. import Check, kwargs_of, register, with_keywords
+from ..check import Check, kwargs_of, register, with_keywords
 
 
 @register

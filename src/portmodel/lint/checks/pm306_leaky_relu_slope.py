@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from .. import Check, register, unwritten_defaults
+from ..check import Check, register, unwritten_defaults
 
 
 @register

@@ -52,3 +52,26 @@ def sort_block(lines: list[str]) -> list[str] | None:
         out.append(text)
         previous = section
     return out
+
+
+def dotted(node: cst.CSTNode) -> str:
+    """The text of a dotted name (`keras.layers`)."""
+    return cst.Module([]).code_for_node(node)
+
+
+def bindings(node: cst.Import | cst.ImportFrom, base: str | None = None) -> list[tuple[str, str]]:
+    """(local name, qualified name) for each name an import binds: `import a.b` binds `a`,
+    `import a.b as c` binds `c` to `a.b`, `from m import x as y` binds `y` to `m.x`. `base`:
+    the module an `ImportFrom` reads from, where the caller resolved it (a relative import);
+    by default the module as written. A star import binds nothing known."""
+    if isinstance(node, cst.Import):
+        out = []
+        for a in node.names:
+            full = dotted(a.name)
+            out.append((a.asname.name.value, full) if a.asname else (full.split(".")[0], full.split(".")[0]))
+        return out
+    if isinstance(node.names, cst.ImportStar):
+        return []
+    base = base if base is not None else (dotted(node.module) if node.module is not None else "")
+    return [(a.asname.name.value if a.asname else dotted(a.name), f"{base}.{dotted(a.name)}" if base else dotted(a.name))
+            for a in node.names]

@@ -20,10 +20,11 @@ from dataclasses import dataclass
 
 import libcst as cst
 
+from ..core.rules import OpRule, RuleSet
+from ..core.static_eval import UNKNOWN, SymInt, is_int, plain
 from .hooks import Untranslatable
 from .layout import CF, KERAS, TensorInfo, convert, torch_dim
-from .rules import OpRule, RuleSet
-from .static_eval import UNKNOWN, SymInt, is_int, plain
+from .values import Apply, PortValue, Tensor, code
 
 
 @dataclass(frozen=True)
@@ -104,8 +105,6 @@ class Argument:
 
 def port_op(interp, node: cst.Call, name: str):
     """The Tensor `keras.ops.<name>(...)` computes, written in torch."""
-    from .keras_reader import Apply, Tensor, code
-
     op = keras_ops(interp.rules).get(name)
     if op is None:
         raise Untranslatable(f"keras.ops.{name} has no rule read backwards yet (rules/ops/)")
@@ -132,8 +131,6 @@ class _LayoutChange(Exception):
 
 
 def _bind(op: KerasOp, node: cst.Call, interp) -> dict[str, Argument]:
-    from .keras_reader import PortValue, Tensor, code
-
     bound: dict[str, Argument] = {}
     positional = [p for p in op.params if p.keyword is None]
     i = 0
@@ -170,8 +167,6 @@ def _render(op: KerasOp, args: dict[str, Argument], layout: str, first: TensorIn
             as_written: bool = False) -> tuple[str, TensorInfo]:
     """(torch expression, output info) with tensors held in `layout`; `as_written`: sizes
     as the source writes them (`stop=length`, a value of forward()), not their numbers."""
-    from .keras_reader import Tensor
-
     texts, metas, statics = {}, {}, {}
     for name, arg in args.items():
         v = arg.value
@@ -207,8 +202,6 @@ def _render(op: KerasOp, args: dict[str, Argument], layout: str, first: TensorIn
 def _named(shape: tuple, args: dict[str, Argument]) -> tuple:
     """Sizes the inputs had under a name (`channels`, `in_channels`) keep it: meta tensors
     only give numbers, and constructors further on should read `nn.Linear(channels, ...)`."""
-    from .keras_reader import Tensor
-
     names: dict[int, object] = {}
     for arg in args.values():
         for t in arg.value if isinstance(arg.value, list) else [arg.value]:

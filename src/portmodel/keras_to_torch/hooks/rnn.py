@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from ..rules import WeightMap
-from . import (
+from ...core.rules import WeightMap
+from .registry import (
     LayerCtx,
     Lowering,
     Untranslatable,
+    lower_nested,
     lowering,
 )
 
@@ -68,8 +69,6 @@ def simple_rnn(ctx: LayerCtx) -> Lowering:
 
 @lowering("bidirectional")
 def bidirectional(ctx: LayerCtx) -> Lowering:
-    from ..lower import lower_nested
-
     inner = ctx.get("layer")
     if ctx.get("backward_layer", None) is not None:
         raise Untranslatable("Bidirectional with a separate backward_layer is not supported")
@@ -93,14 +92,3 @@ def bidirectional_weights(inner) -> tuple[WeightMap, ...]:
         weights.append(replace(w, keras=f"forward/{w.keras}"))
         weights.append(replace(w, keras=f"backward/{w.keras}", to=tuple(t + "_reverse" for t in w.to)))
     return tuple(weights)
-
-
-# -- PyTorch -> Keras ----------------------------------------------------------------------
-
-
-
-
-
-
-
-

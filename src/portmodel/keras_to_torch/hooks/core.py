@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import math
 
+from ...core.static_eval import sym_code
 from ..layout import torch_dim
-from ..static_eval import sym_code
-from . import (
+from .registry import (
     LayerCtx,
     Lowering,
     Untranslatable,

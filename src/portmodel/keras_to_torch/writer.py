@@ -7,7 +7,7 @@ import textwrap
 
 import libcst as cst
 
-from .keras_reader import LayerSite
+from .values import LayerSite
 
 
 def class_name(raw: str) -> str:

@@ -8,8 +8,8 @@ query/key/value sizes, no masks) is translated.
 
 from __future__ import annotations
 
-from ..static_eval import sym_code
-from . import LayerCtx, Lowering, Untranslatable, lowering
+from ...core.static_eval import sym_code
+from .registry import LayerCtx, Lowering, Untranslatable, lowering
 
 
 @lowering("multi_head_attention")

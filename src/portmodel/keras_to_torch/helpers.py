@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 
 import libcst as cst
 
-from .keras_reader import code, param_text, single, snake, unique
-from .parsing import walk as _walk
+from ..core.parsing import walk as _walk
+from .values import code, param_text, single, snake, unique
 
 BUILDER_CALLS = ("keras.Sequential", "keras.Model", "keras.Input")
 LAYER_BASES = ("layers.Layer", "keras.layers.Layer", "tf.keras.layers.Layer", "keras.Layer")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import (
+from .registry import (
     LayerCtx,
     Lowering,
     Untranslatable,

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from ...core.static_eval import sym_sum
 from ..layout import torch_dim
-from ..static_eval import sym_sum
-from . import LayerCtx, Lowering, Untranslatable, lowering
+from .registry import LayerCtx, Lowering, Untranslatable, lowering
 
 
 def _xs(ctx: LayerCtx) -> list[str]:

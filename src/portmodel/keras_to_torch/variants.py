@@ -27,10 +27,11 @@ import re
 
 import libcst as cst
 
+from ..core.parsing import walk as _walk
+from ..core.static_eval import is_int
+from ..loading import quiet_import
 from .hooks import Untranslatable
-from .keras_reader import code
-from .parsing import walk as _walk
-from .static_eval import is_int
+from .values import code
 
 
 def loop_element(modules: list[str], loop: cst.CompFor, items: list) -> str:
@@ -365,8 +366,6 @@ def _default(func: str, keyword: str) -> str | None:
     (`nn.Conv2d`, `padding` -> `0`; `layers.Conv2D`, `padding` -> `'valid'`)."""
     import importlib
     import inspect
-
-    from .loading import quiet_import
 
     roots = {"nn": "torch.nn", "torch": "torch", "layers": "keras.layers", "keras": "keras"}
     root = roots.get(func.split(".")[0])

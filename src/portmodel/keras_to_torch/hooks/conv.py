@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import math
 
-from ..static_eval import SymInt, scaled, sym_code
-from . import (
+from ...core.static_eval import SymInt, scaled, sym_code
+from .registry import (
     LayerCtx,
     Lowering,
     Untranslatable,

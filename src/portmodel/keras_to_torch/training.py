@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 
 import libcst as cst
 
+from ..core.rules import LossRule, RuleSet
+from ..core.templates import fill
 from .hooks import Untranslatable
-from .keras_reader import code, single
-from .rules import LossRule, RuleSet
-from .templates import fill
+from .values import code, single
 
 FIT_ARGS = ("batch_size", "epochs", "verbose", "validation_split", "validation_data", "shuffle")
 EVALUATE_ARGS = ("batch_size", "verbose")

@@ -10,25 +10,9 @@ import re
 
 import libcst as cst
 
-from .hooks import Untranslatable
-from .keras_names import calls_in
-from .keras_reader import (
-    DeferredLayer,
-    LayerRef,
-    ModelInfo,
-    PortValue,
-    Scope,
-    SequentialRef,
-    Tensor,
-    code,
-    input_info,
-    names_in,
-    single,
-    to_boundary,
-)
-from .layout import convert
-from .parsing import walk
-from .static_eval import (
+from ..core.parsing import walk
+from ..core.result import ModelInfo
+from ..core.static_eval import (
     UNKNOWN,
     SymInt,
     is_int,
@@ -38,6 +22,22 @@ from .static_eval import (
     static_eval,
     sym_code,
     symbolic,
+)
+from .hooks import Untranslatable
+from .layout import convert
+from .lower import Lowered
+from .names import calls_in
+from .reader import input_info, to_boundary
+from .values import (
+    DeferredLayer,
+    LayerRef,
+    PortValue,
+    Scope,
+    SequentialRef,
+    Tensor,
+    code,
+    names_in,
+    single,
 )
 from .variants import loop_element, merge
 
@@ -79,8 +79,6 @@ class Components:
                 self.used.update(c.func.value for c in calls_in(stmt) if isinstance(c.func, cst.Name) and c.func.value in names)
 
     def __call__(self, site, tensors: list, parent):
-        from .lower import Lowered
-
         name = site.cls
         if len(tensors) != 1:
             raise Untranslatable(f"'{name}' with several inputs is not translated yet")

@@ -7,24 +7,16 @@ from dataclasses import dataclass, field
 
 import libcst as cst
 
-from .hooks import LOWERINGS, Arg, LayerCtx, Lowering, Untranslatable, activation_call
+from ..core.rules import LayerRule, RuleSet, WeightMap
+from ..core.static_eval import UNKNOWN
+from .hooks import LOWERINGS, Arg, LayerCtx, Lowering, NestedLayer, Untranslatable, activation_call
 from .layout import TensorInfo, atom, convert, torch_dim
-from .rules import LayerRule, RuleSet, WeightMap
-from .static_eval import UNKNOWN
 
 # Arguments that never change what a trained layer computes at inference.
 _NEUTRAL = re.compile(
     r"^(name|trainable|dtype|autocast|seed|input_shape|batch_input_shape|batch_size|"
     r"activity_regularizer|.*_initializer|.*_regularizer|.*_constraint|lora_.*)$"
 )
-
-
-@dataclass(frozen=True)
-class NestedLayer:
-    """A Keras layer constructor passed as an argument (Bidirectional(LSTM(...)))."""
-
-    rule: LayerRule
-    kwargs: dict
 
 
 @dataclass
@@ -89,14 +81,6 @@ def lower_layer(
     return Lowered(rule, module, call, low.output, tuple(weights), low.notes), [
         expr for expr, _ in converted
     ]
-
-
-def lower_nested(ctx: LayerCtx, nested) -> tuple[LayerRule, Lowering]:
-    """Lower a layer given as an argument, on the wrapper's input."""
-    if not isinstance(nested, NestedLayer):
-        raise Untranslatable("the wrapped layer must be a Keras layer constructor call")
-    inner = LayerCtx(nested.rule, dict(nested.kwargs), ctx.inputs, ctx.activations, ctx.rules)
-    return nested.rule, LOWERINGS[nested.rule.lower](inner)
 
 
 def render_call(template: str, module_ref: str | None, inputs: list[str]) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import axis_order, inverse, transform
+from .registry import axis_order, inverse, transform
 
 
 @transform("bias_and_zeros")

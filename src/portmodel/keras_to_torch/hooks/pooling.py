@@ -8,14 +8,14 @@ a ratio of two pooled sums. Max pooling pads with -inf in both frameworks.
 from __future__ import annotations
 
 from ..layout import spatial_dims
-from . import (
+from .conv import fpad, out_size, pad_arg, runtime_pad, same_pads
+from .registry import (
     LayerCtx,
     Lowering,
     Untranslatable,
     ints_code,
     lowering,
 )
-from .conv import fpad, out_size, pad_arg, runtime_pad, same_pads
 
 
 def _pool_geometry(ctx: LayerCtx):

@@ -8,6 +8,8 @@ import re
 import libcst as cst
 from libcst.metadata import QualifiedNameProvider
 
+from ..core.imports import bindings
+
 _PREFIXES = (
     ("keras.src.", "keras."),  # Keras' own sources (keras.applications) import its internals
     ("tensorflow.python.keras.", "keras."),
@@ -52,20 +54,10 @@ class ImportTable:
             node, scope = stack.pop()
             if isinstance(node, cst.Name):
                 reads.append((node, scope))
-            elif isinstance(node, cst.Import):
-                for a in node.names:
-                    full = _dotted(a.name)
-                    if a.asname:
-                        self.aliases[a.asname.name.value] = full
-                    else:
-                        top = full.split(".")[0]
-                        self.aliases[top] = top
-            elif isinstance(node, cst.ImportFrom):
-                if node.module is not None and not node.relative and not isinstance(node.names, cst.ImportStar):
-                    base = _dotted(node.module)
-                    for a in node.names:
-                        local = a.asname.name.value if a.asname else _dotted(a.name)
-                        self.aliases[local] = f"{base}.{_dotted(a.name)}"
+            elif isinstance(node, cst.Import) or (
+                isinstance(node, cst.ImportFrom) and node.module is not None and not node.relative
+            ):
+                self.aliases.update(bindings(node))
             elif isinstance(node, _NEW_SCOPE):
                 inner = _Scope(scope, "class" if isinstance(node, cst.ClassDef) else "function")
                 scopes.append(inner)
@@ -200,10 +192,6 @@ def _children(node: cst.CSTNode) -> list[cst.CSTNode]:
         elif isinstance(value, cst.CSTNode):
             out.append(value)
     return out
-
-
-def _dotted(node) -> str:
-    return cst.Module([]).code_for_node(node)
 
 
 def _bound_names(target) -> list[cst.Name]:

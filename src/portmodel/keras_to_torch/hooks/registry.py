@@ -1,11 +1,4 @@
-"""Lowerings: what a rule file cannot say in data, as small registered functions.
-
-A lowering receives a `LayerCtx` (the rule, the call's arguments normalised to keywords,
-and the symbolic input tensors already in the rule's layout) and returns a `Lowering`:
-the torch module constructor (if the layer is a module), the forward expression
-template, the output tensor and, when it differs from the rule's, the weight mapping.
-Registration is by decorator; a duplicate name is an error.
-"""
+"""The lowering registries and the types a lowering works with (see the package docstring)."""
 
 from __future__ import annotations
 
@@ -13,8 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ...core.static_eval import UNKNOWN, sym_code
 from ..layout import TensorInfo
-from ..static_eval import UNKNOWN, sym_code
 
 LOWERINGS: dict[str, Callable[[LayerCtx], Lowering]] = {}
 TRANSFORMS: dict[str, Callable[..., Any]] = {}  # Keras array -> torch array(s)
@@ -187,4 +180,17 @@ def activation_call(name: Any, activations: dict, out: TensorInfo, inner: str) -
     return act.torch.format(x=inner, dim=dim)
 
 
-from . import attention, conv, core, merge, norm, pooling, rnn, weights  # noqa: F401  (registration)
+@dataclass(frozen=True)
+class NestedLayer:
+    """A Keras layer constructor passed as an argument (Bidirectional(LSTM(...)))."""
+
+    rule: Any  # LayerRule
+    kwargs: dict
+
+
+def lower_nested(ctx: LayerCtx, nested) -> tuple[Any, Lowering]:
+    """Lower a layer given as an argument, on the wrapper's input."""
+    if not isinstance(nested, NestedLayer):
+        raise Untranslatable("the wrapped layer must be a Keras layer constructor call")
+    inner = LayerCtx(nested.rule, dict(nested.kwargs), ctx.inputs, ctx.activations, ctx.rules)
+    return nested.rule, LOWERINGS[nested.rule.lower](inner)
