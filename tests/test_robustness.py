@@ -152,7 +152,8 @@ def test_a_constructor_default_without_the_framework_installed_is_unknown_not_a_
     """The static translation reads a default from the framework where two uses of one
     constructor differ in a keyword only one writes; `pip install portmodel` alone has no
     Keras: that default is unknown (the use stays a TODO), never an ImportError."""
-    from portmodel import loading, variants
+    from portmodel import loading
+    from portmodel.keras_to_torch import variants
 
     def missing(name):
         raise ModuleNotFoundError(f"No module named {name!r}", name=name)
