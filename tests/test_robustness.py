@@ -152,13 +152,12 @@ def test_a_constructor_default_without_the_framework_installed_is_unknown_not_a_
     """The static translation reads a default from the framework where two uses of one
     constructor differ in a keyword only one writes; `pip install portmodel` alone has no
     Keras: that default is unknown (the use stays a TODO), never an ImportError."""
-    from portmodel import loading
     from portmodel.keras_to_torch import variants
 
     def missing(name):
         raise ModuleNotFoundError(f"No module named {name!r}", name=name)
 
-    monkeypatch.setattr(loading, "quiet_import", missing)
+    monkeypatch.setattr(variants, "quiet_import", missing)
     variants._default.cache_clear()
     try:
         assert variants._default("layers.Conv2D", "padding") is None
