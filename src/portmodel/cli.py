@@ -26,6 +26,10 @@ def _shape(text: str) -> tuple[int, ...]:
         raise argparse.ArgumentTypeError(f"expected comma-separated sizes like 28,28,1, got {text!r}") from None
 
 
+def _codes(text: str) -> list[str]:
+    return [c.strip() for c in text.split(",") if c.strip()]
+
+
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--to", choices=["torch", "keras"], help="target framework (default: the other one than the file imports)"
@@ -103,27 +107,36 @@ def _print_error(error: str, tb: str | None, verbose: bool) -> None:
 
 
 def cmd_lint(args) -> int:
-    from .core.config import load_config
-    from .core.files import discover
-    from .lint.output import render
-    from .lint.run import lint_file
+    from .api import lint
 
-    config = load_config(args.config or ".")
-    if args.source:
-        config.source = args.source
-    files = discover(args.paths, config)
-    results = [lint_file(f, config, fix=args.fix or args.unsafe_fixes, unsafe=args.unsafe_fixes) for f in files]
-    sys.stdout.write(render(results, args.format))
+    result = lint(
+        args.paths, fix=args.fix, unsafe_fixes=args.unsafe_fixes, config=args.config, source=args.source,
+        select=args.select, ignore=args.ignore, extend_select=args.extend_select,
+    )
+    results = result.files
+    if args.statistics:
+        sys.stdout.write(_statistics(result.statistics(), args.format))
+    else:
+        sys.stdout.write(result.render(args.format))
     errors = [r for r in results if r.error]
     for r in errors:
         _print_error(r.error, r.traceback, args.verbose)
-    findings = sum(len(r.findings) for r in results)
-    fixed = sum(r.fixed for r in results)
+    findings = len(result.findings)
+    fixed = result.fixed
     if args.format == "text":
-        print(f"portmodel: {findings} finding(s) in {len(files)} file(s)" + (f", {fixed} fixed" if fixed else ""), file=sys.stderr)
+        print(f"portmodel: {findings} finding(s) in {len(results)} file(s)" + (f", {fixed} fixed" if fixed else ""), file=sys.stderr)
     if errors:
         return EXIT_ERROR
     return EXIT_FINDINGS if findings else EXIT_OK
+
+
+def _statistics(rows: list[dict], fmt: str) -> str:
+    """`--statistics`: findings per rule code, as ruff prints them (count, code, [*] where
+    fixable, the check's name); JSON with --format json."""
+    if fmt == "json":
+        return json.dumps(rows, indent=2) + "\n"
+    width = max((len(str(r["count"])) for r in rows), default=1)
+    return "".join(f"{r['count']:>{width}}\t{r['code']}\t{'[*] ' if r['fixable'] else ''}{r['name']}\n" for r in rows)
 
 
 def cmd_weights(args) -> int:
@@ -218,55 +231,14 @@ def _weights_to_keras(args, out: Path, build_keras, build_torch) -> int:
 
 
 def cmd_verify(args) -> int:
-    from .loading import load_keras, load_state_dict, load_torch_module
-    from .verify import load_inputs, make_inputs, resolve_devices, verify
-    from .weights import check_fits, transfer
+    from .api import verify
 
-    if args.source.startswith("torch:"):
-        return _verify_torch_source(args)
-    keras_model = load_keras(args.source, args.weights, args.input_shape)
-    torch_model = load_torch_module(args.target)
-    if args.target_weights:
-        check_fits(torch_model, load_state_dict(args.target_weights), args.target_weights)
-    else:
-        torch_model.load_state_dict(transfer(keras_model, torch_model), strict=True)
-    if args.inputs:
-        inputs = load_inputs(args.inputs, keras_model, args.input_shape)
-    else:
-        inputs = make_inputs(keras_model, args.input_shape, seed=args.seed)
-    results = verify(
-        keras_model, torch_model, inputs, devices=resolve_devices(args.device),
-        atol=args.atol, rtol=args.rtol, layers=args.per_layer,
+    report = verify(
+        args.source, args.target, weights=args.weights, target_weights=args.target_weights,
+        input_shape=args.input_shape, inputs=args.inputs, device=args.device, atol=args.atol, rtol=args.rtol,
+        per_layer=args.per_layer, seed=args.seed, trust_checkpoint=args.trust_checkpoint,
     )
-    return _print_verify(args, results)
-
-
-def _verify_torch_source(args) -> int:
-    """A PyTorch model (the source) against its Keras port."""
-    import torch
-
-    from .loading import load_keras_port, load_state_dict, load_torch_module
-    from .verify import load_array_inputs, make_torch_inputs, resolve_devices, verify_torch_source
-    from .weights import check_fits, transfer_to_keras
-
-    torch.manual_seed(args.seed)
-    torch_model = load_torch_module(args.source)
-    if args.weights:
-        check_fits(torch_model, load_state_dict(args.weights), args.weights)
-    keras_model = load_keras_port(args.target, args.input_shape)
-    if args.target_weights:
-        keras_model.load_weights(args.target_weights)
-    else:
-        transfer_to_keras(torch_model, keras_model)
-    if args.inputs:
-        inputs = load_array_inputs(args.inputs, args.input_shape)
-    else:
-        inputs = make_torch_inputs(torch_model, args.input_shape, seed=args.seed)
-    results = verify_torch_source(
-        torch_model, keras_model, inputs, devices=resolve_devices(args.device), atol=args.atol, rtol=args.rtol,
-        layers=args.per_layer,
-    )
-    return _print_verify(args, results)
+    return _print_verify(args, report.results)
 
 
 def _print_verify(args, results) -> int:
@@ -284,20 +256,16 @@ def _print_verify(args, results) -> int:
 
 
 def cmd_port(args) -> int:
-    from .port import port, port_to_keras, read_source
+    from .api import port
+    from .port import read_source
     from .translate import guess_target
-    from .verify import resolve_devices
 
     args.to = args.to or guess_target(read_source(args.src))
-    run = port_to_keras if args.to == "keras" else port
-    if args.dtype and args.to != "keras":
-        raise PortmodelError("--dtype is available with --to keras")
-    extra = {"dtype": args.dtype} if args.to == "keras" else {}
-    report = run(
-        args.src, args.output, weights=args.weights, model=args.model, input_shape=args.input_shape,
-        devices=resolve_devices(args.device), atol=args.atol, rtol=args.rtol, force=args.force,
-        inputs_path=args.inputs, **extra,
-    )
+    report = port(
+        args.src, args.output, to=args.to, weights=args.weights, model=args.model, input_shape=args.input_shape,
+        device=args.device, atol=args.atol, rtol=args.rtol, force=args.force, inputs=args.inputs, dtype=args.dtype,
+        trust_checkpoint=args.trust_checkpoint,
+    ).report
     for res in report["verify"]:
         for o in res["outputs"]:
             print(f"{res['device']} {o['name']} max_abs={o['max_abs']:.3e} {'PASS' if o['passed'] else 'FAIL'}")
@@ -311,13 +279,13 @@ def cmd_port(args) -> int:
 
 
 def cmd_convert(args) -> int:
-    from .convert import convert
+    from .api import convert
 
     report = convert(
         args.src, args.to, args.output, weights=args.weights, input_shape=args.input_shape,
-        inputs_path=args.inputs, quantize=args.quantize, keep_nchw=args.keep_nchw, exporter=args.exporter,
-        atol=args.atol, rtol=args.rtol, seed=args.seed, force=args.force,
-    )
+        inputs=args.inputs, quantize=args.quantize, keep_nchw=args.keep_nchw, exporter=args.exporter,
+        atol=args.atol, rtol=args.rtol, seed=args.seed, force=args.force, trust_checkpoint=args.trust_checkpoint,
+    ).report
     for s in report["stages"]:
         for o in s["outputs"]:
             verdict = "PASS" if o["passed"] else "FAIL"
@@ -367,6 +335,10 @@ def parser() -> argparse.ArgumentParser:
     lint.add_argument("--format", choices=["text", "json", "sarif", "github"], default="text")
     lint.add_argument("--config", help="folder or file to find pyproject.toml from (default: .)")
     lint.add_argument("--from", dest="source", choices=["keras", "torch"], help="override [tool.portmodel] from")
+    lint.add_argument("--select", type=_codes, help="rule codes or prefixes to check (replaces the config's; PM3,PM100)")
+    lint.add_argument("--ignore", type=_codes, help="rule codes or prefixes not to check")
+    lint.add_argument("--extend-select", type=_codes, help="rule codes or prefixes to check besides the selected")
+    lint.add_argument("--statistics", action="store_true", help="count the findings per rule code instead")
     _verbose(lint)
     lint.set_defaults(func=cmd_lint)
 
@@ -426,7 +398,8 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("-o", "--output", required=True, help="output folder")
     c.add_argument("--quantize", action="append", default=[], choices=["float16", "dynamic-int8"],
                    help="also write a quantized TFLite model (repeatable)")
-    c.add_argument("--keep-nchw", action="store_true", help="TensorFlow targets keep the channels-first inputs")
+    c.add_argument("--keep-nchw", action="store_true",
+                   help="TensorFlow and Keras targets keep the channels-first inputs (Keras: and outputs)")
     c.add_argument("--exporter", choices=["dynamo", "torchscript"], default="dynamo",
                    help="torch.onnx exporter (dynamo falls back to TorchScript when it fails)")
     c.add_argument("--inputs", help="representative inputs: .npy (one input) or .npz (in input order)")

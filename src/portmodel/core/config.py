@@ -35,6 +35,7 @@ class Config:
     exclude: list[str] = field(default_factory=list)
     per_file_ignores: dict[str, list[str]] = field(default_factory=dict)
     root: Path = field(default_factory=Path.cwd)
+    selected: set[str] | None = None  # the codes the command line chose (select_rules), else None
 
     def relative(self, path: str) -> str:
         try:
@@ -48,10 +49,30 @@ class Config:
     def is_excluded(self, path: str) -> bool:
         return matches(self.relative(path), self.exclude)
 
+    def select_rules(self, select: list[str] | None, ignore: list[str] | None, extend_select: list[str] | None,
+                     codes) -> None:
+        """The command line's selection over the config's, as ruff layers them: `select`
+        replaces the selection (the config's `enable` and `disable`), `extend_select` adds
+        to it, `ignore` removes from it; `per-file-ignores` still apply. `codes`: every rule
+        code; a selector that names none is an error."""
+        if not (select or ignore or extend_select):
+            return
+        codes = sorted(codes)
+        for selector in [*(select or []), *(ignore or []), *(extend_select or [])]:
+            if selector != "ALL" and not any(c.startswith(selector) for c in codes):
+                raise PortmodelError(f"unknown rule selector '{selector}' (codes: {', '.join(codes)})")
+
+        def picked(selectors: list[str]) -> set[str]:
+            return {c for c in codes if any(s == "ALL" or c.startswith(s) for s in selectors)}
+
+        chosen = picked(select) if select else {c for c in codes if self._configured(c)}
+        self.selected = (chosen | picked(extend_select or [])) - picked(ignore or [])
+
+    def _configured(self, code: str) -> bool:
+        return any(code.startswith(p) for p in self.enable) and not any(code.startswith(p) for p in self.disable)
+
     def enabled(self, code: str, path: str) -> bool:
-        if not any(code.startswith(p) for p in self.enable):
-            return False
-        if any(code.startswith(p) for p in self.disable):
+        if not (code in self.selected if self.selected is not None else self._configured(code)):
             return False
         rel = self.relative(path)
         return not any(
