@@ -45,7 +45,8 @@ def cmd_translate(args) -> int:
     files = discover(args.src)
     if args.output and len(files) > 1 and args.output.endswith(".py"):
         raise PortmodelError("several inputs need an output folder, not a .py file", args.output)
-    outcomes = translate_many(files, args.input_shape, args.jobs, progress=sys.stderr.isatty(), to=args.to)
+    outcomes = translate_many(files, args.input_shape, args.jobs, progress=sys.stderr.isatty(), to=args.to,
+                              engine=args.engine)
     code = EXIT_OK
     for o in outcomes:
         if o.error:
@@ -324,6 +325,8 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--strict", action="store_true", help="exit 1 when anything is left as TODO")
     t.add_argument("--force", action="store_true", help="overwrite existing output files")
     t.add_argument("--jobs", "-j", type=int, help="processes for many files (default: all cores)")
+    t.add_argument("--engine", choices=["code"], help="Keras -> PyTorch: the code-directed engine (builders and "
+                   "helpers as nn.Module classes for every value of their arguments: docs/keras_to_torch.md)")
     t.add_argument("--report", help="migration report: .md or .json")
     _verbose(t)
     t.set_defaults(func=cmd_translate)

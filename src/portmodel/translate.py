@@ -12,6 +12,7 @@ from .core.parsing import TOO_DEEP, parse_python
 from .core.result import ModelInfo, TranslationResult
 from .core.rules import RuleSet
 from .keras_to_torch.api import translate_keras
+from .keras_to_torch.code import translate_code
 from .rulebook import load_rules
 from .torch_to_keras.api import translate_torch
 
@@ -29,14 +30,16 @@ def guess_target(source: str) -> str:
 
 def translate_source(
     source: str, path: str = "<string>", *, input_shape=None, rules: RuleSet | None = None, to: str | None = None,
-    parsed: cst.Module | None = None, translated: set[str] | None = None,
+    parsed: cst.Module | None = None, translated: set[str] | None = None, engine: str | None = None,
 ) -> TranslationResult:
     """Translate Keras source text to PyTorch (`to="torch"`), or PyTorch source to Keras
     (`to="keras"`); by default, away from the framework the file imports. `parsed`: the
     source already parsed (by `parse_python`), when the caller has it.
 
     PyTorch -> Keras (`portmodel.torch_to_keras`) translates every class and function once, as
-    code; `translated`: the modules of the same run (their imports of each other stay relative)."""
+    code; `translated`: the modules of the same run (their imports of each other stay relative).
+    Keras -> PyTorch: `engine="code"` picks the code-directed engine (`keras_to_torch.code`),
+    which translates builders and helpers for every value of their arguments."""
     rules = rules or load_rules()
     to = to or guess_target(source)
     module = parsed if parsed is not None else parse_python(source, path)
@@ -44,6 +47,8 @@ def translate_source(
         if to == "keras":
             return translate_torch(source, path, translated=translated, rules=rules, parsed=module,
                                    input_shape=input_shape)
+        if engine == "code":
+            return translate_code(module, source, path, rules)
         return translate_keras(module, source, path, input_shape, rules)
     except RecursionError:  # a pathological but parseable file: report it, never crash
         raise PortmodelError(TOO_DEEP, path) from None

@@ -30,14 +30,15 @@ class FileOutcome:
 
 
 def translate_one(path: str, input_shape=None, to: str | None = None,
-                  translated: frozenset | None = None) -> FileOutcome:
+                  translated: frozenset | None = None, engine: str | None = None) -> FileOutcome:
     """Translate one .py or .ipynb file in memory (no writes); never raises: a failure is
     the outcome's `error` (and `traceback` for an internal error)."""
-    outcome, error, tb = run_safely(path, lambda: _translate_one(path, input_shape, to, translated))
+    outcome, error, tb = run_safely(path, lambda: _translate_one(path, input_shape, to, translated, engine))
     return outcome if error is None else FileOutcome(path, status="failed", error=error, traceback=tb)
 
 
-def _translate_one(path: str, input_shape, to: str | None, translated: frozenset | None = None) -> FileOutcome:
+def _translate_one(path: str, input_shape, to: str | None, translated: frozenset | None = None,
+                   engine: str | None = None) -> FileOutcome:
     from . import notebook
     from .port import read_source
     from .translate import translate_source
@@ -49,7 +50,7 @@ def _translate_one(path: str, input_shape, to: str | None, translated: frozenset
     nb = notebook.load(path, text) if is_nb else None
     source = notebook.to_source(nb) if is_nb else text
     res = translate_source(source, "<stdin>" if path == "-" else path, input_shape=input_shape, to=to,
-                           translated=set(translated) if translated else None)
+                           translated=set(translated) if translated else None, engine=engine)
     code = notebook.dump(notebook.from_source(nb, res.code)) if is_nb and res.status != "unchanged" else res.code
     out.code = text if res.status == "unchanged" else code
     out.status = "converted" if out.code != text else "unchanged"
@@ -60,7 +61,7 @@ def _translate_one(path: str, input_shape, to: str | None, translated: frozenset
 
 
 def translate_many(paths: list[str], input_shape=None, jobs: int | None = None, progress: bool = False,
-                   to: str | None = None):
+                   to: str | None = None, engine: str | None = None):
     """Outcomes in input order; uses `jobs` processes (default: all cores) for many files.
     The files of one package are translated as one (PyTorch -> Keras resolves their imports
     of each other)."""
@@ -71,7 +72,7 @@ def translate_many(paths: list[str], input_shape=None, jobs: int | None = None, 
     if len(paths) < 4 or jobs == 1:
         outcomes = []
         for i, p in enumerate(paths):
-            outcomes.append(translate_one(p, input_shape, to, translated))
+            outcomes.append(translate_one(p, input_shape, to, translated, engine))
             _bar(progress, i + 1, len(paths))
         return outcomes
     outcomes = []
@@ -79,7 +80,7 @@ def translate_many(paths: list[str], input_shape=None, jobs: int | None = None, 
     with ProcessPoolExecutor(max_workers=jobs) as pool:
         chunk = max(1, len(paths) // (jobs * 8))
         for i, outcome in enumerate(pool.map(translate_one, paths, [input_shape] * n, [to] * n, [translated] * n,
-                                             chunksize=chunk)):
+                                             [engine] * n, chunksize=chunk)):
             outcomes.append(outcome)
             _bar(progress, i + 1, len(paths))
     return outcomes

@@ -159,6 +159,7 @@ def pair_units(units: list[Unit], leaves: list):
     A unit takes `torch_units` modules; the levels of a multi-layer torch RNN
     (nn.LSTM(num_layers=2) is one module) are consecutive Keras layers of one module.
     """
+    leaves = by_name(units, leaves)
     li, level = 0, 0
     for unit in units:
         n = max(unit.rule.torch_units, 1)
@@ -169,6 +170,34 @@ def pair_units(units: list[Unit], leaves: list):
         if level == 0:
             li += n
         yield unit, group, this, li
+
+
+def by_name(units: list[Unit], leaves: list) -> list:
+    """The port's modules in the Keras layers' order where the port keeps each layer's name
+    as its own (the code engine builds `self.block1_conv1`, `self.layers["conv2_block1_1_conv"]`
+    in the code's order, not the graph's): layers found by name take their modules, the
+    others take what is left, in order. As they are where names do not pair them all."""
+    named: dict[str, list] = {}
+    for leaf in leaves:  # `block1_conv1`, or a unit of several modules: `sep_conv.0`, `sep_conv.1`
+        parts = leaf[0].split(".")
+        owner = parts[-2] if len(parts) > 1 and parts[-1].isdigit() else parts[-1]
+        named.setdefault(owner, []).append(leaf)
+    unit_names = [u.name.rsplit("/", 1)[-1] for u in units]
+    picked = []
+    for u, name in zip(units, unit_names):  # a name both sides use once (a helper's `conv2d` in each block is none)
+        group = named.get(name, [])
+        once = unit_names.count(name) == 1 and len({leaf[0].rsplit(".", 1)[0] if leaf[0].split(".")[-1].isdigit()
+                                                     else leaf[0] for leaf in group}) == 1
+        picked.append(group if once and len(group) == max(u.rule.torch_units, 1) else None)
+    if not any(picked):
+        return leaves
+    taken = {leaf[0] for group in picked if group for leaf in group}
+    rest = iter([leaf for leaf in leaves if leaf[0] not in taken])
+    ordered = []
+    for u, group in zip(units, picked):
+        ordered += group or [leaf for _, leaf in zip(range(max(u.rule.torch_units, 1)), rest)]
+    ordered += list(rest)
+    return ordered if sorted(n for n, _ in ordered) == sorted(n for n, _ in leaves) else leaves
 
 
 def _match(key: str, rel: str) -> bool:

@@ -17,11 +17,17 @@ from .writer import import_block
 
 def add_support_functions(pieces: list[str], source: str) -> None:
     """Functions the generated code calls (`tf_same_pad`), each once, before its first use."""
-    for name, text in SUPPORT.items():
-        call = re.compile(rf"(?<![\w.]){name}\(")
-        first = next((k for k, p in enumerate(pieces) if call.search(p)), None)
-        if first is not None and not re.search(rf"^def {name}\(", source, re.MULTILINE):
-            pieces.insert(first, "\n\n" + text)
+    added: set[str] = set()
+    while True:  # a support function may call another (keras_same_pad: tf_same_pad)
+        for name, text in SUPPORT.items():
+            call = re.compile(rf"(?<![\w.]){name}\(")
+            first = next((k for k, p in enumerate(pieces) if call.search(p)), None)
+            if name not in added and first is not None and not re.search(rf"^def {name}\(", source, re.MULTILINE):
+                pieces.insert(first, "\n\n" + text)
+                added.add(name)
+                break
+        else:
+            return
 
 
 def assemble(header: str, pieces: list[str], import_slot) -> str:

@@ -1,0 +1,810 @@
+"""One Keras model function as an `nn.Module` class: `__init__` and `forward` from one body.
+
+Every statement is translated once, for every value of the function's parameters:
+- a layer applied to a tensor builds its module in `__init__` (under the Keras layer's
+  name: `self.block1_conv1`, or `self.layers[f"{name}_1_conv"]` where the name is computed)
+  and calls it in `forward`; layers without weights are functions in `forward`;
+- a tensor helper (or a parameter called on a tensor, `stack_fn(x)`) is a module class
+  built with the tensor's channel count in place of the tensor;
+- the channel count of each tensor variable `x` is bookkept in `__init__` as `x_channels`,
+  real code, so branches and loops over any argument give the right sizes;
+- branches and loops are kept in both methods; a branch the port fixes (`input_tensor`
+  is always None: the module takes its input in `forward`; `image_data_format()` is
+  "channels_last") is resolved;
+- other statements (validation, sizes, names) stay in `__init__`, and are copied into
+  `forward` where its tensors need them; loading Keras weights becomes a clear error.
+"""
+
+from __future__ import annotations
+
+import keyword
+import re
+from dataclasses import dataclass, field
+
+import libcst as cst
+
+from ...core.errors import Diagnostic
+from ..hooks import Untranslatable
+from ..values import code
+from .functions import FileFunctions, Function, own_nodes
+from .ir import Block, Line, inline_counts, live_in, prune, render, stores
+from .layers import (
+    CORRECT_PAD,
+    KERAS_ONLY,
+    LAYER_KEY,
+    SUM_OF_INPUTS,
+    UNKNOWN_CHANNELS,
+    WRITERS,
+    Applied,
+    Args,
+    Sequence,
+    activation,
+)
+
+TODO = "# portmodel: TODO"
+# what Keras' graph plumbing evaluates to in the port
+PLUMBING = {"keras.backend.image_data_format": "channels_last", "keras.config.image_data_format": "channels_last"}
+# calls that take the builder's `input_tensor`: a Keras tensor, which a torch module never takes
+KERAS_TENSOR_CALLS = {"keras.backend.is_keras_tensor", "keras.ops.operation_utils.get_source_inputs",
+                      "keras.utils.get_source_inputs"}
+# Keras functions of a tensor, as the port's support functions (channels-first tensors)
+KERAS_FUNCTIONS = {"keras.applications.imagenet_utils.correct_pad": CORRECT_PAD}
+DOWNLOADS = {"keras.utils.get_file", "keras.utils.file_utils.get_file"}
+WEIGHTS_ERROR = (
+    'raise ValueError("pretrained Keras weights are not loaded into the PyTorch port: build it with '
+    'weights=None and convert the checkpoint with `portmodel weights CHECKPOINT --to torch` (docs/weights.md)")'
+)
+# attributes every nn.Module has: a parameter or layer of these names is stored under another
+RESERVED = frozenset({
+    "training", "forward", "parameters", "modules", "children", "apply", "cuda", "cpu", "to", "train", "eval",
+    "float", "half", "double", "type", "state_dict", "load_state_dict", "register_buffer", "add_module",
+    "register_parameter", "zero_grad", "extra_repr", "named_modules", "named_parameters", "buffers",
+    "named_buffers", "requires_grad_", "get_submodule", "layers", "out_channels", "bfloat16", "compile",
+})
+_UNSET = object()
+
+
+@dataclass
+class Tensor:
+    rank: int | None
+    known: bool = True  # its channel count is known when __init__ runs (not after a Flatten)
+    listed: bool = False  # a list of tensors (`branches = [b1, b2]`): channels are their sum
+
+
+@dataclass
+class Out:
+    """A tensor expression translated: `__init__` lines, the `forward` text, channels
+    (an `__init__` expression, or UNKNOWN_CHANNELS) and rank."""
+
+    init: list
+    fwd: str
+    channels: str
+    rank: int | None
+    listed: bool = False  # a list of tensors (its channels: their sum)
+
+
+@dataclass
+class Slot:
+    """Where a module goes: `build(module)` (`__init__`'s statement), `ref` (`forward`'s
+    reference) and `init_ref` (`__init__`'s reference, after it is built)."""
+
+    init: str
+    ref: str
+    init_ref: str
+    close: str = ""
+
+    def build(self, module: str) -> str:
+        return f"{self.init}{module}{self.close}"
+
+
+@dataclass
+class ClassWriter:
+    files: FileFunctions
+    rules: object
+    fn: Function
+    path: str
+    positions: object
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    tensors: dict[str, Tensor] = field(default_factory=dict)
+    consts: dict[str, object] = field(default_factory=dict)
+    pinned: dict[str, object] = field(default_factory=dict)
+    inputs: list[str] = field(default_factory=list)
+    model_var: str | None = None
+    attrs: set[str] = field(default_factory=set)
+    uses_dict: bool = False
+    sequences: list[str] = field(default_factory=list)  # ModuleLists of layers built in loops, unnamed
+    ordered: bool = False  # forward takes self.layers in order (some names may be None)
+    made_lists: list[str] = field(default_factory=list)  # ModuleLists made before their loop
+    lengths: dict[str, int] = field(default_factory=dict)  # names bound to a tuple of known length
+    loops: int = 0
+    translated: int = 0
+
+    # -- entry ------------------------------------------------------------------------------
+
+    def write(self, indent: str = "") -> str:
+        fn = self.fn
+        self.pinned = {p: None for p in self._keras_tensor_params()}
+        for p in fn.tensor_params:
+            self.tensors[p] = Tensor(None)
+        body = list(fn.node.body.body)
+        doc = _docstring(body)
+        if doc is not None:
+            body = body[1:]
+        init, fwd = self.block(body)
+        fwd_params = self.inputs if fn.builder else fn.tensor_params
+        if self.ordered:  # every module of self.layers is then taken in order
+            fwd = _ordered(fwd)
+        fwd = prune(fwd)
+        free = live_in(fwd) - set(fwd_params) - {"self"}
+        stored = [p for p in fn.params if p in free and p not in fn.tensor_params]
+        assigned = stores(init)
+        init = prune(inline_counts(init, lambda name, value: name.endswith("_channels") and (
+            value.isdigit() or value in self.fn.params and value not in assigned)), keep={"self"})
+        head = [Line(f"self.{_attr(p)} = {p}") for p in stored]
+        if self.uses_dict:
+            head.append(Line("self.layers = nn.ModuleDict()"))
+        head += [Line(f"self.{a} = nn.ModuleList()") for a in self.sequences if a not in self.made_lists]
+        guard = [
+            Block([(f"if {p} is not None:", [Line(
+                f'raise ValueError("{p}: a Keras tensor to build on; the PyTorch module takes its input in '
+                'forward() instead")')])])
+            for p in self.pinned
+        ]
+        fwd_head = [Line(f"{p} = self.{_attr(p)}") for p in stored]
+        fwd_head += [Line(f"{a}_modules = iter(self.{a})") for a in self.sequences]
+        if self.ordered:
+            fwd_head.append(Line("layers = iter(self.layers.values())"))
+        lines = [f"class {fn.name}(nn.Module):"]
+        if doc is not None:
+            lines.append(f"    {doc}\n")
+        lines.append(f"    def __init__(self, {self._init_params()}):")
+        lines.append("        super().__init__()")
+        text = render(guard + head + init, "        ")
+        if text.strip():
+            lines.append(text)
+        lines.append("")
+        lines.append(f"    def forward(self, {', '.join(fwd_params)}):")
+        text = render(fwd_head + fwd, "        ")
+        lines.append(text if text.strip() else "        pass")
+        return "\n".join(indent + line if line else "" for line in "\n".join(lines).splitlines()) + "\n"
+
+    def _keras_tensor_params(self) -> list[str]:
+        """Parameters the code hands to Keras as tensors (`input_tensor`): None in the port."""
+        found = []
+        for node in own_nodes(self.fn.node.body):
+            if not isinstance(node, cst.Call):
+                continue
+            name = self.files.keras(node.func)
+            args = [a for a in node.args if name in KERAS_TENSOR_CALLS or (
+                self.files.is_input(node) and a.keyword is not None and a.keyword.value == "tensor")]
+            for a in args:
+                if isinstance(a.value, cst.Name) and a.value.value in self.fn.params and a.value.value not in found:
+                    found.append(a.value.value)
+        return found
+
+    def _init_params(self) -> str:
+        p = self.fn.node.params
+        parts = []
+        for param in p.posonly_params:
+            parts.append(self._param(param))
+        if p.posonly_params:
+            parts.append("/")
+        parts += [self._param(param) for param in p.params]
+        if isinstance(p.star_arg, cst.Param):
+            parts.append("*" + code(p.star_arg.with_changes(comma=cst.MaybeSentinel.DEFAULT)).lstrip("*"))
+        elif p.kwonly_params:
+            parts.append("*")
+        parts += [self._param(param) for param in p.kwonly_params]
+        if p.star_kwarg is not None:
+            parts.append("**" + code(p.star_kwarg.with_changes(comma=cst.MaybeSentinel.DEFAULT)).lstrip("*"))
+        return ", ".join(parts)
+
+    def _param(self, param: cst.Param) -> str:
+        name = param.name.value
+        if name in self.fn.tensor_params:
+            return f"{name}_channels"
+        return code(param.with_changes(comma=cst.MaybeSentinel.DEFAULT, whitespace_after_param=cst.SimpleWhitespace("")))
+
+    # -- statements -------------------------------------------------------------------------
+
+    def block(self, stmts) -> tuple[list, list]:
+        init, fwd = [], []
+        for stmt in stmts:
+            comments = [line.comment.value for line in getattr(stmt, "leading_lines", ()) if line.comment]
+            try:
+                i, f = self.statement(stmt)
+            except Untranslatable as e:
+                self.diag(stmt, str(e))
+                todo = f"{TODO} {e}\n{_commented(stmt)}"
+                i, f = [Line(todo)], ([Line(todo)] if self._mentions_tensor(stmt) else [])
+            if comments:
+                for nodes in (i, f):
+                    if nodes:
+                        nodes[0].comments = comments + nodes[0].comments
+            init += i
+            fwd += f
+            if any(isinstance(n, Line) and n.text.startswith("raise ") for n in i):
+                break  # what follows a raise in this block never runs
+        return init, fwd
+
+    def statement(self, stmt) -> tuple[list, list]:
+        if isinstance(stmt, cst.SimpleStatementLine):
+            init, fwd = [], []
+            for small in stmt.body:
+                i, f = self.small(small, stmt)
+                init += i
+                fwd += f
+            return init, fwd
+        if isinstance(stmt, cst.If):
+            return self.if_(stmt)
+        if isinstance(stmt, cst.For | cst.While):
+            return self.loop(stmt)
+        if isinstance(stmt, cst.FunctionDef):
+            inner = self.fn.nested.get(stmt.name.value)
+            if inner is not None and inner.is_model:
+                text = ClassWriter(self.files, self.rules, inner, self.path, self.positions).write()
+                return [Line(text.rstrip("\n"), pure=True)], [Line(text.rstrip("\n"), pure=True)]
+            return [Line(code(stmt).strip("\n"), pure=True)], [Line(code(stmt).strip("\n"), pure=True)]
+        if isinstance(stmt, cst.With) and all(
+            isinstance(i.item, cst.Call) and (self.files.keras(i.item.func) or "").startswith("keras.")
+            and i.asname is None for i in stmt.items
+        ):  # `with backend.name_scope(name):` names Keras' graph only
+            return self.block(stmt.body.body)
+        if self._mentions_tensor(stmt):
+            raise Untranslatable(f"a `{type(stmt).__name__.lower()}` statement on tensors")
+        return [Line(code(stmt).strip("\n"))], []
+
+    def small(self, node, stmt) -> tuple[list, list]:
+        if isinstance(node, cst.Assign) and len(node.targets) == 1:
+            return self.assign(node.targets[0].target, node.value)
+        if isinstance(node, cst.AugAssign) and isinstance(node.target, cst.Name) and node.target.value in self.tensors:
+            value = cst.BinaryOperation(node.target, _binary(node.operator), node.value)
+            return self.assign(node.target, value)
+        if isinstance(node, cst.Return):
+            return self.return_(node)
+        if isinstance(node, cst.Expr):
+            if self._model_method(node.value) or self._downloads(node.value):
+                self.note(stmt, "loading pretrained Keras weights: a clear error in the port (use `portmodel weights`)")
+                return [Line(WEIGHTS_ERROR)], []
+            if self._mentions_tensor(node):
+                raise Untranslatable("an expression statement on tensors")
+            return [Line(code(node))], []
+        if isinstance(node, cst.Pass):
+            return [], []
+        if isinstance(node, cst.Import | cst.ImportFrom):
+            return [Line(code(node), pure=True)], [Line(code(node), pure=True)]
+        if self._mentions_tensor(node):
+            raise Untranslatable(f"`{code(node)}` on tensors")
+        return [Line(code(node))], []
+
+    def assign(self, target, value) -> tuple[list, list]:
+        name = target.value if isinstance(target, cst.Name) else None
+        if name is not None and self.files.is_input(value):
+            return self.input_(name, value)
+        if name is not None and self.files.is_model(value):
+            return self.model(name, value)
+        if self._downloads(value):
+            self.note(value, "downloading pretrained Keras weights: a clear error in the port (use `portmodel weights`)")
+            return [Line(WEIGHTS_ERROR)], []
+        if isinstance(value, cst.IfExp) and (self.is_tensor(value.body) or self.is_tensor(value.orelse)):
+            # `x = a if c else b` on tensors: an if statement, so each branch builds its own modules
+            def branch(v):
+                return cst.IndentedBlock([cst.SimpleStatementLine([cst.Assign([cst.AssignTarget(target)], v)])])
+            return self.if_(cst.If(value.test, branch(value.body), cst.Else(branch(value.orelse))))
+        if self.is_tensor(value):
+            if name is None:
+                return self.unpack(target, value)
+            out = self.tensor(value)
+            self.tensors[name] = Tensor(out.rank, out.channels != UNKNOWN_CHANNELS, out.listed)
+            init = list(out.init)
+            if out.channels != f"{name}_channels":
+                init.append(Line(f"{name}_channels = {out.channels or 'None'}", pure=True))
+            return init, [Line(f"{name} = {out.fwd}", pure=True)]
+        if self._mentions_model(value):
+            raise Untranslatable(f"`{code(value)}`: a value the code engine does not follow")
+        init_value, fwd_value = self.sides(value)
+        if init_value is None:  # a value from a tensor that is no size: a layer without a rule, say
+            raise Untranslatable(f"`{code(value)}`: a value the code engine does not follow")
+        if name is not None:
+            if isinstance(value, cst.Tuple | cst.List) and not any(
+                    isinstance(e, cst.StarredElement) for e in value.elements):
+                self.lengths[name] = len(value.elements)
+            else:
+                self.lengths.pop(name, None)
+            literal = self.static(value)
+            if literal is not _UNSET and self.loops == 0:
+                self.consts[name] = literal
+            else:
+                self.consts.pop(name, None)
+        has_call = any(isinstance(n, cst.Call) for n in [value, *own_nodes(value)])
+        init = [Line(f"{code(target)} = {init_value}", pure=not has_call)] if init_value is not None else []
+        fwd = [Line(f"{code(target)} = {fwd_value}", pure=True)] if fwd_value is not None else []
+        return init, fwd
+
+    def unpack(self, target, value) -> tuple[list, list]:
+        """`x, p = cell(x, p)`: a helper giving several tensors, their channels a tuple."""
+        names = [e.value.value for e in getattr(target, "elements", ()) if isinstance(e.value, cst.Name)]
+        if not names or len(names) != len(target.elements) or not isinstance(value, cst.Call):
+            raise Untranslatable("tensors unpacked into several names")
+        out = self.tensor(value)
+        for n in names:
+            self.tensors[n] = Tensor(out.rank)
+        return (out.init + [Line(f"{', '.join(n + '_channels' for n in names)} = {out.channels}", pure=True)],
+                [Line(f"{', '.join(names)} = {out.fwd}", pure=True)])
+
+    def input_(self, name: str, call: cst.Call) -> tuple[list, list]:
+        shape = _arg(call, "shape", 0)
+        if shape is None or _arg(call, "tensor", None) is not None:
+            raise Untranslatable("an Input without a shape, or on a given tensor")
+        rank = len(shape.elements) + 1 if isinstance(shape, cst.Tuple | cst.List) else 4
+        if rank != 4:
+            self.tensors[name] = Tensor(rank)
+        else:
+            self.tensors[name] = Tensor(4)
+        if name not in self.inputs:
+            self.inputs.append(name)
+        if isinstance(shape, cst.Tuple | cst.List):
+            channels = code(shape.elements[-1].value)
+        else:
+            channels = f"{code(shape)}[-1]"
+        return [Line(f"{name}_channels = {channels}", pure=True)], []
+
+    def model(self, name: str, call: cst.Call) -> tuple[list, list]:
+        outputs = _arg(call, "outputs", 1)
+        if outputs is None:
+            raise Untranslatable("a model without outputs")
+        self.model_var = name
+        out = self.tensor(outputs)
+        return out.init + [Line(f"self.out_channels = {out.channels or 'None'}")], [Line(f"return {out.fwd}")]
+
+    def return_(self, node: cst.Return) -> tuple[list, list]:
+        value = node.value
+        if value is None or (isinstance(value, cst.Name) and value.value == self.model_var):
+            return [], []
+        if isinstance(value, cst.Tuple) and self.is_tensor(value):  # several tensors
+            outs = [self.tensor(e.value) for e in value.elements]
+            channels = ", ".join(o.channels or "None" for o in outs)
+            return ([line for o in outs for line in o.init] + [Line(f"self.out_channels = ({channels})")],
+                    [Line(f"return {', '.join(o.fwd for o in outs)}")])
+        if not self.is_tensor(value):
+            raise Untranslatable("a model function returning something other than a tensor")
+        out = self.tensor(value)
+        return out.init + [Line(f"self.out_channels = {out.channels or 'None'}")], [Line(f"return {out.fwd}")]
+
+    def if_(self, node: cst.If) -> tuple[list, list]:
+        decided = self.decide(node.test)
+        if decided is not _UNSET:
+            if decided:
+                return self.block(node.body.body)
+            if isinstance(node.orelse, cst.If):
+                return self.if_(node.orelse)
+            if isinstance(node.orelse, cst.Else):
+                return self.block(node.orelse.body.body)
+            return [], []
+        init_branches, fwd_branches, states = [], [], []
+        before = (dict(self.tensors), dict(self.consts))
+        branch, header = node, f"if {code(node.test)}:"
+        while branch is not None:
+            self.tensors, self.consts = dict(before[0]), dict(before[1])
+            body = branch.body.body
+            i, f = self.block(body)
+            init_branches.append((header, i))
+            fwd_branches.append((header, f))
+            states.append(self.tensors)
+            if isinstance(branch, cst.If):
+                nxt = branch.orelse
+                if isinstance(nxt, cst.If):
+                    header = f"elif {code(nxt.test)}:"
+                elif isinstance(nxt, cst.Else):
+                    header = "else:"
+                branch = nxt
+            else:
+                branch = None
+        if init_branches[-1][0] != "else:":
+            states.append(before[0])  # no else: the tensors as they were may come out
+        self.tensors = _join(states)
+        self.consts = {k: v for k, v in before[1].items() if not any(
+            k in stores([*b]) for _, b in init_branches)}
+        texts = {render(b, "") for _, b in init_branches}
+        if init_branches[-1][0] == "else:" and len(texts) == 1 and next(iter(texts)).startswith("raise "):
+            init = init_branches[0][1]  # every branch raises the same error
+        else:
+            init = [Block(init_branches)]
+        return init, [Block(fwd_branches)]
+
+    def loop(self, node) -> tuple[list, list]:
+        if node.orelse is not None:
+            raise Untranslatable("a loop with an else branch")
+        header = (f"for {code(node.target)} in {code(node.iter)}:" if isinstance(node, cst.For)
+                  else f"while {code(node.test)}:")
+        for n in own_nodes(node):
+            if isinstance(n, cst.AssignTarget | cst.AugAssign) and isinstance(n.target, cst.Name):
+                self.consts.pop(n.target.value, None)
+        self.loops += 1
+        before = len(self.sequences)
+        try:
+            init, fwd = self.block(node.body.body)
+        finally:
+            self.loops -= 1
+        # ModuleLists filled by this loop are made just before it (registration follows the code)
+        made = [Line(f"self.{a} = nn.ModuleList()") for a in self.sequences[before:]] if self.loops == 0 else []
+        if self.loops == 0:
+            self.made_lists += self.sequences[before:]
+        return made + [Block([(header, init)])], [Block([(header, fwd)])]
+
+    # -- tensors ----------------------------------------------------------------------------
+
+    def is_tensor(self, node) -> bool:
+        return self.files.is_tensor(self.fn, node, set(self.tensors))
+
+    def tensor(self, node) -> Out:
+        if isinstance(node, cst.Name) and node.value in self.tensors:
+            t = self.tensors[node.value]
+            return Out([], node.value, f"{node.value}_channels" if t.known else UNKNOWN_CHANNELS, t.rank, t.listed)
+        applied = self.files.applied_layer(node)
+        if applied is not None:
+            return self.layer(node, *applied)
+        helper = self.files.helper(self.fn, node)
+        if helper is not None or (isinstance(node, cst.Call) and isinstance(node.func, cst.Name)
+                                  and node.func.value in self.fn.makers):
+            return self.module_call(node, helper)
+        if isinstance(node, cst.List | cst.Tuple) and node.elements:
+            items = [self.tensor(e.value) for e in node.elements]
+            channels = UNKNOWN_CHANNELS if any(i.channels == UNKNOWN_CHANNELS for i in items) else \
+                " + ".join(i.channels for i in items)
+            text = ", ".join(i.fwd for i in items)
+            return Out([line for i in items for line in i.init], f"[{text}]", channels, items[0].rank, listed=True)
+        if isinstance(node, cst.BinaryOperation):
+            left = self.tensor(node.left) if self.is_tensor(node.left) else None
+            right = self.tensor(node.right) if self.is_tensor(node.right) else None
+            first = left or right
+            lt = left.fwd if left else code(node.left)
+            rt = right.fwd if right else code(node.right)
+            op = code(node.operator).strip()
+            return Out((left.init if left else []) + (right.init if right else []), f"{lt} {op} {rt}",
+                       first.channels, first.rank)
+        raise Untranslatable(f"`{code(node)}` is not a tensor expression the code engine follows")
+
+    def layer(self, node: cst.Call, ctor_args, value, cls: str) -> Out:
+        rule = self.rules.layers[cls]
+        write = WRITERS.get(rule.lower)
+        if write is None:
+            raise Untranslatable(f"layers.{cls} has no code writer yet")
+        items = value.elements if isinstance(value, cst.List | cst.Tuple) else [value]
+        ins = [self.tensor(i.value if isinstance(i, cst.BaseElement) else i) for i in items]
+        given, static, name = self.bind(ctor_args, rule.signature)
+        first = ins[0]
+        args = Args(given, first.rank, first.channels, self.rules, static)
+        applied: Applied = write(args)
+        if applied.module is not None and any(t in applied.module for t in self.forward_only):
+            raise Untranslatable(f"layers.{cls}: an argument computed from a tensor sizes its weights")
+        init = [line for i in ins for line in i.init]
+        x = first.fwd
+        xs = first.fwd if first.listed and len(ins) == 1 else "[" + ", ".join(i.fwd for i in ins) + "]"
+        if applied.module is not None:
+            slot = self.key(name, _snake(cls))
+            init.append(Line(slot.build(applied.module)))
+            call = applied.call.format(m=slot.ref, x=x, xs=xs)
+        elif applied.join and first.listed and len(ins) == 1:  # `layers.Add()(branches)`
+            raise Untranslatable(f"a merge ({applied.join.strip()}) of a list variable")
+        elif applied.join:
+            call = applied.join.join(_paren(i.fwd) for i in ins)
+        else:
+            call = applied.call.format(x=x, xs=xs)
+        rank = applied.rank or first.rank
+        if rule.activation and args.text("activation") is not None:
+            call = activation(self.rules, args.text("activation"), call, rank)
+        if applied.channels == SUM_OF_INPUTS:
+            channels = UNKNOWN_CHANNELS if any(i.channels == UNKNOWN_CHANNELS for i in ins) else \
+                " + ".join(i.channels for i in ins)
+        elif applied.channels is None:
+            channels = first.channels
+        else:
+            channels = applied.channels
+        self.translated += 1
+        return Out(init, call, channels, rank)
+
+    def module_call(self, node: cst.Call, helper: Function | None) -> Out:
+        tensor_params = helper.tensor_params if helper else []
+        init: list = []
+        ctor_args, fwd_args, first = [], [], None
+        for i, arg in enumerate(node.args):
+            param = (arg.keyword.value if arg.keyword else
+                     helper.params[i] if helper and arg.star == "" and i < len(helper.params) else None)
+            is_tensor = param in tensor_params if helper else (i == 0 and self.is_tensor(arg.value))
+            if is_tensor:
+                out = self.tensor(arg.value)
+                init += out.init
+                first = first or out
+                fwd_args.append(out.fwd)
+                channels = out.channels or "None"
+                ctor_args.append(f"{arg.keyword.value}_channels={channels}" if arg.keyword else channels)
+            else:
+                text = self.sides(arg.value)[0]
+                if text is None:
+                    raise Untranslatable(f"`{code(arg.value)}`: an argument the code engine does not follow")
+                ctor_args.append(code(arg.with_changes(value=cst.parse_expression(text), comma=cst.MaybeSentinel.DEFAULT)))
+        if first is None:
+            raise Untranslatable("a tensor helper called without a tensor")
+        name_arg = _arg(node, "name", None)
+        slot = self.key(code(name_arg) if name_arg is not None else None, node.func.value)
+        init.append(Line(slot.build(f"{node.func.value}({', '.join(ctor_args)})")))
+        self.translated += 1
+        return Out(init, f"{slot.ref}({', '.join(fwd_args)})", f"{slot.init_ref}.out_channels", first.rank)
+
+    def bind(self, args, signature) -> tuple[dict[str, str], dict[str, object], str | None]:
+        """A layer constructor's arguments by name: their text, the values the engine knows."""
+        given: dict[str, str] = {}
+        static: dict[str, object] = {}
+        forward_only = self.forward_only = set()
+        for i, arg in enumerate(args):
+            if arg.star:
+                raise Untranslatable("a layer built from *args/**kwargs")
+            key = arg.keyword.value if arg.keyword else (signature[i] if i < len(signature) else None)
+            if key is None:
+                raise Untranslatable("more positional arguments than the rule's signature names")
+            init_text, fwd_text = self.sides(arg.value)
+            if init_text is None:
+                if fwd_text is None:
+                    raise Untranslatable(f"`{code(arg.value)}`: an argument the code engine does not follow")
+                forward_only.add(fwd_text)
+            given[key] = init_text if init_text is not None else fwd_text
+            value = self.static(arg.value)
+            if value is not _UNSET:
+                static[key] = value
+        name = given.pop("name", None)
+        for key in KERAS_ONLY & set(given):
+            given.pop(key)
+        return given, static, name
+
+    def sides(self, node) -> tuple[str | None, str | None]:
+        """The expression's text in `__init__` and in `forward` (None where it cannot be there):
+        `x.shape[channel_axis]` reads `x_channels` in `__init__` and `x.shape[1]` in `forward`;
+        Keras functions on tensors become the port's (`imagenet_utils.correct_pad`)."""
+        if not self._mentions_tensor(node):
+            return code(node), code(node)
+        sides = []
+        for side in ("init", "fwd"):
+            rewriter = _TensorReads(self, side)
+            new = node.visit(rewriter)
+            sides.append(None if rewriter.failed or self._mentions_tensor(new) and side == "init" else code(new))
+        return sides[0], sides[1]
+
+    def static(self, node):
+        """The value of an expression where the engine knows it (a literal, a local bound to
+        one, what the port fixes), else _UNSET; a name bound to a tuple of sizes only known at
+        run time gives its length (`Sequence`)."""
+        if isinstance(node, cst.Name) and node.value in self.lengths and node.value not in self.consts:
+            return Sequence(node.value, self.lengths[node.value])
+        value = self.decide(node)
+        if value is not _UNSET:
+            return value
+        if isinstance(node, cst.IfExp):
+            test = self.decide(node.test)
+            return _UNSET if test is _UNSET else self.static(node.body if test else node.orelse)
+        if isinstance(node, cst.Tuple | cst.List):
+            items = [self.static(e.value) for e in node.elements]
+            return _UNSET if _UNSET in items or any(isinstance(e, cst.StarredElement) for e in node.elements) \
+                else (tuple(items) if isinstance(node, cst.Tuple) else items)
+        return _literal(node)
+
+    def key(self, name: str | None, base: str) -> Slot:
+        """Where the module lives: `self.<Keras name>`, `self.layers[<name expression>]`, or,
+        for layers without a name built in a loop, a ModuleList `forward` walks in order."""
+        literal = _literal_text(name) if name is not None else _UNSET
+        if name is None:
+            attr, n = base, 1
+            while attr in self.attrs or attr in RESERVED or attr in self.fn.params:
+                attr, n = f"{base}_{n}", n + 1
+            self.attrs.add(attr)
+            if self.loops:  # built once per iteration; forward's loop takes them in the same order
+                self.sequences.append(attr)
+                return Slot(f"self.{attr}.append(", f"next({attr}_modules)", f"self.{attr}[-1]", ")")
+            return Slot(f"self.{attr} = ", f"self.{attr}", f"self.{attr}")
+        if isinstance(literal, str) and literal.isidentifier() and not keyword.iskeyword(literal) \
+                and literal not in RESERVED and literal not in self.fn.params and self.loops == 0:
+            self.attrs.add(literal)
+            return Slot(f"self.{literal} = ", f"self.{literal}", f"self.{literal}")
+        self.uses_dict = True
+        if _never_none(name):  # `f"{name}_1_conv"`: the key forward reads back
+            return Slot(f"self.layers[{name}] = ", f"self.layers[{name}]", f"self.layers[{name}]")
+        # a name that may be None (Keras then names the layer itself): keyed by `keras_layer_key`,
+        # and forward takes the modules in the order __init__ built them (the same statements run)
+        self.ordered = True
+        return Slot(f"self.layers[{LAYER_KEY}(self.layers, {name}, {base!r})] = ", ORDERED_REF,
+                    "list(self.layers.values())[-1]")
+
+    # -- what the port fixes --------------------------------------------------------------------
+
+    def decide(self, test):
+        """The test's value where the port fixes it (`input_tensor is None`), else _UNSET."""
+        if isinstance(test, cst.Name):
+            if test.value in self.pinned:
+                return self.pinned[test.value]
+            if test.value in self.consts:
+                return self.consts[test.value]
+            return {"True": True, "False": False, "None": None}.get(test.value, _UNSET)
+        if isinstance(test, cst.SimpleString):
+            return test.evaluated_value
+        if isinstance(test, cst.Integer):
+            return int(test.value)
+        if isinstance(test, cst.Call) and not test.args:
+            return PLUMBING.get(self.files.keras(test.func) or "", _UNSET)
+        if isinstance(test, cst.Call) and self.files.keras(test.func) in KERAS_TENSOR_CALLS:
+            return _UNSET
+        if isinstance(test, cst.UnaryOperation) and isinstance(test.operator, cst.Not):
+            v = self.decide(test.expression)
+            return _UNSET if v is _UNSET else not v
+        if isinstance(test, cst.Comparison) and len(test.comparisons) == 1:
+            left, right = self.decide(test.left), self.decide(test.comparisons[0].comparator)
+            if left is _UNSET or right is _UNSET:
+                return _UNSET
+            op = test.comparisons[0].operator
+            compare = {cst.Equal: lambda a, b: a == b, cst.NotEqual: lambda a, b: a != b,
+                       cst.Is: lambda a, b: a is b, cst.IsNot: lambda a, b: a is not b}.get(type(op))
+            return _UNSET if compare is None else compare(left, right)
+        return _UNSET
+
+    def _model_method(self, node) -> bool:
+        return (isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute)
+                and isinstance(node.func.value, cst.Name) and node.func.value.value == self.model_var)
+
+    def _downloads(self, node) -> bool:
+        return any(isinstance(n, cst.Call) and self.files.keras(n.func) in DOWNLOADS for n in [node, *own_nodes(node)])
+
+    def _mentions_tensor(self, node) -> bool:
+        return any(isinstance(n, cst.Name) and n.value in self.tensors for n in own_nodes(node)) or (
+            isinstance(node, cst.Name) and node.value in self.tensors)
+
+    def _mentions_model(self, node) -> bool:
+        return self.model_var is not None and any(
+            isinstance(n, cst.Name) and n.value == self.model_var for n in [node, *own_nodes(node)])
+
+    # -- diagnostics --------------------------------------------------------------------------
+
+    def diag(self, node, message: str, code_: str = "PM001", severity: str = "todo") -> None:
+        p = self.positions.get(node)
+        line, col = (p.start.line, p.start.column + 1) if p else (self.positions.get(self.fn.node).start.line, 1)
+        self.diagnostics.append(Diagnostic(self.path, line, col, code_, message, severity))
+
+    def note(self, node, message: str) -> None:
+        self.diag(node, message, "PM002", "note")
+
+
+class _TensorReads(cst.CSTTransformer):
+    """Reads of a tensor's size in one method: its channels (`x.shape[-1]`: `x_channels` in
+    `__init__`, `x.shape[1]` in `forward`), other axes in `forward` only (torch's dims);
+    Keras functions of tensors (`imagenet_utils.correct_pad`) as the port's own."""
+
+    def __init__(self, writer: ClassWriter, side: str):
+        self.writer, self.side, self.failed = writer, side, False
+
+    def leave_Subscript(self, original, updated):
+        value = original.value
+        if not (isinstance(value, cst.Attribute) and value.attr.value == "shape" and isinstance(value.value, cst.Name)
+                and value.value.value in self.writer.tensors and len(original.slice) == 1
+                and isinstance(original.slice[0].slice, cst.Index)):
+            return updated
+        name = value.value.value
+        t = self.writer.tensors[name]
+        rank = t.rank or 4
+        axis = self.writer.static(original.slice[0].slice.value)
+        if not isinstance(axis, int) or not -rank <= axis < rank:
+            self.failed = True
+            return updated
+        axis %= rank
+        if self.side == "init":
+            if axis != rank - 1 or not t.known or rank < 3:
+                self.failed = axis != rank - 1 or not t.known
+                return cst.Name(f"{name}_channels") if not self.failed else updated
+            return cst.Name(f"{name}_channels")
+        dim = axis if axis == 0 or rank < 3 else (1 if axis == rank - 1 else axis + 1)
+        return cst.parse_expression(f"{name}.shape[{dim}]")
+
+    def leave_Call(self, original, updated):
+        target = KERAS_FUNCTIONS.get(self.writer.files.keras(original.func) or "")
+        if target is None:
+            return updated
+        if self.side == "init":
+            self.failed = True
+            return updated
+        return updated.with_changes(func=cst.Name(target))
+
+
+ORDERED_REF = "next(layers)"
+
+
+def _ordered(nodes: list) -> list:
+    """`self.layers[<key>]` in forward as `next(layers)`: the modules in the order built."""
+    pattern = re.compile(r"self\.layers\[[^\]]*\]")
+    out = []
+    for n in nodes:
+        if isinstance(n, Line):
+            out.append(Line(pattern.sub(ORDERED_REF, n.text), n.pure, n.comments))
+        else:
+            out.append(Block([(h, _ordered(b)) for h, b in n.branches], n.comments))
+    return out
+
+
+def _never_none(name: str) -> bool:
+    """A name expression that is a string whatever the variables: a literal, an f-string, or
+    a concatenation with one."""
+    try:
+        node = cst.parse_expression(name)
+    except cst.ParserSyntaxError:
+        return False
+    if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Modulo):
+        return isinstance(node.left, cst.SimpleString)  # "conv_dw_%d" % block_id
+    while isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Add):
+        if isinstance(node.right, cst.SimpleString | cst.FormattedString):
+            return True
+        node = node.left
+    return isinstance(node, cst.SimpleString | cst.FormattedString | cst.ConcatenatedString)
+
+
+def _snake(cls: str) -> str:
+    """Keras' own name for an unnamed layer: `Conv2D` -> conv2d, `BatchNormalization` ->
+    batch_normalization (so the port's attributes read like the Keras model's layers)."""
+    text = re.sub(r"(.)([A-Z][a-z0-9]+)", r"\1_\2", cls)
+    return re.sub(r"([a-z])([A-Z])", r"\1_\2", text).lower()
+
+
+def _join(states: list[dict[str, Tensor]]) -> dict[str, Tensor]:
+    """Tensors after branches: a rank the branches agree on, channels known where all know them."""
+    names = set().union(*states)
+    out = {}
+    for name in names:
+        seen = [s[name] for s in states if name in s]
+        ranks = {t.rank for t in seen}
+        out[name] = Tensor(ranks.pop() if len(ranks) == 1 else None, all(t.known for t in seen))
+    return out
+
+
+def _attr(param: str) -> str:
+    return param + "_" if param in RESERVED else param
+
+
+def _docstring(body) -> str | None:
+    if body and isinstance(body[0], cst.SimpleStatementLine) and isinstance(body[0].body[0], cst.Expr) \
+            and isinstance(body[0].body[0].value, cst.SimpleString | cst.ConcatenatedString):
+        return code(body[0].body[0].value)
+    return None
+
+
+def _commented(stmt) -> str:
+    return "\n".join("# " + line for line in code(stmt.with_changes(leading_lines=())).strip("\n").splitlines())
+
+
+def _arg(call: cst.Call, keyword_: str, position: int | None):
+    for i, a in enumerate(call.args):
+        if a.keyword is not None and a.keyword.value == keyword_:
+            return a.value
+        if a.keyword is None and a.star == "" and i == position:
+            return a.value
+    return None
+
+
+def _literal(node):
+    try:
+        import ast
+
+        return ast.literal_eval(code(node))
+    except (ValueError, SyntaxError, TypeError):
+        return _UNSET
+
+
+def _literal_text(text: str):
+    import ast
+
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return _UNSET
+
+
+def _paren(text: str) -> str:
+    return text if text.isidentifier() else f"({text})"
+
+
+def _binary(op) -> cst.BaseBinaryOp:
+    return {cst.AddAssign: cst.Add, cst.MultiplyAssign: cst.Multiply, cst.SubtractAssign: cst.Subtract}[type(op)]()

@@ -1,0 +1,241 @@
+"""Which functions of a Keras file build models, and which of their parameters are tensors.
+
+keras.applications writes models as functions: a builder (`def ResNet(stack_fn, preact,
+..., include_top=True, ...)`) makes `layers.Input`, applies layers and helpers to tensors
+and ends in `Functional(inputs, x)` / `keras.Model(inputs, outputs)`; helpers take a tensor
+and return one (`def residual_block_v1(x, filters, ...)`), and some are passed as values
+(`stack_fn`). This module finds them all, statically: a parameter is a tensor where the
+function applies a layer or a tensor helper to it, and a parameter is a *module maker* where
+the function calls it on a tensor. It iterates until nothing changes, so helpers calling
+helpers (in any order in the file) are found.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import libcst as cst
+
+from ..names import ImportTable, canonical
+
+MODEL = "keras.Model"
+# keras.layers' functional forms of the merge layers: `layers.add([x, y])` is `layers.Add()([x, y])`
+MERGE_FUNCTIONS = {"add": "Add", "subtract": "Subtract", "multiply": "Multiply", "average": "Average",
+                   "maximum": "Maximum", "minimum": "Minimum", "concatenate": "Concatenate"}
+INPUT = "keras.Input"
+
+
+@dataclass
+class Function:
+    node: cst.FunctionDef
+    parent: Function | None
+    params: list[str]
+    nested: dict[str, Function] = field(default_factory=dict)
+    tensor_params: list[str] = field(default_factory=list)
+    makers: set[str] = field(default_factory=set)  # parameters called on tensors
+    builder: bool = False  # makes a keras.Model from its own Inputs
+    aliases: dict[str, Function] = field(default_factory=dict)  # locals bound to a tensor helper
+
+    @property
+    def name(self) -> str:
+        return self.node.name.value
+
+    @property
+    def is_model(self) -> bool:
+        return self.builder or bool(self.tensor_params)
+
+
+class FileFunctions:
+    """Every function of a file (nested ones too), with what the analysis found."""
+
+    def __init__(self, module: cst.Module, table: ImportTable, layer_names: set[str]):
+        self.table = table
+        self.layer_names = layer_names  # Keras layer classes the rules know
+        self.top: dict[str, Function] = {}
+        self.all: list[Function] = []
+        for stmt in module.body:
+            if isinstance(stmt, cst.FunctionDef):
+                self.top[stmt.name.value] = self._collect(stmt, None)
+        for fn in self.all:
+            fn.builder = self._builds_model(fn)
+        while self._step():
+            pass
+
+    def _collect(self, node: cst.FunctionDef, parent: Function | None) -> Function:
+        p = node.params
+        params = [a.name.value for a in (*p.posonly_params, *p.params, *p.kwonly_params)]
+        fn = Function(node, parent, params)
+        self.all.append(fn)
+        for inner in own_nodes(node.body):
+            if isinstance(inner, cst.FunctionDef):
+                fn.nested[inner.name.value] = self._collect(inner, fn)
+        return fn
+
+    # -- names -----------------------------------------------------------------------------
+
+    def keras(self, node: cst.CSTNode) -> str | None:
+        """The canonical Keras name `node` refers to (`keras.layers.Conv2D`), if any."""
+        q = self.table.qualified(node)
+        return canonical(q) if q else None
+
+    def layer_class(self, call: cst.CSTNode) -> str | None:
+        """`layers.Conv2D(...)` -> "Conv2D" where the rules know the class."""
+        if not isinstance(call, cst.Call):
+            return None
+        name = self.keras(call.func)
+        if name and name.startswith("keras.layers.") and name.rsplit(".", 1)[1] in self.layer_names:
+            return name.rsplit(".", 1)[1]
+        return None
+
+    def applied_layer(self, node: cst.CSTNode) -> tuple[list[cst.Arg], cst.CSTNode, str] | None:
+        """`layers.Conv2D(...)(x)` -> (the constructor's arguments, the input, "Conv2D");
+        the functional forms of merge layers too (`layers.add([x, y], name=...)`)."""
+        if not isinstance(node, cst.Call) or not node.args:
+            return None
+        if isinstance(node.func, cst.Call):
+            cls = self.layer_class(node.func)
+            return (list(node.func.args), node.args[0].value, cls) if cls else None
+        name = self.keras(node.func)
+        cls = MERGE_FUNCTIONS.get(name.rsplit(".", 1)[1]) if name and name.startswith("keras.layers.") else None
+        if cls in self.layer_names and node.args[0].keyword is None:
+            return list(node.args[1:]), node.args[0].value, cls
+        return None
+
+    def is_input(self, node: cst.CSTNode) -> bool:
+        return isinstance(node, cst.Call) and self.keras(node.func) == INPUT
+
+    def is_model(self, node: cst.CSTNode) -> bool:
+        return isinstance(node, cst.Call) and self.keras(node.func) == MODEL
+
+    def lookup(self, fn: Function | None, name: str) -> Function | None:
+        """The function a name calls from inside `fn` (nested first, then module level)."""
+        while fn is not None:
+            if name in fn.nested:
+                return fn.nested[name]
+            if name in fn.params:
+                return None
+            fn = fn.parent
+        return self.top.get(name)
+
+    def helper(self, fn: Function, call: cst.CSTNode) -> Function | None:
+        """The tensor helper `call` calls, if it is one (by its name, or a local bound to it:
+        `activation = hard_swish` ... `activation(x)`)."""
+        if isinstance(call, cst.Call) and isinstance(call.func, cst.Name):
+            name = call.func.value
+            target = self.lookup(fn, name) if name not in fn.aliases else fn.aliases[name]
+            if target is not None and target.tensor_params:
+                return target
+        return None
+
+    def _aliases(self, fn: Function) -> None:
+        for node in own_nodes(fn.node.body):
+            if isinstance(node, cst.Assign) and isinstance(node.value, cst.Name) and len(node.targets) == 1 \
+                    and isinstance(node.targets[0].target, cst.Name):
+                target = self.lookup(fn, node.value.value)
+                if target is not None and target.tensor_params:
+                    fn.aliases.setdefault(node.targets[0].target.value, target)
+
+    # -- analysis ----------------------------------------------------------------------------
+
+    def _builds_model(self, fn: Function) -> bool:
+        calls = [n for n in own_nodes(fn.node.body) if isinstance(n, cst.Call)]
+        return any(self.is_model(c) for c in calls) and any(self.is_input(c) for c in calls)
+
+    def _step(self) -> bool:
+        changed = False
+        for fn in self.all:
+            before = len(fn.aliases)
+            self._aliases(fn)
+            changed |= len(fn.aliases) != before
+            tensors = set(fn.tensor_params) | self.local_tensors(fn)
+            for node in own_nodes(fn.node.body):
+                for name in self._tensor_args(fn, node, tensors):
+                    if name in fn.params and name not in fn.tensor_params:
+                        fn.tensor_params.append(name)
+                        changed = True
+                if (
+                    isinstance(node, cst.Call)
+                    and isinstance(node.func, cst.Name)
+                    and node.func.value in fn.params
+                    and node.func.value not in fn.makers
+                    and node.args
+                    and _name(node.args[0].value) in tensors
+                ):
+                    fn.makers.add(node.func.value)
+                    changed = True
+        if changed:
+            for fn in self.all:  # parameters keep their order in the signature
+                fn.tensor_params.sort(key=fn.params.index)
+        return changed
+
+    def _tensor_args(self, fn: Function, node: cst.CSTNode, tensors: set[str]) -> list[str]:
+        """Names `node` uses as tensors: a layer's inputs, a helper's tensor arguments."""
+        applied = self.applied_layer(node)
+        if applied is not None:
+            value = applied[1]
+            items = value.elements if isinstance(value, cst.List | cst.Tuple) else [value]
+            return [n for i in items for n in _operands(i.value if isinstance(i, cst.BaseElement) else i)]
+        target = self.helper(fn, node)
+        if target is not None:
+            out = []
+            for i, arg in enumerate(node.args):
+                if arg.keyword is not None:
+                    param = arg.keyword.value
+                else:
+                    param = target.params[i] if arg.star == "" and i < len(target.params) else None
+                if param in target.tensor_params:
+                    out.append(_name(arg.value))
+            return [n for n in out if n]
+        return []
+
+    def local_tensors(self, fn: Function) -> set[str]:
+        """Names the function assigns a tensor to (layers applied, helpers, Inputs)."""
+        found: set[str] = set(fn.tensor_params)
+        while True:
+            before = len(found)
+            for node in own_nodes(fn.node.body):
+                if isinstance(node, cst.Assign) and self.is_tensor(fn, node.value, found):
+                    for t in node.targets:
+                        if isinstance(t.target, cst.Name):
+                            found.add(t.target.value)
+            if len(found) == before:
+                return found
+
+    def is_tensor(self, fn: Function, node: cst.CSTNode, tensors: set[str]) -> bool:
+        if isinstance(node, cst.Name):
+            return node.value in tensors
+        if self.applied_layer(node) or self.is_input(node) or self.helper(fn, node):
+            return True
+        if isinstance(node, cst.Call) and isinstance(node.func, cst.Name) and node.func.value in fn.makers:
+            return True
+        if isinstance(node, cst.BinaryOperation):
+            return self.is_tensor(fn, node.left, tensors) or self.is_tensor(fn, node.right, tensors)
+        if isinstance(node, cst.IfExp):
+            return self.is_tensor(fn, node.body, tensors) or self.is_tensor(fn, node.orelse, tensors)
+        if isinstance(node, cst.List | cst.Tuple) and node.elements:
+            return all(self.is_tensor(fn, e.value, tensors) for e in node.elements)
+        return False
+
+
+def own_nodes(node: cst.CSTNode):
+    """Every node under `node`, not entering nested functions, classes or lambdas (a nested
+    def itself is yielded)."""
+    stack = list(node.children)
+    while stack:
+        n = stack.pop()
+        yield n
+        if not isinstance(n, cst.FunctionDef | cst.ClassDef | cst.Lambda):
+            stack.extend(n.children)
+
+
+def _operands(node) -> list[str]:
+    """Names a layer's input is computed from by arithmetic (`layers.ReLU(6.0)(x + 3.0)`)."""
+    if isinstance(node, cst.Name):
+        return [node.value]
+    if isinstance(node, cst.BinaryOperation):
+        return _operands(node.left) + _operands(node.right)
+    return []
+
+
+def _name(node) -> str | None:
+    return node.value if isinstance(node, cst.Name) else None

@@ -1,0 +1,532 @@
+"""Keras layers as PyTorch code, for any value of their arguments (the code engine).
+
+A writer takes a layer call as written (`layers.Conv2D(filters, 3, strides=stride,
+padding="same", name=f"{name}_conv")(x)`): its arguments as source text, and what the
+engine knows of the input (its channel count as an expression the generated `__init__`
+can evaluate, its rank). It gives the module `__init__` builds (None for a layer without
+weights, applied as a function), the expression `forward` computes over `{m}` (the module)
+and `{x}` (the input, or the inputs joined), and the channel count and rank afterwards.
+
+Writers are keyed by the rule family's `lower` name (`rules/layers/*.yaml` says which Keras
+classes a family covers and in which order their positional arguments come), so the
+mapping from a Keras class to its writer stays in the rule files. Tensors are held in
+torch's order (channels first); the Keras code around them keeps believing in
+channels-last (`backend.image_data_format()` is "channels_last" in the port), so axes the
+code passes (`axis=bn_axis`, `Concatenate(axis=-1)`) are Keras axes, rewritten here.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from ..hooks import Untranslatable
+from ..hooks.conv import SAME_PAD
+from ..hooks.registry import support_function
+
+UNKNOWN_CHANNELS = ""  # the channel count is only known when the module first runs (LazyLinear)
+SUM_OF_INPUTS = "+"  # a concatenation over channels: the inputs' counts added
+
+
+@dataclass
+class Args:
+    """A layer call's arguments as source text, bound to the rule's signature."""
+
+    given: dict[str, str]
+    rank: int | None  # the input's rank (4: an image batch)
+    channels: str  # the input's channel count: an expression `__init__` evaluates, or UNKNOWN_CHANNELS
+    rules: object = None  # the RuleSet (activations)
+    static: dict = field(default_factory=dict)  # argument -> its value where the engine knows it (`bn_axis` = 3)
+
+    def text(self, name: str, default: str | None = None) -> str | None:
+        return self.given.get(name, default)
+
+    def value(self, name: str, default=None):
+        """The argument's value where the source writes a literal (None: `default`)."""
+        text = self.given.get(name)
+        if text is None:
+            return default
+        if name in self.static:
+            return self.static[name]
+        try:
+            return ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            return _SYMBOLIC
+
+    def is_literal(self, name: str) -> bool:
+        return self.value(name) is not _SYMBOLIC
+
+
+_SYMBOLIC = object()
+
+
+@dataclass
+class Applied:
+    """A layer as PyTorch code: the module `__init__` builds (None: a function in `forward`),
+    the `forward` expression over `{m}` and `{x}`, channels (None: unchanged) and rank after."""
+
+    module: str | None
+    call: str
+    channels: str | None = None
+    rank: int | None = None
+    join: str | None = None  # merge layers: the inputs joined by this operator
+
+
+WRITERS: dict[str, Callable[[Args], Applied]] = {}
+# arguments that shape only the Keras object (its name, initial values, regularisers) or that
+# the port takes from the checkpoint: the code engine writes no torch argument for them
+KERAS_ONLY = frozenset({
+    "name", "kernel_initializer", "bias_initializer", "depthwise_initializer", "pointwise_initializer",
+    "gamma_initializer", "beta_initializer", "moving_mean_initializer", "moving_variance_initializer",
+    "kernel_regularizer", "bias_regularizer", "activity_regularizer", "depthwise_regularizer",
+    "gamma_regularizer", "beta_regularizer", "kernel_constraint", "bias_constraint", "dtype", "trainable",
+    "synchronized", "input_shape",
+})
+
+
+def writer(name: str):
+    def register(fn):
+        if name in WRITERS:
+            raise RuntimeError(f"code writer '{name}' registered twice")
+        WRITERS[name] = fn
+        return fn
+
+    return register
+
+
+ACTIVATION = support_function('''
+def keras_activation(x, name, dim=1):
+    """A Keras activation given by name, as the port computes it (None and "linear": none);
+    written by portmodel where the name is an argument of the model, known only at run time."""
+    if name is None or name == "linear":
+        return x
+    if callable(name):
+        return name(x)
+    functions = {
+        "relu": F.relu, "relu6": F.relu6, "elu": F.elu, "selu": F.selu, "gelu": F.gelu,
+        "silu": F.silu, "swish": F.silu, "sigmoid": torch.sigmoid, "tanh": torch.tanh,
+        "hard_sigmoid": F.hardsigmoid, "hard_silu": F.hardswish, "hard_swish": F.hardswish,
+        "softplus": F.softplus, "softsign": F.softsign, "exponential": torch.exp,
+        "softmax": lambda t: F.softmax(t, dim=dim), "log_softmax": lambda t: F.log_softmax(t, dim=dim),
+    }
+    if name not in functions:
+        raise ValueError(f"activation {name!r} has no PyTorch form in this port")
+    return functions[name](x)
+''')
+
+
+CORRECT_PAD = support_function('''
+def keras_correct_pad(x, kernel_size):
+    """keras.applications' `imagenet_utils.correct_pad` for a channels-first tensor: the zero
+    padding ((top, bottom), (left, right)) a stride-2 'valid' convolution needs to match
+    TensorFlow's 'same'."""
+    if isinstance(kernel_size, int):
+        kernel_size = (kernel_size, kernel_size)
+    adjust = (1 - x.shape[2] % 2, 1 - x.shape[3] % 2)
+    correct = (kernel_size[0] // 2, kernel_size[1] // 2)
+    return ((correct[0] - adjust[0], correct[0]), (correct[1] - adjust[1], correct[1]))
+''')
+SAME_AVG_POOL = support_function('''
+def tf_same_avg_pool2d(x, kernel_size, stride):
+    """TensorFlow's 'same' average pooling: each window's mean over the pixels inside the
+    input (the padding counted out), the odd padding pixel at the end."""
+    ones = torch.ones_like(x[:1, :1])
+    total = F.avg_pool2d(tf_same_pad(x, kernel_size, stride), kernel_size, stride)
+    return total / F.avg_pool2d(tf_same_pad(ones, kernel_size, stride), kernel_size, stride)
+''')
+LAYER_KEY = support_function('''
+def keras_layer_key(modules, name, base):
+    """The key of a layer built with the Keras name `name` in `modules`; where the name is
+    None, the one Keras would give it (`conv2d`, `conv2d_1`, ...)."""
+    if name is not None:
+        return name
+    key, n = base, 1
+    while key in modules:
+        key, n = f"{base}_{n}", n + 1
+    return key
+''')
+PAD_AMOUNTS = support_function('''
+def keras_pad_amounts(padding):
+    """ZeroPadding2D's `padding` (an int, (rows, cols) or ((top, bottom), (left, right))) as
+    F.pad's amounts (left, right, top, bottom)."""
+    if isinstance(padding, int):
+        padding = (padding, padding)
+    (top, bottom), (left, right) = [(p, p) if isinstance(p, int) else tuple(p) for p in padding]
+    return (left, right, top, bottom)
+''')
+
+
+def activation(rules, text: str | None, x: str, rank: int | None) -> str:
+    """`x` through the Keras activation written `text` (a literal name, None, or an expression)."""
+    if text is None:
+        return x
+    dim = 1 if rank in (3, 4, 5) else -1
+    try:
+        name = ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return f"{ACTIVATION}({x}, {text}, dim={dim})" if dim != 1 else f"{ACTIVATION}({x}, {text})"
+    if name is None or name == "linear":
+        return x
+    rule = rules.activations.get(name) if isinstance(name, str) else None
+    if rule is None:
+        raise Untranslatable(f"activation {text} has no rule")
+    return rule.torch.format(x=x, dim=dim)
+
+
+def _need_image(args: Args, what: str) -> None:
+    if args.rank not in (4, None):
+        raise Untranslatable(f"{what} on a rank-{args.rank} tensor is not translated by the code engine yet")
+
+
+def _channels_last(args: Args) -> None:
+    fmt = args.value("data_format")
+    if fmt not in (None, "channels_last"):
+        raise Untranslatable("data_format other than channels_last: the port holds images channels first already")
+
+
+def _same(args: Args) -> bool | None:
+    """True for 'same' padding, False for 'valid', None where the padding is an expression."""
+    pad = args.value("padding", "valid")
+    if pad is _SYMBOLIC:
+        return None
+    return str(pad).lower() == "same"
+
+
+KERAS_SAME_PAD = support_function('''
+def keras_same_pad(x, kernel_size, strides=1, dilation_rate=1):
+    """TensorFlow's 'same' padding of a channels-first `x` for a Keras layer's kernel_size,
+    strides and dilation_rate (each an int or a pair), the odd pixel at the end."""
+    pair = [(v, v) if isinstance(v, int) else tuple(v) for v in (kernel_size, strides, dilation_rate)]
+    return tf_same_pad(x, *pair)
+''')
+
+
+def _padded(args: Args, m: str) -> str:
+    """`{m}({x})` with TensorFlow's 'same' padding where the layer asks for it: torch's
+    `padding="same"` only takes stride 1 and pads the odd pixel first."""
+    same = _same(args)
+    sizes = [args.text("kernel_size"), args.text("strides", "1"), args.text("dilation_rate", "1")]
+    if sizes[2] == "1":
+        sizes = sizes[:2]
+    runtime = f"{KERAS_SAME_PAD}({{x}}, {', '.join(sizes)})"
+    if same is False:
+        return f"{m}({{x}})"
+    if same is None:
+        return f"{m}({runtime} if str({args.text('padding')}).lower() == \"same\" else {{x}})"
+    return f"{m}({runtime})"
+
+
+def _same_is_symmetric(args: Args) -> bool:
+    """'same' padding torch's own `padding="same"` does exactly: stride 1 written out."""
+    return _same(args) is True and args.value("strides", 1) in (1, (1, 1)) and args.value("dilation_rate", 1) in (1, (1, 1))
+
+
+def _kw(parts: list[str], torch_name: str, text: str | None, default=None) -> None:
+    if text is not None and text != repr(default):
+        parts.append(f"{torch_name}={text}")
+
+
+@writer("conv")
+def conv(args: Args) -> Applied:
+    _need_image(args, "Conv2D")
+    _channels_last(args)
+    filters, k = args.text("filters"), args.text("kernel_size")
+    if filters is None or k is None:
+        raise Untranslatable("Conv2D without filters or kernel_size")
+    parts = [args.channels, filters, k]
+    _kw(parts, "stride", args.text("strides"), 1)
+    _kw(parts, "dilation", args.text("dilation_rate"), 1)
+    _kw(parts, "groups", args.text("groups"), 1)
+    _kw(parts, "bias", args.text("use_bias"), True)
+    return _conv_like(args, parts, filters)
+
+
+@writer("depthwise_conv")
+def depthwise_conv(args: Args) -> Applied:
+    _need_image(args, "DepthwiseConv2D")
+    _channels_last(args)
+    k = args.text("kernel_size")
+    dm = args.text("depth_multiplier", "1")
+    out = args.channels if dm == "1" else f"{args.channels} * {dm}"
+    parts = [args.channels, out, k]
+    _kw(parts, "stride", args.text("strides"), 1)
+    _kw(parts, "dilation", args.text("dilation_rate"), 1)
+    parts.append(f"groups={args.channels}")
+    _kw(parts, "bias", args.text("use_bias"), True)
+    return _conv_like(args, parts, None if dm == "1" else out)
+
+
+def _conv_like(args: Args, parts: list[str], out: str | None) -> Applied:
+    if _same_is_symmetric(args):
+        parts.append('padding="same"')
+        call = "{m}({x})"
+    else:
+        call = _padded(args, "{m}")
+    if not args.channels:
+        raise Untranslatable("the convolution's input channels are not known to the code engine")
+    return Applied(f"nn.Conv2d({', '.join(parts)})", call, out, 4)
+
+
+@writer("separable_conv")
+def separable_conv(args: Args) -> Applied:
+    """Depthwise then pointwise, as the rule's two-module nn.Sequential (its weights: 0, 1)."""
+    _need_image(args, "SeparableConv2D")
+    _channels_last(args)
+    filters, k = args.text("filters"), args.text("kernel_size")
+    dm = args.text("depth_multiplier", "1")
+    mid = args.channels if dm == "1" else f"{args.channels} * {dm}"
+    depthwise = [args.channels, mid, k]
+    _kw(depthwise, "stride", args.text("strides"), 1)
+    _kw(depthwise, "dilation", args.text("dilation_rate"), 1)
+    depthwise += [f"groups={args.channels}", "bias=False"]
+    pointwise = [mid, filters, "1"]
+    _kw(pointwise, "bias", args.text("use_bias"), True)
+    applied = _conv_like(args, depthwise, filters)
+    module = f"nn.Sequential({applied.module}, nn.Conv2d({', '.join(pointwise)}))"
+    return Applied(module, applied.call, filters, 4)
+
+
+@writer("dense")
+def dense(args: Args) -> Applied:
+    units = args.text("units")
+    bias = [f"bias={args.text('use_bias')}"] if args.text("use_bias") not in (None, "True") else []
+    if args.channels:
+        module = f"nn.Linear({', '.join([args.channels, units, *bias])})"
+    else:  # after a Flatten of an input whose size the builder leaves open
+        module = f"nn.LazyLinear({', '.join([units, *bias])})"
+    call = "{m}({x})" if args.rank in (2, None) else "{m}({x}.movedim(1, -1)).movedim(-1, 1)"
+    return Applied(module, call, units)
+
+
+@writer("batch_norm")
+def batch_norm(args: Args) -> Applied:
+    rank = args.rank or 4
+    axis = args.value("axis", -1)
+    if axis is _SYMBOLIC or axis not in (-1, rank - 1):
+        raise Untranslatable(f"BatchNormalization(axis={args.text('axis')}) on a rank-{rank} tensor: "
+                             "only the channel axis is translated")
+    if args.value("center", True) is not True or args.value("scale", True) is not True:
+        raise Untranslatable("BatchNormalization without center or scale")
+    eps = args.text("epsilon", "0.001")
+    momentum = args.text("momentum", "0.99")
+    m = ast.literal_eval(momentum) if args.is_literal("momentum") else None
+    momentum_torch = repr(round(1 - m, 10)) if isinstance(m, float) else f"1 - {momentum}"
+    cls = {2: "nn.BatchNorm1d", 3: "nn.BatchNorm1d", 4: "nn.BatchNorm2d", 5: "nn.BatchNorm3d"}[rank]
+    if rank == 3:
+        raise Untranslatable("BatchNormalization over the last axis of a sequence")
+    return Applied(f"{cls}({args.channels}, eps={eps}, momentum={momentum_torch})", "{m}({x})")
+
+
+@writer("activation")
+def activation_layer(args: Args) -> Applied:
+    return Applied(None, activation(args.rules, args.text("activation"), "{x}", args.rank))
+
+
+@writer("relu")
+def relu(args: Args) -> Applied:
+    top, slope, threshold = args.value("max_value"), args.value("negative_slope", 0.0), args.value("threshold", 0.0)
+    if slope not in (0, 0.0) or threshold not in (0, 0.0):
+        raise Untranslatable("ReLU with negative_slope or threshold")
+    if top is None:
+        return Applied(None, "F.relu({x})")
+    if top == 6.0:
+        return Applied(None, "F.relu6({x})")
+    return Applied(None, f"torch.clamp({{x}}, 0.0, {args.text('max_value')})")
+
+
+@writer("softmax")
+def softmax(args: Args) -> Applied:
+    return Applied(None, f"F.softmax({{x}}, dim={_axis(args, args.value('axis', -1))})")
+
+
+def _axis(args: Args, axis) -> int:
+    """A Keras axis (channels last) as the torch dim of the channels-first tensor."""
+    if axis is _SYMBOLIC:
+        raise Untranslatable("an axis only known at run time")
+    rank = args.rank or 4
+    axis = axis % rank
+    if rank < 3 or axis == 0:
+        return axis
+    return 1 if axis == rank - 1 else axis + 1
+
+
+def _pool_sizes(args: Args, name: str, default):
+    value = args.value(name, default)
+    if value is _SYMBOLIC:
+        return _Text(args.text(name))  # torch takes an int or a pair, as Keras
+    return (value, value) if isinstance(value, int) else tuple(value)
+
+
+@dataclass(frozen=True)
+class Sequence:
+    """A tuple the code builds from values known at run time (`se_shape = (1, 1, filters)`):
+    its name and length."""
+
+    name: str
+    length: int
+
+
+class _Text(str):
+    """An argument only known at run time, written as its source text."""
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
+@writer("max_pool")
+def max_pool(args: Args) -> Applied:
+    return _pool(args, "max")
+
+
+@writer("avg_pool")
+def avg_pool(args: Args) -> Applied:
+    return _pool(args, "avg")
+
+
+def _pool(args: Args, kind: str) -> Applied:
+    _need_image(args, "2-D pooling")
+    _channels_last(args)
+    k = _pool_sizes(args, "pool_size", (2, 2))
+    s = _pool_sizes(args, "strides", None) if args.value("strides") is not None else k
+    same = _same(args)
+    if same is None:
+        raise Untranslatable("pooling padding only known at run time")
+    if same and (isinstance(k, _Text) or isinstance(s, _Text)):
+        raise Untranslatable("'same' pooling with a window or stride only known at run time")
+    x = "{x}"
+    if same and (k != (1, 1) or s != (1, 1)):
+        if kind == "avg":  # TensorFlow leaves the padding out of the mean
+            return Applied(None, f"{SAME_AVG_POOL}({{x}}, {k}, {s})")
+        x = f"{SAME_PAD}({{x}}, {k}, {s}, value=float(\"-inf\"))"
+    fn = "F.max_pool2d" if kind == "max" else "F.avg_pool2d"
+    return Applied(None, f"{fn}({x}, {k}, {s})")
+
+
+@writer("global_avg_pool")
+def global_avg_pool(args: Args) -> Applied:
+    return _global(args, "mean")
+
+
+@writer("global_max_pool")
+def global_max_pool(args: Args) -> Applied:
+    return _global(args, "amax")
+
+
+def _global(args: Args, fn: str) -> Applied:
+    _need_image(args, "global 2-D pooling")
+    _channels_last(args)
+    keep = args.value("keepdims", False)
+    if keep is _SYMBOLIC:
+        raise Untranslatable("keepdims only known at run time")
+    if keep:
+        return Applied(None, f"{{x}}.{fn}((2, 3), keepdim=True)")
+    return Applied(None, f"{{x}}.{fn}((2, 3))", rank=2)
+
+
+@writer("zero_padding")
+def zero_padding(args: Args) -> Applied:
+    _need_image(args, "ZeroPadding2D")
+    _channels_last(args)
+    pad = args.value("padding", (1, 1))
+    if pad is _SYMBOLIC:
+        return Applied(None, f"F.pad({{x}}, {PAD_AMOUNTS}({args.text('padding')}))")
+    if isinstance(pad, int):
+        (top, bottom), (left, right) = (pad, pad), (pad, pad)
+    elif all(isinstance(p, int) for p in pad):
+        (top, bottom), (left, right) = (pad[0], pad[0]), (pad[1], pad[1])
+    else:
+        (top, bottom), (left, right) = pad
+    return Applied(None, f"F.pad({{x}}, ({left}, {right}, {top}, {bottom}))")
+
+
+@writer("flatten")
+def flatten(args: Args) -> Applied:
+    _channels_last(args)
+    if args.rank == 2:
+        return Applied(None, "{x}")
+    # Keras flattens channels-last: the Dense after it takes the same kernel
+    order = "(0, 2, 3, 1)" if args.rank in (4, None) else None
+    if order is None:
+        raise Untranslatable(f"Flatten of a rank-{args.rank} tensor")
+    return Applied(None, f"torch.flatten({{x}}.permute{order}, 1)", UNKNOWN_CHANNELS, 2)
+
+
+@writer("add")
+def add(args: Args) -> Applied:
+    return Applied(None, "", join=" + ")
+
+
+@writer("multiply")
+def multiply(args: Args) -> Applied:
+    return Applied(None, "", join=" * ")
+
+
+@writer("subtract")
+def subtract(args: Args) -> Applied:
+    return Applied(None, "", join=" - ")
+
+
+@writer("maximum")
+def maximum(args: Args) -> Applied:
+    return Applied(None, "torch.stack({xs}).amax(0)")
+
+
+@writer("minimum")
+def minimum(args: Args) -> Applied:
+    return Applied(None, "torch.stack({xs}).amin(0)")
+
+
+@writer("average")
+def average(args: Args) -> Applied:
+    return Applied(None, "torch.stack({xs}).mean(0)")
+
+
+@writer("concatenate")
+def concatenate(args: Args) -> Applied:
+    dim = _axis(args, args.value("axis", -1))
+    channels = SUM_OF_INPUTS if dim == 1 else None
+    return Applied(None, f"torch.cat({{xs}}, dim={dim})", channels)
+
+
+@writer("reshape")
+def reshape(args: Args) -> Applied:
+    """Keras reshapes channels-last: the tensor goes to Keras' order, is reshaped there, and an
+    image result comes back channels first."""
+    target = args.value("target_shape")
+    if target is _SYMBOLIC:  # sizes from the arguments: `(1, 1, int(1024 * alpha))`
+        try:
+            node = ast.parse(args.text("target_shape"), mode="eval").body
+        except SyntaxError:
+            node = None
+        if not isinstance(node, ast.Tuple | ast.List) or any(isinstance(e, ast.Starred) for e in node.elts):
+            raise Untranslatable("Reshape to a shape of a length only known at run time")
+        target = [_Text(ast.unparse(e)) for e in node.elts]
+    if target is None:
+        raise Untranslatable("Reshape without a target shape")
+    if isinstance(target, Sequence):
+        target = [_Text(f"{target.name}[{i}]") for i in range(target.length)]
+    x = "{x}.permute(0, 2, 3, 1)" if args.rank == 4 else "{x}" if args.rank in (2, 3) else None
+    if x is None:
+        raise Untranslatable(f"Reshape of a rank-{args.rank} tensor")
+    out = f"{x}.reshape(-1, {', '.join(map(str, target))})"
+    rank = len(target) + 1
+    if rank == 4:
+        out += ".permute(0, 3, 1, 2)"
+    elif rank not in (2, 3):
+        raise Untranslatable(f"Reshape to rank {rank}")
+    channels = str(target[-1]) if target[-1] not in (None, -1, "-1") else UNKNOWN_CHANNELS
+    return Applied(None, out, channels, rank)
+
+
+@writer("dropout")
+def dropout(args: Args) -> Applied:
+    noise = args.value("noise_shape")
+    if noise is None:
+        return Applied(None, f"F.dropout({{x}}, {args.text('rate')}, self.training)")
+    if noise is _SYMBOLIC or args.rank is None or len(noise) != args.rank:
+        raise Untranslatable("Dropout with a noise_shape the code engine cannot place")
+    # the mask's shape (None: the input's size) in torch's order, channels first
+    order = list(range(args.rank)) if args.rank < 3 else [0, args.rank - 1, *range(1, args.rank - 1)]
+    dims = ", ".join(f"{{x}}.shape[{i}]" if noise[k] is None else str(noise[k]) for i, k in enumerate(order))
+    return Applied(None, f"{{x}} * F.dropout({{x}}.new_ones(({dims})), {args.text('rate')}, self.training)")
