@@ -147,8 +147,8 @@ def test_saved_model_and_onnx_sources(tmp_path):
     report = convert(str(tmp_path / "sm"), ["onnx", "torch", "tflite"], str(tmp_path / "a"))
     _assert_passed(report, ["onnx", "torch", "tflite (float32)"])
     assert report["source_kind"] == "saved_model"
-    again = convert(str(tmp_path / "a" / "model.onnx"), ["torch"], str(tmp_path / "b"))
-    _assert_passed(again, ["onnx", "torch"])
+    again = convert(str(tmp_path / "a" / "model.onnx"), ["torch", "keras"], str(tmp_path / "b"))
+    _assert_passed(again, ["onnx", "torch", "keras"])
     assert _stages(again)["onnx"]["outputs"][0]["max_abs"] == 0.0  # ONNX Runtime against itself
 
 
@@ -183,10 +183,15 @@ def test_a_stage_that_cannot_convert_names_stage_and_op_and_writes_nothing(tmp_p
     assert not list(tmp_path.glob(".portmodel-*"))
 
 
-def test_a_keras_target_needs_keras_or_pytorch_code(tmp_path):
-    with pytest.raises(PortmodelError, match=r"stage keras: a onnx source has no Keras code .* --to saved_model"):
-        convert(str(_onnx_with(tmp_path, "Relu")), ["keras"], str(tmp_path / "o"), input_shape=(4,))
-    assert not (tmp_path / "o").exists()
+def test_an_onnx_source_to_keras_source_through_onnx_keras(tmp_path):
+    report = convert(str(_onnx_with(tmp_path, "Relu")), ["keras"], str(tmp_path / "o"), input_shape=(4,))
+    _assert_passed(report, ["onnx", "keras"])
+    assert _stages(report)["keras"]["tool"] == "portmodel.onnx_keras"
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == [
+        "model.keras", "model.weights.h5", "model_keras.py", "report.json", "report.md"]
+    with pytest.raises(PortmodelError, match=r"stage keras \(ONNX -> Keras\) .*ONNX op Hardmax \(node 'odd_node'\)"):
+        convert(str(_onnx_with(tmp_path, "Hardmax")), ["keras"], str(tmp_path / "h"), input_shape=(4,))
+    assert not (tmp_path / "h").exists()
 
 
 def test_existing_output_is_refused_without_force(tmp_path):
@@ -349,10 +354,10 @@ def test_exported_program_and_torchscript_sources(tmp_path):
     program = torch.export.export(model, (x,), dynamic_shapes=({0: torch.export.Dim("batch")},))
     torch.export.save(program, tmp_path / "net.pt2")
     torch.jit.save(torch.jit.trace(model, x), tmp_path / "net_ts.pt")
-    from_pt2 = convert(str(tmp_path / "net.pt2"), ["torch"], str(tmp_path / "a"))  # shape from the program
-    _assert_passed(from_pt2, ["onnx", "torch"])
-    from_ts = convert(str(tmp_path / "net_ts.pt"), ["torch"], str(tmp_path / "b"), input_shape=(3, 6, 6))
-    _assert_passed(from_ts, ["onnx", "torch"])
+    from_pt2 = convert(str(tmp_path / "net.pt2"), ["torch", "keras"], str(tmp_path / "a"))  # shape from the program
+    _assert_passed(from_pt2, ["onnx", "torch", "keras"])
+    from_ts = convert(str(tmp_path / "net_ts.pt"), ["torch", "keras"], str(tmp_path / "b"), input_shape=(3, 6, 6))
+    _assert_passed(from_ts, ["onnx", "torch", "keras"])
     assert _stages(from_ts)["onnx"]["tool"] == "torch.onnx.export (TorchScript)"
     torch.save(model.state_dict(), tmp_path / "state.pt")
     with pytest.raises(PortmodelError, match=r"state.pt: not a TorchScript archive .* PATH.py:Class --weights"):

@@ -75,20 +75,30 @@ def _training(rules: RuleSet) -> list[str]:
 
 
 def _onnx_ops() -> list[str]:
-    """ONNX ops `convert --to torch` writes as PyTorch source (the registry in onnx_torch/ops.py)."""
-    from .onnx_torch import CONVERTERS
+    """ONNX ops `convert` writes as source: PyTorch (onnx_torch/ops.py) and Keras 3 (onnx_keras/ops.py)."""
+    from .onnx_keras import CONVERTERS as KERAS
+    from .onnx_torch import CONVERTERS as TORCH
 
+    torch = _registry(TORCH, "PyTorch source (`portmodel convert --to torch`, `onnx_torch/ops.py`)",
+                      "`tests/test_onnx_torch.py`")
+    keras = _registry(KERAS, "Keras 3 source (`portmodel convert --to keras`, `onnx_keras/ops.py`)",
+                      "`tests/test_onnx_keras.py`", "Channels-last: layers that need it take NHWC tensors and "
+                      "axis arguments move with the layout (`onnx_keras/emitter.py`). ")
+    return torch + keras
+
+
+def _registry(converters: dict, title: str, tests: str, intro: str = "") -> list[str]:
     groups: dict = {}
-    for name, fn in CONVERTERS.items():
+    for name, fn in converters.items():
         groups.setdefault(fn, []).append(name)
     lines = [
-        "", "## ONNX ops → PyTorch source (`portmodel convert --to torch`, `onnx_torch/ops.py`)", "",
-        ("Verified against ONNX Runtime in `tests/test_onnx_torch.py` and through whole models in "
-        "`tests/test_convert.py`; any other op stops the conversion naming the op and the node."), "",
+        "", f"## ONNX ops → {title}", "",
+        (f"{intro}Verified against ONNX Runtime in {tests} and through whole models in "
+         "`tests/test_convert.py`; any other op stops the conversion naming the op and the node."), "",
         "| ONNX ops | converter | what it writes |", "|---|---|---|",
     ]
     for fn, names in sorted(groups.items(), key=lambda kv: min(kv[1])):
-        doc = (fn.__doc__ or "").strip().splitlines()[0] if fn.__doc__ else ""
+        doc = " ".join((fn.__doc__ or "").strip().split("\n\n")[0].split())  # the first paragraph
         lines.append(f"| {', '.join(sorted(names))} | `{fn.__name__}` | {doc} |")
     return lines
 

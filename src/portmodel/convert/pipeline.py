@@ -293,8 +293,10 @@ def _tensorflow_files(job: Job, work: str, tflite: bool, dynamic_int8) -> tuple[
 
 
 def _keras_stage(job: Job) -> bool:
-    """model.keras (Keras 3, loads with safe_mode): the Keras source saved, or the Keras port
-    of PyTorch code (its classes in model_keras.py); reloaded and checked."""
+    """Keras 3: the Keras source saved (model.keras), the Keras port of PyTorch code (its
+    classes in model_keras.py, model.keras), or for every other source (and PyTorch code the
+    translation cannot take) the ONNX graph written as Keras source (onnx_keras); reloaded
+    and checked."""
     from ..loading import import_file, keras_custom_objects, load_keras_file
     from ..verify import run_keras, run_keras_port
 
@@ -304,13 +306,17 @@ def _keras_stage(job: Job) -> bool:
         model, code, run, files = source.live_model(), source.path, run_keras, ["model.keras"]
         notes = []
     elif source.translatable:
-        model, code, run = job.keras_port(), os.path.join(job.tmp, "model_keras.py"), run_keras_port
+        try:
+            model = job.keras_port()
+        except PortmodelError as exc:
+            return _keras_from_onnx(job, [f"portmodel's translation of the source failed ({exc.args[0][:200]}); "
+                                          + "written from the ONNX graph instead"])
+        code, run = os.path.join(job.tmp, "model_keras.py"), run_keras_port
         files = ["model_keras.py", "model.keras"]
         notes = [("portmodel's translation of the source (channels-last); model.keras loads with the classes "
                  "of model_keras.py as custom_objects")]
     else:
-        raise PortmodelError(f"stage keras: a {source.kind} source has no Keras code to save; onnx2tf's .keras "
-                             "loads only in tf_keras: use --to saved_model (or give the PyTorch or Keras code)")
+        return _keras_from_onnx(job, [])
     try:
         model.save(path)
         custom = keras_custom_objects(import_file(code)) if code.endswith(".py") else {}
@@ -319,6 +325,11 @@ def _keras_stage(job: Job) -> bool:
         raise
     except Exception as exc:  # noqa: BLE001 - Keras' own reason (an unserialisable constructor argument...)
         reason = str(exc).splitlines()[0][:200] if str(exc).strip() else "a layer has no get_config()"
+        if source.kind != "keras":  # the translation's classes do not serialise: the ONNX route's model does
+            if os.path.exists(path):
+                os.remove(path)
+            return _keras_from_onnx(job, [(f"portmodel's translation cannot be saved as .keras ({type(exc).__name__}: "
+                                          f"{reason}); written from the ONNX graph instead")])
         raise PortmodelError(
             f"stage keras: the model cannot be saved as .keras ({type(exc).__name__}: {reason}); constructor "
             "arguments must be serialisable (numbers, strings, tuples): `portmodel port --to keras` writes its "
@@ -327,6 +338,37 @@ def _keras_stage(job: Job) -> bool:
     stage = job.stage("keras", "portmodel translation + Keras save" if files[0] != "model.keras" else "Keras save",
                       time.perf_counter() - start, files, notes)
     return job.check(stage, run(again, job.inputs))
+
+
+def _keras_from_onnx(job: Job, notes: list[str]) -> bool:
+    """ONNX -> Keras 3 source (portmodel.onnx_keras): model_keras.py (a keras.Model subclass),
+    model.weights.h5 and, where Keras can save it, model.keras; checked as reloaded."""
+    from ..loading import load_keras_file
+    from ..onnx_keras import UnsupportedOp, onnx_to_keras, save
+
+    start = time.perf_counter()
+    doc = f"Keras 3 model converted by portmodel from {Path(job.source.path).name} (through ONNX)."
+    try:
+        result = onnx_to_keras(job.onnx_path, doc=doc, keep_nchw=job.keep_nchw)
+    except UnsupportedOp as exc:
+        raise PortmodelError(f"stage keras (ONNX -> Keras) stopped: {exc}") from None
+    model, files, more = save(result, job.tmp, code_name="model_keras.py")
+    notes = [*notes, *more]
+    if "model.keras" in files:  # the file a user gets, as Keras reloads it
+        model = load_keras_file(os.path.join(job.tmp, "model.keras"), {result.class_name: type(model)})
+        notes.append("model.keras loads once model_keras.py is imported (it registers the class)")
+    cl = [n for n, lay in zip(result.inputs, result.input_layouts) if lay == "cl"]
+    if cl:
+        notes.append(f"channels-last: {', '.join(cl)} taken NHWC; --keep-nchw keeps the source layout")
+    stage = job.stage("keras", "portmodel.onnx_keras", time.perf_counter() - start, files, notes)
+    shapes = dict(zip(result.onnx_inputs, result.onnx_shapes))
+    feeds = assign(job.inputs, job.source.input_names, shapes)
+    arrays = result.to_keras([feeds[name] for name in result.onnx_inputs])
+    outputs = model(arrays[0] if len(arrays) == 1 else arrays)
+    outputs = outputs if isinstance(outputs, list | tuple) else [outputs]
+    passed = job.check(stage, result.from_keras([np.asarray(o) for o in outputs]))
+    shutil.rmtree(os.path.join(job.tmp, "__pycache__"), ignore_errors=True)
+    return passed
 
 
 def _onnx2tf(job: Job, work: str, dynamic_int8) -> tuple[list[str], dict]:

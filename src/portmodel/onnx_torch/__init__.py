@@ -9,11 +9,11 @@ conversion with an `UnsupportedOp` naming the op and the node.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 import numpy as np
 
+from ..onnx_common import load, owned, walk
 from .emitter import Emitter, UnsupportedOp, Value
 from .ops import CONVERTERS
 
@@ -33,33 +33,17 @@ def onnx_to_torch(model, class_name: str = "Model", doc: str = "") -> TorchSourc
     """Convert an `onnx.ModelProto` or the path of an .onnx file (default domain ops) to
     PyTorch source. From a path, tensors kept as external data (models over 2 GB) are read
     one at a time from their files, and shape inference runs on the graph without them."""
-    import onnx
-
-    base_dir = None
-    if isinstance(model, str | os.PathLike):
-        base_dir = os.path.dirname(os.path.abspath(model))
-        model = onnx.load(model, load_external_data=False)
-    model = onnx.shape_inference.infer_shapes(model)
-    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 13)
+    model, opset, base_dir = load(model)
     graph = model.graph
     e = Emitter(graph, opset, base_dir=base_dir)
-    initialized = {i.name for i in graph.initializer}
     params = []
     for inp in graph.input:
-        if inp.name in initialized:
+        if inp.name in e.initializers:
             continue
         name = e.fresh(inp.name)
         params.append(name)
         e.values[inp.name] = Value(name, "tensor")
-    ops: dict[str, int] = {}
-    unread = {name: len(nodes) for name, nodes in e.consumers.items()}
-    for node in graph.node:
-        ops[node.op_type] = ops.get(node.op_type, 0) + 1
-        _convert(e, node)
-        for name in node.input:  # a constant read for the last time is dropped (folded
-            unread[name] -= 1  # transposes of 2 GB of weights would otherwise double them)
-            if not unread[name] and name in e.values and e.values[name].kind == "const":
-                del e.values[name]
+    ops = walk(e, CONVERTERS, "PyTorch")
     returns = [e.tensor(o.name) for o in graph.output]
     code = _render(e, class_name, params, returns, doc)
     # The graph's constants are dropped and each state tensor made contiguous one at a time,
@@ -68,44 +52,8 @@ def onnx_to_torch(model, class_name: str = "Model", doc: str = "") -> TorchSourc
     e.values.clear()
     state = {}
     for key in list(e.state):
-        state[key] = _owned(e.state.pop(key))
+        state[key] = owned(e.state.pop(key))
     return TorchSource(code, class_name, state, params, ops)
-
-
-def _convert(e: Emitter, node) -> None:
-    """One node: skipped when another converter wrote it, folded when its inputs are all
-    constants, else written by its converter."""
-    if id(node) in e.fused:
-        return
-    if node.domain not in ("", "ai.onnx"):
-        raise UnsupportedOp(f"ONNX op {node.domain}.{node.op_type} (node {node.name!r}) is not a standard op")
-    if node.op_type != "Constant" and node.input and all(e.static(n) is not None for n in node.input if n):
-        _fold(e, node)
-        return
-    converter = CONVERTERS.get(node.op_type)
-    if converter is None:
-        raise UnsupportedOp(f"ONNX op {node.op_type} (node {node.name!r}) has no PyTorch converter yet")
-    try:
-        converter(e, node)
-    except UnsupportedOp as exc:
-        raise UnsupportedOp(f"ONNX op {node.op_type} (node {node.name!r}): {exc.args[0]}") from None
-
-
-def _owned(arr: np.ndarray) -> np.ndarray:
-    """A contiguous, writable array (initializers are read-only views of the protobuf)."""
-    arr = np.ascontiguousarray(arr)
-    return arr if arr.flags.writeable else arr.copy()
-
-
-def _fold(e: Emitter, node) -> None:
-    """Compute a node whose inputs are all constants now, with ONNX's reference evaluator."""
-    from onnx.reference import ReferenceEvaluator
-
-    feeds = {n: e.static(n) for n in node.input if n}
-    outs = ReferenceEvaluator(node).run(None, feeds)
-    for name, arr in zip(node.output, outs):
-        if name:
-            e.values[name] = Value(name, "const", np.asarray(arr))
 
 
 def _render(e: Emitter, class_name: str, params: list[str], returns: list[str], doc: str) -> str:

@@ -13,42 +13,32 @@ from collections.abc import Callable
 
 import numpy as np
 
+from ..onnx_common import axes as _axes
+from ..onnx_common import bias_add as _bias_add
+from ..onnx_common import (
+    cast_to,
+    clip_bounds,
+    constant,
+    conv_weights,
+    identity,
+    pad_widths,
+    registrar,
+    shape_concat,
+    shape_items,
+    slice_index,
+    slice_params,
+    split_sizes,
+)
+from ..onnx_common import ints as _ints
+from ..onnx_common import one as _one
+from ..onnx_common import pads as _pads
+from ..onnx_common import shape_arithmetic as _shape_arithmetic
+from ..onnx_common import transpose_pads as _transpose_pads
 from .emitter import Emitter, UnsupportedOp, attrs, torch_dtype
 
 CONVERTERS: dict[str, Callable] = {}
+op = registrar(CONVERTERS)
 INT64_MAX = 2**63 - 1
-
-
-def op(*names: str):
-    def register(fn):
-        for name in names:
-            if name in CONVERTERS:
-                raise ValueError(f"ONNX op {name} registered twice")
-            CONVERTERS[name] = fn
-        return fn
-
-    return register
-
-
-def _ints(values) -> tuple:
-    return tuple(int(v) for v in values)
-
-
-def _one(values):
-    """A tuple of equal sizes written as one int (kernel_size=3), as people write it."""
-    return values[0] if len(set(values)) == 1 else values
-
-
-def _axes(e: Emitter, node, a: dict, index: int = 1):
-    """Axes from the attribute (older opsets) or the input (newer ones)."""
-    if "axes" in a:
-        return _ints(a["axes"])
-    if len(node.input) > index and node.input[index]:
-        arr = e.static(node.input[index])
-        if arr is None:
-            raise UnsupportedOp(f"{node.op_type} with computed axes is not supported", node.name)
-        return _ints(arr.reshape(-1))
-    return None
 
 
 # -- element-wise ---------------------------------------------------------------------------
@@ -99,30 +89,6 @@ def _is_int(e: Emitter, name: str) -> bool:
 
 def _paren(expr: str) -> str:
     return f"({expr})" if " " in expr and not expr.startswith(("torch.", "F.", "self.")) else expr
-
-
-def _shape_arithmetic(e: Emitter, node) -> None:
-    """Element-wise arithmetic on shape values (Python ints), e.g. a flatten size."""
-    py = {"Add": "+", "Sub": "-", "Mul": "*", "Div": "//"}.get(node.op_type)
-    if py is None:
-        raise UnsupportedOp(f"{node.op_type} on shape values is not supported", node.name)
-    vals = []
-    for n in node.input[:2]:
-        v = e.get(n)
-        if v.kind == "const":
-            flat = v.static.reshape(-1).tolist()
-            vals.append(("int", repr(flat[0])) if v.static.ndim == 0 else ("list", repr(flat)))
-        else:
-            vals.append(("int" if v.kind == "int" else "list", v.expr))
-    (ka, a), (kb, b) = vals
-    if ka == kb == "int":
-        e.assign(list(node.output), f"{a} {py} {b}", "int")
-    elif ka == "int":
-        e.assign(list(node.output), f"[{a} {py} v for v in {b}]", "shape")
-    elif kb == "int":
-        e.assign(list(node.output), f"[v {py} {b} for v in {a}]", "shape")
-    else:
-        e.assign(list(node.output), f"[p {py} q for p, q in zip({a}, {b})]", "shape")
 
 
 _VARIADIC = {"Min": "torch.minimum", "Max": "torch.maximum", "Sum": "torch.add"}
@@ -178,14 +144,7 @@ def gelu(e: Emitter, node) -> None:
 @op("Clip")
 def clip(e: Emitter, node) -> None:
     """`torch.clamp(x, min, max)`."""
-    a = attrs(node)
-    lo, hi = a.get("min"), a.get("max")
-    for i, name in ((1, "min"), (2, "max")):
-        if len(node.input) > i and node.input[i]:
-            arr = e.static(node.input[i])
-            if arr is None:
-                raise UnsupportedOp("Clip with computed bounds is not supported", node.name)
-            lo, hi = (arr.item(), hi) if name == "min" else (lo, arr.item())
+    lo, hi = clip_bounds(e, node)
     e.assign(list(node.output), f"torch.clamp({e.tensor(node.input[0])}, min={lo!r}, max={hi!r})")
 
 
@@ -210,24 +169,6 @@ def softmax(e: Emitter, node) -> None:
 # -- layers with weights ----------------------------------------------------------------------
 
 
-def _pads(e: Emitter, node, a: dict, kernel, strides, dilations) -> list[int]:
-    """Begin and end pads per spatial axis (ONNX order), auto_pad resolved with the input shape."""
-    nd = len(kernel)
-    auto = a.get("auto_pad", "NOTSET")
-    if auto in ("NOTSET", "VALID"):
-        return list(a.get("pads", [0] * 2 * nd)) if auto == "NOTSET" else [0] * 2 * nd
-    shape = e.shape(node.input[0])
-    if shape is None or any(d is None for d in shape[2:]):
-        raise UnsupportedOp(f"{node.op_type} auto_pad={auto} needs static spatial sizes", node.name)
-    begins, ends = [], []
-    for size, k, s, d in zip(shape[2:], kernel, strides, dilations):
-        total = max((math.ceil(size / s) - 1) * s + (k - 1) * d + 1 - size, 0)
-        small, big = total // 2, total - total // 2
-        begins.append(small if auto == "SAME_UPPER" else big)
-        ends.append(big if auto == "SAME_UPPER" else small)
-    return begins + ends
-
-
 def _torch_pad(pads: list[int]) -> tuple:
     """ONNX (b1, b2, ..., e1, e2, ...) -> F.pad's (last axis first) (b_n, e_n, ..., b_1, e_1)."""
     nd = len(pads) // 2
@@ -250,21 +191,10 @@ def _spatial(e: Emitter, node, a: dict, kernel, pad_value: float = 0.0) -> tuple
     return f"F.pad({x}, {_torch_pad(pads)}{value})", 0
 
 
-def _kernel(e: Emitter, node):
-    """(attributes, weight, bias or None, spatial rank, groups, kernel size) of a Conv or
-    ConvTranspose whose weights are constants."""
-    a = attrs(node)
-    w = e.static(node.input[1])
-    if w is None:
-        raise UnsupportedOp(f"{node.op_type} with a computed kernel is not supported", node.name)
-    b = e.static(node.input[2]) if len(node.input) > 2 and node.input[2] else None
-    return a, w, b, w.ndim - 2, a.get("group", 1), tuple(w.shape[2:])
-
-
 @op("Conv")
 def conv(e: Emitter, node) -> None:
     """`nn.Conv1d/2d/3d` with the kernel; asymmetric or 'SAME' padding as `F.pad` first."""
-    a, w, b, nd, groups, kernel = _kernel(e, node)
+    a, w, b, nd, groups, kernel = conv_weights(e, node)
     x, padding = _spatial(e, node, a, kernel)
     args = [f"{w.shape[1] * groups}", f"{w.shape[0]}", f"kernel_size={_one(kernel)}"]
     if set(a.get("strides", [1])) != {1}:
@@ -277,7 +207,8 @@ def conv(e: Emitter, node) -> None:
         args.append(f"groups={groups}")
     if b is None:
         args.append("bias=False")
-    mod = e.module(node.name or "conv", f"nn.Conv{nd}d({', '.join(args)})", {"weight": w, "bias": b})
+    mod = e.module(node, "conv", f"nn.Conv{nd}d({', '.join(args)})", {"weight": w, "bias": b},
+                   weight=node.input[1])
     e.assign(list(node.output), f"{mod}({x})")
 
 
@@ -285,7 +216,7 @@ def conv(e: Emitter, node) -> None:
 def conv_transpose(e: Emitter, node) -> None:
     """`nn.ConvTranspose1d/2d/3d`; pads torch cannot express (asymmetric, or from auto_pad /
     output_shape) become a crop of the output."""
-    a, w, b, nd, groups, kernel = _kernel(e, node)
+    a, w, b, nd, groups, kernel = conv_weights(e, node)
     strides = _ints(a.get("strides", [1] * nd))
     dilations = _ints(a.get("dilations", [1] * nd))
     extra = list(_ints(a.get("output_padding", [0] * nd)))
@@ -311,34 +242,14 @@ def conv_transpose(e: Emitter, node) -> None:
         args.append("bias=False")
     if set(dilations) != {1}:
         args.append(f"dilation={_one(dilations)}")
-    mod = e.module(node.name or "conv_transpose", f"nn.ConvTranspose{nd}d({', '.join(args)})", {"weight": w, "bias": b})
+    mod = e.module(node, "conv_transpose", f"nn.ConvTranspose{nd}d({', '.join(args)})", {"weight": w, "bias": b},
+                   weight=node.input[1])
     expr = f"{mod}({e.tensor(node.input[0])})"
     crop_begin = [p - c for p, c in zip(begin, common)]
     if any(crop_begin) or any(crop_end):
         index = ", ".join([":", ":"] + [f"{cb or ''}:{-ce if ce else ''}" for cb, ce in zip(crop_begin, crop_end)])
         expr = f"{expr}[{index}]"
     e.assign(list(node.output), expr)
-
-
-def _transpose_pads(e: Emitter, node, a: dict, kernel, strides, dilations, extra) -> list[int]:
-    """Begin and end pads of a ConvTranspose (ONNX order), from `pads`, or from the output
-    size `auto_pad`/`output_shape` ask for (ONNX: total = stride * (in - 1) + output_padding
-    + (kernel - 1) * dilation + 1 - out; SAME_UPPER puts the odd one at the end)."""
-    nd = len(kernel)
-    auto = a.get("auto_pad", "NOTSET")
-    if "output_shape" not in a and auto in ("NOTSET", "VALID"):
-        return list(_ints(a.get("pads", [0] * 2 * nd))) if auto == "NOTSET" else [0] * 2 * nd
-    shape = e.shape(node.input[0])
-    if shape is None or any(d is None for d in shape[2:]):
-        raise UnsupportedOp(f"ConvTranspose auto_pad={auto} needs static spatial sizes", node.name)
-    wanted = list(a["output_shape"])[-nd:] if "output_shape" in a else [n * s for n, s in zip(shape[2:], strides)]
-    begins, ends = [], []
-    for size, out, k, s, d, x in zip(shape[2:], wanted, kernel, strides, dilations, extra):
-        total = max(s * (size - 1) + x + (k - 1) * d + 1 - out, 0)
-        small, big = total // 2, total - total // 2
-        begins.append(big if auto == "SAME_LOWER" else small)
-        ends.append(small if auto == "SAME_LOWER" else big)
-    return begins + ends
 
 
 @op("Gemm")
@@ -355,7 +266,8 @@ def gemm(e: Emitter, node) -> None:
         weight = (w if a.get("transB", 0) else w.T) * np.asarray(alpha, w.dtype)
         bias = None if c is None else np.broadcast_to(c * np.asarray(beta, c.dtype), (weight.shape[0],)).copy()
         args = f"{weight.shape[1]}, {weight.shape[0]}" + ("" if bias is not None else ", bias=False")
-        mod = e.module(node.name or "linear", f"nn.Linear({args})", {"weight": np.ascontiguousarray(weight), "bias": bias})
+        mod = e.module(node, "linear", f"nn.Linear({args})", {"weight": np.ascontiguousarray(weight), "bias": bias},
+                       weight=tuple(node.input[1:3]))
         e.assign(list(node.output), f"{mod}({x})")
         return
     y = e.tensor(node.input[1]) + (".t()" if a.get("transB", 0) else "")
@@ -373,25 +285,12 @@ def matmul(e: Emitter, node) -> None:
     if w is not None and w.ndim == 2 and w.dtype.kind == "f":
         add, bias = _bias_add(e, node.output[0], w.shape[1])
         args = f"{w.shape[0]}, {w.shape[1]}" + ("" if add else ", bias=False")
-        mod = e.module(node.name or "linear", f"nn.Linear({args})", {"weight": np.ascontiguousarray(w.T), "bias": bias})
+        names = (node.input[1], *(i for i in add.input if i != node.output[0])) if add else node.input[1]
+        mod = e.module(node, "linear", f"nn.Linear({args})", {"weight": np.ascontiguousarray(w.T), "bias": bias},
+                       weight=names)
         e.assign(list(add.output if add else node.output), f"{mod}({x})")
         return
     e.assign(list(node.output), f"{x} @ {e.tensor(node.input[1])}")
-
-
-def _bias_add(e: Emitter, name: str, size: int):
-    """(the Add node, its bias) when `name` is read only by an Add of a constant (size,) vector:
-    MatMul + Add is one nn.Linear, as exporters split it."""
-    readers = e.consumers.get(name, [])
-    if len(readers) != 1 or readers[0] is None or readers[0].op_type != "Add":
-        return None, None
-    add = readers[0]
-    other = add.input[1] if add.input[0] == name else add.input[0]
-    bias = e.static(other)
-    if bias is None or bias.shape != (size,) or bias.dtype.kind != "f":
-        return None, None
-    e.fused.add(id(add))
-    return add, bias
 
 
 @op("Einsum")
@@ -418,7 +317,8 @@ def batch_norm(e: Emitter, node) -> None:
     eps, momentum = a.get("epsilon", 1e-5), 1.0 - a.get("momentum", 0.9)
     weights = {"weight": scale, "bias": bias, "running_mean": mean, "running_var": var,
                "num_batches_tracked": np.zeros((), np.int64)}
-    mod = e.module(node.name or "bn", f"nn.BatchNorm{nd}d({scale.shape[0]}, eps={eps!r}, momentum={momentum:.6g})", weights)
+    mod = e.module(node, "bn", f"nn.BatchNorm{nd}d({scale.shape[0]}, eps={eps!r}, momentum={momentum:.6g})", weights,
+                   weight=node.input[1])
     e.assign(list(node.output)[:1], f"{mod}({e.tensor(node.input[0])})")
 
 
@@ -440,7 +340,7 @@ def layer_norm(e: Emitter, node) -> None:
     args = f"{_one(_ints(shape)) if len(shape) == 1 else _ints(shape)}, eps={a.get('epsilon', 1e-5)!r}"
     if bias is None:
         args += ", bias=False"
-    mod = e.module(node.name or "layer_norm", f"nn.LayerNorm({args})", weights)
+    mod = e.module(node, "layer_norm", f"nn.LayerNorm({args})", weights, weight=node.input[1])
     e.assign(list(node.output)[:1], f"{mod}({e.tensor(node.input[0])})")
 
 
@@ -450,15 +350,11 @@ def gather(e: Emitter, node) -> None:
     axis = attrs(node).get("axis", 0)
     data, idx = node.input[:2]
     table, index = e.static(data), e.static(idx)
-    v = e.get(data)
-    if v.kind == "shape" and index is not None:
-        if index.ndim == 0:
-            e.assign(list(node.output), f"{v.expr}[{int(index)}]", "int")
-        else:
-            e.assign(list(node.output), f"[{v.expr}[i] for i in {index.reshape(-1).tolist()}]", "shape")
+    if shape_items(e, node):
         return
     if table is not None and axis == 0 and table.ndim == 2 and table.dtype.kind == "f" and index is None:
-        mod = e.module(node.name or "embedding", f"nn.Embedding({table.shape[0]}, {table.shape[1]})", {"weight": table})
+        mod = e.module(node, "embedding", f"nn.Embedding({table.shape[0]}, {table.shape[1]})", {"weight": table},
+                       weight=data)
         e.assign(list(node.output), f"{mod}({e.tensor(idx)})")
         return
     x = e.tensor(data)
@@ -500,7 +396,7 @@ def pool(e: Emitter, node) -> None:
     if not is_max and padding != 0 and not a.get("count_include_pad", 0):
         args.append("count_include_pad=False")
     cls = f"nn.{'MaxPool' if is_max else 'AvgPool'}{nd}d"
-    mod = e.module(node.name or "pool", f"{cls}({', '.join(args)})", {})
+    mod = e.module(node, "pool", f"{cls}({', '.join(args)})", {})
     e.assign(list(node.output)[:1], f"{mod}({x})")
 
 
@@ -518,26 +414,8 @@ def global_pool(e: Emitter, node) -> None:
 # -- shapes and layout ------------------------------------------------------------------------
 
 
-@op("Identity", "Dropout")
-def identity(e: Emitter, node) -> None:
-    """nothing: the output is the input (Dropout is inference-mode identity)."""
-    e.alias(node.output[0], node.input[0])
-
-
-@op("Constant")
-def constant(e: Emitter, node) -> None:
-    """a constant, folded into what uses it."""
-    from onnx import numpy_helper
-
-    from .emitter import Value
-
-    a = attrs(node)
-    if "value" in a:
-        arr = numpy_helper.to_array(a["value"])
-    else:
-        key = next(iter(a))
-        arr = np.asarray(a[key], dtype={"value_float": np.float32, "value_int": np.int64}.get(key, np.int64 if "int" in key else np.float32))
-    e.values[node.output[0]] = Value(node.output[0], "const", arr)
+op("Identity", "Dropout")(identity)
+op("Constant")(constant)
 
 
 @op("Shape")
@@ -554,12 +432,8 @@ def shape(e: Emitter, node) -> None:
 @op("Cast")
 def cast(e: Emitter, node) -> None:
     """`x.to(dtype)`; shape values stay ints."""
-    from onnx import helper
-
-    to = helper.tensor_dtype_to_np_dtype(attrs(node)["to"])
-    v = e.get(node.input[0])
-    if v.kind in ("shape", "int") and to.kind in "iu":
-        e.alias(node.output[0], node.input[0])
+    to = cast_to(e, node)
+    if to is None:
         return
     e.assign(list(node.output), f"{e.tensor(node.input[0])}.to({torch_dtype(to)})")
 
@@ -636,13 +510,7 @@ def squeeze(e: Emitter, node) -> None:
 def concat(e: Emitter, node) -> None:
     """`torch.cat([...], dim)`, or a Python list for shape values."""
     axis = attrs(node)["axis"]
-    kinds = {e.get(n).kind for n in node.input}
-    if "shape" in kinds or "int" in kinds:
-        parts = [
-            ", ".join(str(int(v)) for v in e.static(n).reshape(-1)) if e.static(n) is not None else f"*{_dims(e, n)}"
-            for n in node.input
-        ]
-        e.assign(list(node.output), f"[{', '.join(parts)}]", "shape")
+    if shape_concat(e, node, lambda n: f"*{_dims(e, n)}"):
         return
     e.assign(list(node.output), f"torch.cat([{', '.join(e.tensor(n) for n in node.input)}], dim={axis})")
 
@@ -650,14 +518,8 @@ def concat(e: Emitter, node) -> None:
 @op("Split")
 def split(e: Emitter, node) -> None:
     """`torch.split(x, sizes, dim)`."""
-    a = attrs(node)
-    axis = a.get("axis", 0)
-    sizes = a.get("split")
-    if sizes is None and len(node.input) > 1 and node.input[1]:
-        arr = e.static(node.input[1])
-        if arr is None:
-            raise UnsupportedOp("Split with computed sizes is not supported", node.name)
-        sizes = arr.tolist()
+    axis = attrs(node).get("axis", 0)
+    sizes = split_sizes(e, node)
     x = e.tensor(node.input[0])
     if sizes is None:
         dim = (e.shape(node.input[0]) or [None] * (axis + 1))[axis]
@@ -668,45 +530,12 @@ def split(e: Emitter, node) -> None:
     e.assign(list(node.output), f"torch.split({x}, {list(_ints(sizes))}, dim={axis})")
 
 
-def _bounds(e: Emitter, name: str, count: int) -> list[str] | None:
-    """Slice bounds as Python expressions: constants, or a shape value's items."""
-    arr = e.static(name)
-    if arr is not None:
-        return ["" if abs(int(v)) >= INT64_MAX // 2 else str(int(v)) for v in arr.reshape(-1)]
-    v = e.get(name)
-    if v.kind == "shape":
-        return [f"{v.expr}[{i}]" for i in range(count)]
-    if v.kind == "int" and count == 1:
-        return [v.expr]
-    return None
-
-
 @op("Slice")
 def slice_(e: Emitter, node) -> None:
     """`x[a:b, ...]` indexing (constant or shape-valued bounds, positive steps)."""
-    axes = e.static(node.input[3]) if len(node.input) > 3 and node.input[3] else None
-    steps = e.static(node.input[4]) if len(node.input) > 4 and node.input[4] else None
-    if len(node.input) > 3 and node.input[3] and axes is None or len(node.input) > 4 and node.input[4] and steps is None:
-        raise UnsupportedOp("Slice with computed axes or steps is not supported", node.name)
-    count = len(axes) if axes is not None else (len(e.static(node.input[1])) if e.static(node.input[1]) is not None else 1)
-    starts, ends = _bounds(e, node.input[1], count), _bounds(e, node.input[2], count)
-    if starts is None or ends is None:
-        raise UnsupportedOp("Slice with computed bounds is not supported", node.name)
-    axes = axes.tolist() if axes is not None else list(range(count))
-    steps = steps.tolist() if steps is not None else [1] * count
-    if any(s < 0 for s in steps):
-        raise UnsupportedOp("Slice with a negative step is not supported", node.name)
+    starts, ends, sel, steps, rank = slice_params(e, node)
+    index = slice_index(starts, ends, sel, steps, rank)
     v = e.get(node.input[0])
-    rank = 1 if v.kind == "shape" else e.rank(node.input[0])
-    if rank is None:
-        rank = max(a + 1 for a in axes if a >= 0) if all(a >= 0 for a in axes) else None
-    if rank is None:
-        raise UnsupportedOp("Slice of an input of unknown rank", node.name)
-    index = [":"] * rank
-    for start, stop, ax, st in zip(starts, ends, axes, steps):
-        index[ax % rank] = f"{'' if start == '0' else start}:{stop}" + (f":{st}" if st != 1 else "")
-    while index and index[-1] == ":":
-        index.pop()
     if v.kind == "shape":
         e.assign(list(node.output), f"{v.expr}[{index[0] if index else ':'}]", "shape")
         return
@@ -751,17 +580,8 @@ def constant_of_shape(e: Emitter, node) -> None:
 @op("Pad")
 def pad(e: Emitter, node) -> None:
     """`F.pad(x, pads, mode)` (constant, reflect, edge -> replicate)."""
-    a = attrs(node)
-    pads = a.get("pads")
-    if pads is None:
-        arr = e.static(node.input[1])
-        if arr is None:
-            raise UnsupportedOp("Pad with computed pads is not supported", node.name)
-        pads = arr.tolist()
-    value = 0.0
-    if len(node.input) > 2 and node.input[2]:
-        value = e.static(node.input[2]).item()
-    mode = {"constant": "constant", "reflect": "reflect", "edge": "replicate"}[a.get("mode", "constant")]
+    pads, value, mode = pad_widths(e, node)
+    mode = {"constant": "constant", "reflect": "reflect", "edge": "replicate"}[mode]
     nd = len(pads) // 2
     while nd and pads[0] == 0 and pads[nd] == 0 and mode == "constant":  # leading axes unpadded
         pads = pads[1:nd] + pads[nd + 1 :]
@@ -855,7 +675,7 @@ def recurrent(e: Emitter, node) -> None:
         weights[f"bias_ih_l0{sfx}"] = bias[: gates * hidden][order]
         weights[f"bias_hh_l0{sfx}"] = bias[gates * hidden :][order]
     extra = ", bidirectional=True" if dirs == 2 else ""
-    mod = e.module(node.name or kind.lower(), f"nn.{kind}({w.shape[2]}, {hidden}{extra})", weights)
+    mod = e.module(node, kind.lower(), f"nn.{kind}({w.shape[2]}, {hidden}{extra})", weights, weight=node.input[1])
     x = e.tensor(node.input[0])
     initial = [node.input[i] if len(node.input) > i else "" for i in ((5, 6) if kind == "LSTM" else (5,))]
     zeros = f"torch.zeros({dirs}, {x}.shape[1], {hidden})"

@@ -47,6 +47,16 @@ def dropout(ctx: LayerCtx) -> Lowering:
     return Lowering(None, call, ctx.x)
 
 
+@lowering("rescaling")
+def rescaling(ctx: LayerCtx) -> Lowering:
+    """x * scale + offset, for numbers (a per-channel list: the code engine)."""
+    scale, offset = ctx.get("scale"), ctx.get("offset", 0.0)
+    if not all(isinstance(v, int | float) for v in (scale, offset)):
+        raise Untranslatable("a per-channel Rescaling: translate with --engine code")
+    expr = "{x}" + (f" * {scale!r}" if scale != 1 else "") + (f" + {offset!r}" if offset else "")
+    return Lowering(None, expr, ctx.x)
+
+
 @lowering("flatten")
 def flatten(ctx: LayerCtx) -> Lowering:
     ctx.check_channels_last()
