@@ -21,15 +21,15 @@ import pytest
 keras = pytest.importorskip("keras")
 torch = pytest.importorskip("torch")
 
-from portmodel.examples import randomize  # noqa: E402
-from portmodel.keras_to_torch.code.ir import Block, Line, prune, render  # noqa: E402
-from portmodel.translate import translate_source  # noqa: E402
-from portmodel.verify import per_layer, run_keras, run_torch  # noqa: E402
-from portmodel.weights import transfer  # noqa: E402
+from portmodel.examples import randomize
+from portmodel.keras_to_torch.code.ir import Block, Line, prune, render
+from portmodel.translate import translate_source
+from portmodel.verify import per_layer, run_keras, run_torch
+from portmodel.weights import transfer
 
 APPS = Path(keras.__file__).parent / "src" / "applications"
 # files the engine translates without a TODO (the rest: see docs/keras_to_torch.md)
-CLEAN = ["vgg16", "vgg19", "resnet", "mobilenet_v2", "densenet", "xception", "mobilenet"]
+CLEAN = ["vgg16", "vgg19", "resnet", "mobilenet_v2", "densenet", "xception", "mobilenet", "mobilenet_v3"]
 
 
 def _port(tmp_path: Path, name: str):
@@ -61,15 +61,15 @@ def _check(keras_model, torch_model, shape) -> None:
 
 
 CASES = [
-    ("vgg16", "VGG16", dict(classes=7, classifier_activation=None), [(32, 32, 3), (48, 40, 3)]),
-    ("vgg16", "VGG16", dict(include_top=False, pooling="max"), [(40, 32, 3)]),
-    ("resnet", "ResNet50", dict(include_top=False, pooling="avg"), [(32, 32, 3), (48, 40, 3)]),
-    ("mobilenet_v2", "MobileNetV2", dict(alpha=0.35, classes=5, classifier_activation=None), [(32, 32, 3), (40, 48, 3)]),
-    ("densenet", "DenseNet121", dict(classes=5, classifier_activation=None), [(32, 32, 3)]),
-    ("xception", "Xception", dict(include_top=False, pooling="avg"), [(71, 71, 3)]),
-    ("mobilenet", "MobileNet", dict(alpha=0.25, classes=5, classifier_activation=None), [(32, 32, 3)]),
-    ("mobilenet_v3", "MobileNetV3Small",
-     dict(classes=5, classifier_activation=None, include_preprocessing=False), [(32, 32, 3)]),
+    ("vgg16", "VGG16", {"classes": 7, "classifier_activation": None}, [(32, 32, 3), (48, 40, 3)]),
+    ("vgg16", "VGG16", {"include_top": False, "pooling": "max"}, [(40, 32, 3)]),
+    ("resnet", "ResNet50", {"include_top": False, "pooling": "avg"}, [(32, 32, 3), (48, 40, 3)]),
+    ("mobilenet_v2", "MobileNetV2", {"alpha": 0.35, "classes": 5, "classifier_activation": None}, [(32, 32, 3), (40, 48, 3)]),
+    ("densenet", "DenseNet121", {"classes": 5, "classifier_activation": None}, [(32, 32, 3)]),
+    ("xception", "Xception", {"include_top": False, "pooling": "avg"}, [(71, 71, 3)]),
+    ("mobilenet", "MobileNet", {"alpha": 0.25, "classes": 5, "classifier_activation": None}, [(32, 32, 3)]),
+    ("mobilenet_v3", "MobileNetV3Small", {"classes": 5, "classifier_activation": None}, [(32, 32, 3)]),
+    ("mobilenet_v3", "MobileNetV3Large", {"include_top": False, "pooling": "avg", "minimalistic": True}, [(40, 48, 3)]),
 ]
 
 
@@ -125,7 +125,7 @@ def test_cli_translates_with_the_code_engine(tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "portmodel.cli", "translate", str(APPS / "vgg16.py"), "--to", "torch",
          "--engine", "code", "-o", str(out)],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True, text=True, timeout=300, check=False,
     )
     assert proc.returncode == 0, proc.stderr
     assert "class VGG16(nn.Module)" in out.read_text()
@@ -144,3 +144,35 @@ def test_forward_keeps_only_what_its_tensors_need():
     text = render(prune(fwd), "")
     assert "rows" not in text and "name" not in text and "k = 2" not in text and "y = i" not in text
     assert "x = self.fc(x)" in text and "x = x.mean((2, 3))" in text and "for i in range(n):" in text
+
+
+def test_a_package_translated_together_uses_its_own_ports(tmp_path):
+    """resnet_v2.py builds on resnet.py's builder and helpers: translated together, the port's
+    import of resnet is relative (its port), and ResNet50V2 matches Keras."""
+    out = tmp_path / "kapps"
+    files = [str(APPS / f) for f in ("__init__.py", "resnet.py", "resnet_v2.py")]
+    proc = subprocess.run(
+        [sys.executable, "-m", "portmodel.cli", "translate", *files, "--to", "torch", "--engine", "code", "-o", str(out)],
+        capture_output=True, text=True, timeout=300, check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    text = (out / "resnet_v2.py").read_text()
+    assert "from . import resnet" in text and "TODO" not in text
+    sys.path.insert(0, str(tmp_path))
+    try:
+        port = importlib.import_module("kapps.resnet_v2")
+    finally:
+        sys.path.remove(str(tmp_path))
+    source = importlib.import_module("keras.src.applications.resnet_v2")
+    kwargs = {"include_top": False, "pooling": "avg"}
+    _check(source.ResNet50V2(weights=None, input_shape=(32, 32, 3), **kwargs),
+           port.ResNet50V2(weights=None, input_shape=(32, 32, 3), **kwargs), (32, 32, 3))
+
+
+def test_resnet_v2_alone_says_its_models_stay_keras():
+    path = APPS / "resnet_v2.py"
+    result = translate_source(path.read_text(), str(path), to="torch", engine="code")
+    assert result.status == "converted"
+    assert [d.message for d in result.todos] == [(
+        "`from keras.src.applications import resnet`: models of that module stay Keras unless it is translated "
+        "too (translate its folder, or name it)")]

@@ -679,11 +679,11 @@ def to_keras(
     """
     import torch
 
+    from .core.files import package_root
     from .core.fsutil import write_text
     from .loading import import_file
     from .port import _refuse_todos, _report, read_source
     from .rulebook import load_rules
-    from .torch_to_keras.source import package_root
     from .verify import to_keras_layout, verify_torch_source
     from .weights import transfer_to_keras
 

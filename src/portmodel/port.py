@@ -289,6 +289,6 @@ def port_to_keras(
 
 
 def _in_package(path: str) -> bool:
-    from .torch_to_keras.source import package_root
+    from .core.files import package_root
 
     return package_root(Path(path))[0] is not None

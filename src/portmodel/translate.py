@@ -48,7 +48,7 @@ def translate_source(
             return translate_torch(source, path, translated=translated, rules=rules, parsed=module,
                                    input_shape=input_shape)
         if engine == "code":
-            return translate_code(module, source, path, rules)
+            return translate_code(module, source, path, rules, translated=translated)
         return translate_keras(module, source, path, input_shape, rules)
     except RecursionError:  # a pathological but parseable file: report it, never crash
         raise PortmodelError(TOO_DEEP, path) from None

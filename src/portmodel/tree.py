@@ -151,7 +151,7 @@ def output_path(path: str, roots: list[str], out_dir: str, packages: bool = Fals
     resnet.py`, so the relative imports between the translated modules hold)."""
     p = Path(path).resolve()
     if packages:
-        from .torch_to_keras.source import package_root
+        from .core.files import package_root
 
         root, _ = package_root(p)
         if root is not None:

@@ -57,3 +57,17 @@ def discover(paths: list[str], config: Config | None = None, suffixes=SUFFIXES) 
     if config is not None:
         found = [f for f in found if f == "-" or not config.is_excluded(f)]
     return list(dict.fromkeys(found))
+
+
+def package_root(path: Path) -> tuple[Path | None, str | None]:
+    """(the folder that holds the top package, the file's dotted module name), or (None, None)
+    when the file is not in a package."""
+    path = path.resolve()
+    parts = [path.stem] if path.stem != "__init__" else []
+    folder = path.parent
+    if not (folder / "__init__.py").exists():
+        return None, None
+    while (folder / "__init__.py").exists():
+        parts.insert(0, folder.name)
+        folder = folder.parent
+    return folder, ".".join(parts)

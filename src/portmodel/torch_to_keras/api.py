@@ -16,13 +16,14 @@ import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
 
 from ..core.errors import Diagnostic
+from ..core.files import package_root
 from ..core.parsing import walk
 from ..core.result import ModelInfo, TranslationResult
 from ..core.rules import RuleSet
 from .context import Translator
 from .emit import translate_file
 from .interpret import code_of
-from .source import Package, package_root, read_file
+from .source import Package, read_file
 
 _TRANSLATORS: dict[tuple, Translator] = {}
 

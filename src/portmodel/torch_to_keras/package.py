@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..core.files import package_root
 from ..core.fsutil import write_text
 from ..core.parsing import walk
 from ..core.rules import RuleSet
 from .api import translate_torch
 from .context import Translator
-from .source import Package, package_root
+from .source import Package
 
 SUFFIX = "_keras"
 

@@ -18,20 +18,6 @@ from ..core.imports import bindings, dotted
 from ..core.parsing import parse_python
 
 
-def package_root(path: Path) -> tuple[Path | None, str | None]:
-    """(the folder that holds the top package, the file's dotted module name), or (None, None)
-    when the file is not in a package."""
-    path = path.resolve()
-    parts = [path.stem] if path.stem != "__init__" else []
-    folder = path.parent
-    if not (folder / "__init__.py").exists():
-        return None, None
-    while (folder / "__init__.py").exists():
-        parts.insert(0, folder.name)
-        folder = folder.parent
-    return folder, ".".join(parts)
-
-
 @dataclass(eq=False)
 class SourceFile:
     """One parsed file: its top-level definitions and what its names refer to."""

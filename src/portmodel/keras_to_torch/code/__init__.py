@@ -20,51 +20,76 @@ from __future__ import annotations
 import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
 
+from ...core.errors import Diagnostic
 from ...core.result import ModelInfo, TranslationResult
 from ...core.rules import RuleSet
 from ..assemble import add_support_functions, assemble, is_keras_import
 from ..names import ImportTable
+from ..subclass import KERAS_BASES, TODO
 from ..values import code
 from .body import ClassWriter
 from .functions import FileFunctions, Function, own_nodes
 
 
-def translate_code(module: cst.Module, source: str, path: str, rules: RuleSet) -> TranslationResult:
+def translate_code(module: cst.Module, source: str, path: str, rules: RuleSet,
+                   translated: set[str] | None = None) -> TranslationResult:
+    """One file; `translated`: the dotted modules of the same run (a tree), whose models the
+    file may use: imports of them become relative, so the port uses their ports."""
     wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
     positions = wrapper.resolve(PositionProvider)
     module = wrapper.module
-    files = FileFunctions(module, ImportTable(module), set(rules.layers))
+    files = FileFunctions(module, ImportTable(module), set(rules.layers), path)
     pieces: list[str] = []
     diagnostics = []
     models: list[ModelInfo] = []
     import_slot = None
-    translated = 0
+    layers = 0
     changed = False
     for stmt in module.body:
         leading = "".join(code(line) for line in getattr(stmt, "leading_lines", ()))
         if isinstance(stmt, cst.SimpleStatementLine) and any(
             isinstance(s, cst.Import | cst.ImportFrom) and is_keras_import(s) for s in stmt.body
         ):
-            import_slot = len(pieces) if import_slot is None else import_slot
-            pieces.append(code(stmt))
+            rewritten = _package_import(files, stmt, translated or set())
+            if rewritten is None:
+                import_slot = len(pieces) if import_slot is None else import_slot
+                pieces.append(code(stmt))
+                continue
+            text, moved = rewritten
+            if moved:
+                changed = True
+            else:
+                p = positions.get(stmt)
+                reason = f"`{code(stmt.with_changes(leading_lines=())).strip()}`: models of that module stay Keras " \
+                         "unless it is translated too (translate its folder, or name it)"
+                diagnostics.append(Diagnostic(path, p.start.line if p else 1, 1, "PM001", reason))
+                text = f"{TODO} {reason}\n{text}"
+            pieces.append(text)
             continue
         fn = files.top.get(stmt.name.value) if isinstance(stmt, cst.FunctionDef) else None
         if fn is None or not _has_models(fn):
-            pieces.append(code(stmt))
+            reason = _untranslated_model(files, stmt)
+            if reason:  # never silently unchanged: a model the engine does not translate says so
+                p = positions.get(stmt)
+                diagnostics.append(Diagnostic(path, p.start.line if p else 1, 1, "PM001", reason))
+                pieces.append(leading + f"{TODO} {reason}\n" + code(stmt.with_changes(leading_lines=())))
+                changed = True
+            else:
+                pieces.append(code(stmt))
             continue
         changed = True
         if fn.is_model:
             writer = ClassWriter(files, rules, fn, path, positions)
             pieces.append(leading + _decorated(files, stmt, writer) + writer.write())
             diagnostics += writer.diagnostics
-            translated += writer.translated
+            layers += writer.translated
             if fn.builder:
                 models.append(ModelInfo(fn.name, fn.name, "functional"))
         else:
             text, inner = _factory(files, rules, fn, path, positions)
             pieces.append(text)
             diagnostics += [d for w in inner for d in w.diagnostics]
-            translated += sum(w.translated for w in inner)
+            layers += sum(w.translated for w in inner)
             if _returns_model(files, fn):
                 models.append(ModelInfo(fn.name, fn.name, "functional"))
     if not changed:
@@ -72,7 +97,51 @@ def translate_code(module: cst.Module, source: str, path: str, rules: RuleSet) -
     add_support_functions(pieces, source)
     header = code(module.with_changes(body=[])).rstrip("\n")
     return TranslationResult(path, "converted", assemble(header, pieces, import_slot), diagnostics, models,
-                             translated=translated)
+                             translated=layers)
+
+
+def _package_import(files: FileFunctions, stmt, translated: set[str]) -> tuple[str, bool] | None:
+    """`from keras.src.applications import resnet` where that module holds models this file
+    uses: (the import relative to this file, True) when the module is translated in the same
+    run, (the import as written, False) when it is not; None for any other import."""
+    node = stmt.body[0] if len(stmt.body) == 1 else None
+    if not isinstance(node, cst.ImportFrom) or node.relative or node.module is None or not files.dotted \
+            or isinstance(node.names, cst.ImportStar):
+        return None
+    base = code(node.module)
+    homes = set()
+    for alias in node.names:
+        name = code(alias.name)
+        module = f"{base}.{name}" if f"{base}.{name}" in files.others else base
+        other = files.others.get(module)
+        if other is None or other is files or not any(f.is_model for f in other.all):
+            return None
+        homes.add(module)
+    if not homes <= translated:
+        return code(stmt), False
+    here = files.dotted.split(".")[:-1]
+    parts = base.split(".")
+    common = 0
+    while common < min(len(here), len(parts)) and here[common] == parts[common]:
+        common += 1
+    dots = "." * (len(here) - common + 1)
+    moved = node.with_changes(relative=[cst.Dot()] * len(dots), module=(
+        cst.parse_expression(".".join(parts[common:])) if parts[common:] else None))
+    return code(stmt.with_changes(body=[moved])), True
+
+
+def _untranslated_model(files: FileFunctions, stmt) -> str | None:
+    """Why a class or function that makes Keras models is left as written, if it is one."""
+    if isinstance(stmt, cst.ClassDef):
+        bases = [files.keras(b.value) or "" for b in stmt.bases]
+        if any(b in KERAS_BASES or b.startswith("keras.") and b.rsplit(".", 1)[1] in ("Layer", "Model") for b in bases):
+            return f"class {stmt.name.value}: a Keras Layer/Model subclass, not translated by the code engine yet"
+    elif isinstance(stmt, cst.FunctionDef):
+        calls = [files.keras(n.func) for n in own_nodes(stmt.body) if isinstance(n, cst.Call)]
+        made = next((c for c in calls if c in ("keras.Model", "keras.Sequential")), None)
+        if made:
+            return f"{stmt.name.value}() makes a {made} the code engine does not follow yet"
+    return None
 
 
 def _has_models(fn: Function) -> bool:
@@ -82,8 +151,8 @@ def _has_models(fn: Function) -> bool:
 def _returns_model(files: FileFunctions, fn: Function) -> bool:
     """A factory: it returns what a builder of this file makes (`return ResNet(...)`)."""
     for node in own_nodes(fn.node.body):
-        if isinstance(node, cst.Return) and isinstance(node.value, cst.Call) and isinstance(node.value.func, cst.Name):
-            target = files.top.get(node.value.func.value)
+        if isinstance(node, cst.Return) and isinstance(node.value, cst.Call):
+            target = files.callee(fn, node.value)
             if target is not None and target.builder:
                 return True
     return False

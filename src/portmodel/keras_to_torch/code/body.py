@@ -18,6 +18,7 @@ Every statement is translated once, for every value of the function's parameters
 from __future__ import annotations
 
 import keyword
+import operator
 import re
 from dataclasses import dataclass, field
 
@@ -62,6 +63,8 @@ RESERVED = frozenset({
     "named_buffers", "requires_grad_", "get_submodule", "layers", "out_channels", "bfloat16", "compile",
 })
 _UNSET = object()
+_ARITHMETIC = {cst.Add: operator.add, cst.Subtract: operator.sub, cst.Multiply: operator.mul,
+               cst.Divide: operator.truediv, cst.FloorDivide: operator.floordiv, cst.Modulo: operator.mod}
 
 
 @dataclass
@@ -527,8 +530,9 @@ class ClassWriter:
         if first is None:
             raise Untranslatable("a tensor helper called without a tensor")
         name_arg = _arg(node, "name", None)
-        slot = self.key(code(name_arg) if name_arg is not None else None, node.func.value)
-        init.append(Line(slot.build(f"{node.func.value}({', '.join(ctor_args)})")))
+        callee = code(node.func)
+        slot = self.key(code(name_arg) if name_arg is not None else None, callee.rsplit(".", 1)[-1])
+        init.append(Line(slot.build(f"{callee}({', '.join(ctor_args)})")))
         self.translated += 1
         return Out(init, f"{slot.ref}({', '.join(fwd_args)})", f"{slot.init_ref}.out_channels", first.rank)
 
@@ -582,6 +586,17 @@ class ClassWriter:
         if isinstance(node, cst.IfExp):
             test = self.decide(node.test)
             return _UNSET if test is _UNSET else self.static(node.body if test else node.orelse)
+        if isinstance(node, cst.BinaryOperation) and type(node.operator) in _ARITHMETIC:
+            left, right = self.static(node.left), self.static(node.right)
+            if all(isinstance(v, int | float) and not isinstance(v, bool) for v in (left, right)):
+                try:
+                    return _ARITHMETIC[type(node.operator)](left, right)
+                except (ArithmeticError, ValueError):
+                    return _UNSET
+            return _UNSET
+        if isinstance(node, cst.UnaryOperation) and isinstance(node.operator, cst.Minus):
+            value = self.static(node.expression)
+            return -value if isinstance(value, int | float) and not isinstance(value, bool) else _UNSET
         if isinstance(node, cst.Tuple | cst.List):
             items = [self.static(e.value) for e in node.elements]
             return _UNSET if _UNSET in items or any(isinstance(e, cst.StarredElement) for e in node.elements) \

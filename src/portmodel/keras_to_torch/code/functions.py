@@ -13,9 +13,12 @@ helpers (in any order in the file) are found.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import libcst as cst
 
+from ...core.files import package_root
+from ...core.parsing import parse_python
 from ..names import ImportTable, canonical
 
 MODEL = "keras.Model"
@@ -48,11 +51,17 @@ class Function:
 class FileFunctions:
     """Every function of a file (nested ones too), with what the analysis found."""
 
-    def __init__(self, module: cst.Module, table: ImportTable, layer_names: set[str]):
+    def __init__(self, module: cst.Module, table: ImportTable, layer_names: set[str], path: str | None = None,
+                 others: dict | None = None):
         self.table = table
         self.layer_names = layer_names  # Keras layer classes the rules know
         self.top: dict[str, Function] = {}
         self.all: list[Function] = []
+        # modules of the same package this file calls into (`resnet.stack_residual_blocks_v2`)
+        self.root, self.dotted = package_root(Path(path)) if path and Path(path).is_file() else (None, None)
+        self.others = {} if others is None else others  # dotted module -> FileFunctions (shared, read once)
+        if self.dotted:
+            self.others.setdefault(self.dotted, self)
         for stmt in module.body:
             if isinstance(stmt, cst.FunctionDef):
                 self.top[stmt.name.value] = self._collect(stmt, None)
@@ -118,14 +127,43 @@ class FileFunctions:
         return self.top.get(name)
 
     def helper(self, fn: Function, call: cst.CSTNode) -> Function | None:
-        """The tensor helper `call` calls, if it is one (by its name, or a local bound to it:
-        `activation = hard_swish` ... `activation(x)`)."""
-        if isinstance(call, cst.Call) and isinstance(call.func, cst.Name):
+        """The tensor helper `call` calls, if it is one (by its name, a local bound to it:
+        `activation = hard_swish` ... `activation(x)`, or a module of the same package:
+        `resnet.stack_residual_blocks_v2(x, ...)`)."""
+        target = self.callee(fn, call)
+        return target if target is not None and target.tensor_params else None
+
+    def callee(self, fn: Function, call: cst.CSTNode) -> Function | None:
+        """The function of this file or of its package that `call` calls."""
+        if not isinstance(call, cst.Call):
+            return None
+        if isinstance(call.func, cst.Name):
             name = call.func.value
             target = self.lookup(fn, name) if name not in fn.aliases else fn.aliases[name]
-            if target is not None and target.tensor_params:
+            if target is not None or name in fn.params:
                 return target
-        return None
+        return self.foreign(call.func)
+
+    def foreign(self, node: cst.CSTNode) -> Function | None:
+        """A module-level function of another module of this file's package."""
+        q = self.table.qualified(node)
+        if not q or not self.root or "." not in q:
+            return None
+        module, name = q.rsplit(".", 1)
+        if module.rpartition(".")[0] != self.dotted.rpartition(".")[0]:
+            return None  # a module of the same folder only (keras.applications' siblings)
+        if module not in self.others:
+            path = self.root.joinpath(*module.split(".")).with_suffix(".py")
+            self.others[module] = None
+            if path.is_file():
+                try:
+                    tree = parse_python(path.read_text(encoding="utf-8"), str(path))
+                except Exception:  # noqa: BLE001 - a module that does not parse resolves nothing
+                    tree = None
+                if tree is not None:
+                    self.others[module] = FileFunctions(tree, ImportTable(tree), self.layer_names, str(path), self.others)
+        other = self.others.get(module)
+        return other.top.get(name) if other is not None else None
 
     def _aliases(self, fn: Function) -> None:
         for node in own_nodes(fn.node.body):

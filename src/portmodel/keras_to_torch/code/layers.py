@@ -519,6 +519,25 @@ def reshape(args: Args) -> Applied:
     return Applied(None, out, channels, rank)
 
 
+@writer("rescaling")
+def rescaling(args: Args) -> Applied:
+    """x * scale + offset; a list (per channel) broadcast along the channels, torch's dim 1."""
+    out = "{x}"
+    for name, op, default in (("scale", "*", 1.0), ("offset", "+", 0.0)):
+        text, value = args.text(name), args.value(name, default)
+        if text is None or value == default:
+            continue
+        if value is _SYMBOLIC or isinstance(value, list | tuple):  # maybe one number per channel
+            dims = ", ".join(["-1"] + ["1"] * ((args.rank or 4) - 2))
+            text = f"torch.as_tensor({text}, dtype={{x}}.dtype).reshape({dims})"
+        elif isinstance(value, int | float) and value < 0 and op == "+":
+            op, text = "-", repr(-value) if args.is_literal(name) else f"({text})"
+        elif not text.replace(".", "").replace("_", "").isalnum():
+            text = f"({text})"
+        out = f"{out} {op} {text}"
+    return Applied(None, out)
+
+
 @writer("dropout")
 def dropout(args: Args) -> Applied:
     noise = args.value("noise_shape")
