@@ -37,7 +37,7 @@ def randomize(keras_model, seed: int = 0) -> None:
         if len(shape) >= 2:
             fan_in = int(np.prod(shape[:-1])) if name != "embeddings" else 1
             value = noise / np.sqrt(max(fan_in, 1))
-        elif name in ("gamma", "moving_variance"):
+        elif name in ("gamma", "moving_variance", "variance"):
             value = 1.0 + 0.2 * np.abs(noise)
         else:
             value = 0.2 * noise

@@ -73,7 +73,7 @@ def import_file(path: str):
     p = Path(path)
     if not p.is_file():
         raise PortmodelError("file not found", path)
-    from .torch_to_keras.source import package_root
+    from .core.files import package_root
 
     root, dotted = package_root(p)
     if root is not None:

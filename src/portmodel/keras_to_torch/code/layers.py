@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 from ..hooks import Untranslatable
 from ..hooks.conv import SAME_PAD
+from ..hooks.norm import NORMALIZATION
 from ..hooks.registry import support_function
 
 UNKNOWN_CHANNELS = ""  # the channel count is only known when the module first runs (LazyLinear)
@@ -536,6 +537,15 @@ def rescaling(args: Args) -> Applied:
             text = f"({text})"
         out = f"{out} {op} {text}"
     return Applied(None, out)
+
+
+@writer("normalization")
+def normalization(args: Args) -> Applied:
+    rank = args.rank or 4
+    if args.value("axis", -1) not in (-1, rank - 1):
+        raise Untranslatable(f"Normalization(axis={args.text('axis')}): only the channel axis is translated")
+    parts = [args.channels] + [f"{n}={args.text(n)}" for n in ("mean", "variance", "invert") if args.text(n)]
+    return Applied(f"{NORMALIZATION}({', '.join(parts)})", "{m}({x})")
 
 
 @writer("dropout")

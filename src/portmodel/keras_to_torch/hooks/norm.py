@@ -1,4 +1,5 @@
-"""Normalisation: BatchNormalization and LayerNormalization, epsilon and momentum written out."""
+"""Normalisation: BatchNormalization and LayerNormalization, epsilon and momentum written out;
+Normalization (fixed or adapted mean and variance) as a support module."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from .registry import (
     Lowering,
     Untranslatable,
     lowering,
+    support_function,
 )
 
 
@@ -66,7 +68,36 @@ def group_norm(ctx: LayerCtx) -> Lowering:
 # -- PyTorch -> Keras ----------------------------------------------------------------------
 
 
+NORMALIZATION = support_function('''
+class KerasNormalization(nn.Module):
+    """keras.layers.Normalization over the channels of a channels-first tensor:
+    (x - mean) / max(sqrt(variance), 1e-7), or its inverse. Mean and variance given here are
+    constants; else they are buffers a checkpoint fills (Keras' weights mean, variance, count)."""
+
+    def __init__(self, channels, mean=None, variance=None, invert=False):
+        super().__init__()
+        given = mean is not None
+        for name, value, fill in (("mean", mean, 0.0), ("variance", variance, 1.0)):
+            value = torch.full((channels,), fill) if value is None else torch.as_tensor(value, dtype=torch.float32)
+            self.register_buffer(name, value.reshape(-1).expand(channels).clone(), persistent=not given)
+        self.register_buffer("count", torch.zeros((), dtype=torch.int64), persistent=not given)
+        self.invert = invert
+
+    def forward(self, x):
+        shape = (1, -1) + (1,) * (x.dim() - 2)
+        mean = self.mean.reshape(shape).to(x.dtype)
+        std = torch.clamp(self.variance.reshape(shape).to(x.dtype).sqrt(), min=1e-7)
+        return mean + x * std if self.invert else (x - mean) / std
+''')
 
 
-
-
+@lowering("normalization")
+def normalization(ctx: LayerCtx) -> Lowering:
+    axis = ctx.get("axis", -1)
+    if axis not in (-1, ctx.x.rank - 1):
+        raise Untranslatable("Normalization over an axis other than the channels")
+    parts = [ctx.channels_code()]
+    for name in ("mean", "variance", "invert"):
+        if ctx.has(name):
+            parts.append(f"{name}={ctx.get(name)!r}")
+    return Lowering(f"{NORMALIZATION}({', '.join(parts)})", "{m}({x})", ctx.x)

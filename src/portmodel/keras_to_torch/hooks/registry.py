@@ -44,7 +44,8 @@ def _registrar(table: dict, what: str):
 def support_function(source: str) -> str:
     """Register a module-level function (its source) that generated code may call; the
     translation writes it once into a port that calls it. Returns its name."""
-    name = source.split("def ", 1)[1].split("(", 1)[0]
+    keyword = "class " if source.lstrip().startswith("class ") else "def "  # a support class: nn.Module
+    name = source.split(keyword, 1)[1].split("(", 1)[0]
     if SUPPORT.get(name, source) != source:
         raise RuntimeError(f"support function '{name}' registered twice")
     SUPPORT[name] = source.strip("\n") + "\n"
