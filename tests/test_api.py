@@ -44,7 +44,7 @@ def test_import_is_cheap_and_modules_stay_modules():
                           "signature": list(inspect.signature(portmodel.translate).parameters)}))
     """, ROOT)
     assert out == {"heavy": [], "module": True, "run": True, "callable": True,
-                   "signature": ["source_or_path", "to", "input_shape", "path"]}
+                   "signature": ["source_or_path", "to", "input_shape", "path", "engine"]}
 
 
 def test_translate_errors_name_file_and_line(tmp_path):
@@ -279,3 +279,21 @@ def test_cli_and_api_give_the_same_outputs(tmp_path):
         assert portmodel.translate(path).code == written, path
     lint = run_cli("lint", str(ROOT / "fixtures"), "--format", "json", "--config", str(ROOT))
     assert json.loads(lint.stdout) == json.loads(portmodel.lint(ROOT / "fixtures", config=ROOT).render("json"))
+
+
+def test_weights_through_the_api_and_the_cli_are_the_same(tmp_path):
+    """`portmodel weights` is a layer over `portmodel.transfer_weights`: the same tensors."""
+    from safetensors.numpy import load_file
+
+    digits = ROOT / "examples" / "digits"
+    model_py = tmp_path / "model.py"
+    model_py.write_text(portmodel.translate(str(digits / "keras_model.py"), to="torch").code)
+    by_cli, by_api = tmp_path / "cli.safetensors", tmp_path / "api.safetensors"
+    proc = run_cli("weights", str(digits / "digits.keras"), "--model", f"{model_py}:DigitsCnn", "-o", str(by_cli))
+    assert proc.returncode == 0, proc.stderr
+    result = portmodel.transfer_weights(digits / "digits.keras", by_api, model=f"{model_py}:DigitsCnn")
+    assert result.tensors > 0 and f"wrote {result.tensors} tensors" in proc.stderr
+    a, b = load_file(str(by_cli)), load_file(str(by_api))
+    assert a.keys() == b.keys() and all((a[k] == b[k]).all() for k in a)
+    with pytest.raises(portmodel.PortmodelError, match="output exists"):
+        portmodel.transfer_weights(digits / "digits.keras", by_api, model=f"{model_py}:DigitsCnn")

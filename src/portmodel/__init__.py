@@ -29,25 +29,29 @@ if TYPE_CHECKING:  # what the names are to a type checker; at run time, __getatt
         PortResult,
         TranslationResult,
         VerifyReport,
+        WeightsResult,
         convert,
         keras_source,
         lint,
         port,
         to_keras,
         to_torch,
+        transfer_weights,
         translate,
+        translate_many,
         verify,
     )
     from .core.errors import PortmodelError
 
 # the API's functions that share their name with a module of the package
 _CALLABLE_MODULES = ("translate", "port", "verify", "convert", "lint")
-_API = ("to_keras", "to_torch", "keras_source", "ConvertResult", "LintResult", "ModelPort", "PortResult",
-        "TranslationResult", "VerifyReport")
+_API = ("to_keras", "to_torch", "keras_source", "transfer_weights", "translate_many", "ConvertResult", "LintResult",
+        "ModelPort", "PortResult", "TranslationResult", "VerifyReport", "WeightsResult")
 
 __all__ = [
     "ConvertResult", "LintResult", "ModelPort", "PortResult", "PortmodelError", "TranslationResult", "VerifyReport",
-    "__version__", "convert", "keras_source", "lint", "port", "to_keras", "to_torch", "translate", "verify",
+    "WeightsResult", "__version__", "convert", "keras_source", "lint", "port", "to_keras", "to_torch",
+    "transfer_weights", "translate", "translate_many", "verify",
 ]
 
 

@@ -33,7 +33,8 @@ from .core.result import ModelInfo, TranslationResult
 
 __all__ = [
     "ConvertResult", "LintResult", "ModelPort", "PortResult", "PortmodelError", "TranslationResult",
-    "VerifyReport", "convert", "lint", "port", "to_keras", "to_torch", "translate", "verify",
+    "VerifyReport", "WeightsResult", "convert", "lint", "port", "to_keras", "to_torch", "transfer_weights", "translate",
+    "translate_many", "verify",
 ]
 
 PathLike = str | os.PathLike
@@ -70,12 +71,14 @@ def translate(
     to: str | None = None,
     input_shape: Sequence[int] | None = None,
     path: str | None = None,
+    engine: str | None = None,
 ) -> TranslationResult:
     """Translate a file (a path: .py or .ipynb) or source text to the other framework.
 
     `to`: "torch" or "keras" (default: away from the framework the code imports);
     `input_shape`: the source layout without the batch, where the code does not state it;
-    `path`: the name diagnostics give source text (default "<string>").
+    `path`: the name diagnostics give source text (default "<string>"); `engine="code"`:
+    Keras -> PyTorch with the code-directed engine (docs/keras_to_torch.md).
     Returns a `TranslationResult`: `.code` (what `portmodel translate -o` writes: the input
     unchanged where nothing was translated, a notebook's JSON for a notebook),
     `.diagnostics` (TODOs with positions), `.models`, `.status`. Static: the code is never run.
@@ -87,15 +90,33 @@ def translate(
         from .tree import _translate_one  # what `portmodel translate` runs per file, errors raised
 
         name = os.fspath(source_or_path)
-        o = _translate_one(name, shape, to)
+        o = _translate_one(name, shape, to, engine=engine)
         return TranslationResult(name, o.status, o.code, list(o.diagnostics), list(o.models), translated=o.layers)
     from .translate import translate_source
 
     text = str(source_or_path)
-    res = translate_source(text, path or "<string>", input_shape=shape, to=to)
+    res = translate_source(text, path or "<string>", input_shape=shape, to=to, engine=engine)
     if res.status == "unchanged" or res.code is None:
         res.code = text
     return res
+
+
+def translate_many(
+    paths: Sequence[PathLike],
+    *,
+    to: str | None = None,
+    input_shape: Sequence[int] | None = None,
+    jobs: int | None = None,
+    engine: str | None = None,
+    progress: bool = False,
+) -> list:
+    """Translate many files as `portmodel translate` does (one run: a package's files resolve
+    each other), in `jobs` processes; nothing is written. Returns one outcome per file, in
+    order (`.path`, `.status`, `.code`, `.diagnostics`, `.error` where the file failed)."""
+    from .tree import translate_many as run
+
+    shape = tuple(input_shape) if input_shape else None
+    return run([os.fspath(p) for p in paths], shape, jobs, progress=progress, to=to, engine=engine)
 
 
 # -- lint -------------------------------------------------------------------------------------
@@ -967,3 +988,122 @@ def to_torch(keras_model: Any, *example_inputs: Any, out_dir: PathLike | None = 
         raise
     return ModelPort(torch_model, result.code, text, results, report, None if temporary else folder)
 
+
+# -- weights ----------------------------------------------------------------------------------
+
+
+@dataclass
+class WeightsResult:
+    """What `transfer_weights` wrote: the output, how many tensors, whether it streamed."""
+
+    output: str
+    tensors: int
+    streamed: bool
+    message: str  # one line, as the CLI prints it
+
+
+def transfer_weights(
+    checkpoint: PathLike,
+    output: PathLike,
+    *,
+    model: str,
+    to: str | None = None,
+    source: str | None = None,
+    input_shape: Sequence[int] | None = None,
+    force: bool = False,
+    trust_checkpoint: bool = False,
+) -> WeightsResult:
+    """Carry a checkpoint between a Keras model and its port (`portmodel weights`).
+
+    `model`: the port (`PATH.py:Class`); `source`: the model the checkpoint belongs to where the
+    checkpoint does not build it (`keras:src.py:builder`, `torch:net.py:Net`); `to`: "torch"
+    (a .safetensors/.pt output) or "keras" (.weights.h5/.keras). Between .safetensors and
+    .weights.h5 the tensors stream one at a time. Written atomically; an existing output is an
+    error unless `force`.
+    """
+    from .loading import load_keras, load_torch_module
+    from .streaming import streamable
+    from .weights import save_state_dict, transfer
+
+    out = Path(output)
+    checkpoint = os.fspath(checkpoint)
+    shape = tuple(input_shape) if input_shape else None
+    if out.exists() and not force:
+        raise PortmodelError("output exists; pass --force to overwrite it", str(out))
+    to_keras = to == "keras" or (source or "").startswith("torch:")
+    if to_keras and not str(out).endswith((".weights.h5", ".keras")):
+        raise PortmodelError("output must end in .weights.h5 or .keras", str(out))
+    with _trust(trust_checkpoint):
+        builders = _weights_models(model, source, shape, to_keras)
+        if builders and streamable(checkpoint, str(out)):
+            return _stream_weights(checkpoint, out, to_keras, *builders)
+        if to_keras:
+            return _weights_to_keras(checkpoint, out, *builders)
+        if builders:
+            keras_model = load_keras(source, checkpoint, shape)
+        else:
+            if not checkpoint.endswith(".keras"):
+                raise PortmodelError(
+                    "a .weights.h5 checkpoint needs --source PATH.py:builder_or_class to build the model", checkpoint
+                )
+            keras_model = load_keras(checkpoint, source=source)
+        torch_model = load_torch_module(model)
+        state = transfer(keras_model, torch_model)
+        save_state_dict(state, str(out), force=True)
+    return WeightsResult(str(out), len(state), False, f"wrote {len(state)} tensors to {out}")
+
+
+def _weights_models(model: str, source: str | None, input_shape, to_keras: bool):
+    """How `weights` builds its two models: (Keras builder taking `symbolic`, PyTorch builder),
+    or None where the Keras model comes whole from a .keras checkpoint. The Keras model is the
+    port of a PyTorch model (`source="torch:net.py:Net"`, `model="port.py:Net"`), or a Keras
+    source model (`source="[keras:]src.py:build_or_class"`) with its PyTorch port in `model`."""
+    from .loading import load_keras, load_keras_port, load_torch_module, split_spec
+
+    if to_keras and source and source.startswith("torch:"):
+        return (lambda symbolic: load_keras_port(model, input_shape, symbolic)), (lambda: load_torch_module(source))
+    if source and split_spec(source, "keras")[1]:
+        return (lambda symbolic: load_keras(source, input_shape=input_shape, symbolic=symbolic)), (
+            lambda: load_torch_module(model)
+        )
+    if to_keras:
+        raise PortmodelError(
+            "--to keras needs --source torch:PATH.py:Class (a PyTorch model and its Keras port in --model) "
+            "or --source keras:PATH.py:builder_or_class (the Keras model to fill)"
+        )
+    return None
+
+
+def _stream_weights(checkpoint: str, out: Path, to_keras: bool, build_keras, build_torch) -> WeightsResult:
+    """safetensors <-> .weights.h5 one tensor at a time, the models holding no weights."""
+    from .core.fsutil import atomic_path
+    from .streaming import stateless_models, stream_to_keras, stream_to_torch
+
+    keras_model, torch_model = stateless_models(lambda: build_keras(True), build_torch)
+    with atomic_path(out) as tmp:
+        if to_keras:
+            n = stream_to_keras(torch_model, keras_model, checkpoint, tmp)
+        else:
+            n = stream_to_torch(keras_model, torch_model, checkpoint, tmp)
+    return WeightsResult(str(out), n, True, f"streamed {n} tensors to {out}")
+
+
+def _weights_to_keras(checkpoint: str, out: Path, build_keras, build_torch) -> WeightsResult:
+    """A PyTorch state_dict into a Keras model, in memory (.keras output, .pt checkpoints)."""
+    from .core.fsutil import atomic_path
+    from .loading import load_state_dict
+    from .weights import check_fits, transfer_to_keras
+
+    torch_model = build_torch()
+    check_fits(torch_model, load_state_dict(checkpoint), checkpoint)
+    keras_model = build_keras(False)
+    transfer_to_keras(torch_model, keras_model)
+    with atomic_path(out) as tmp:
+        target = tmp.with_name(tmp.name + (".weights.h5" if str(out).endswith(".weights.h5") else ".keras"))
+        if str(out).endswith(".keras"):
+            keras_model.save(target)
+        else:
+            keras_model.save_weights(target)
+        target.replace(tmp)
+    n = len(keras_model.weights)
+    return WeightsResult(str(out), n, False, f"wrote {n} Keras weights to {out}")

@@ -38,15 +38,16 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_translate(args) -> int:
+    from .api import translate_many
     from .core.files import discover
     from .core.fsutil import write_text
-    from .tree import migration_report, output_path, report_markdown, translate_many
+    from .tree import migration_report, output_path, report_markdown
 
     files = discover(args.src)
     if args.output and len(files) > 1 and args.output.endswith(".py"):
         raise PortmodelError("several inputs need an output folder, not a .py file", args.output)
-    outcomes = translate_many(files, args.input_shape, args.jobs, progress=sys.stderr.isatty(), to=args.to,
-                              engine=args.engine)
+    outcomes = translate_many(files, to=args.to, input_shape=args.input_shape, jobs=args.jobs, engine=args.engine,
+                              progress=sys.stderr.isatty())
     code = EXIT_OK
     for o in outcomes:
         if o.error:
@@ -141,93 +142,13 @@ def _statistics(rows: list[dict], fmt: str) -> str:
 
 
 def cmd_weights(args) -> int:
-    from .loading import load_keras, load_torch_module
-    from .streaming import streamable
-    from .weights import save_state_dict, transfer
+    from .api import transfer_weights
 
-    out = Path(args.output)
-    if out.exists() and not args.force:
-        raise PortmodelError("output exists; pass --force to overwrite it", str(out))
-    to_keras = args.to == "keras" or (args.source or "").startswith("torch:")
-    if to_keras and not str(out).endswith((".weights.h5", ".keras")):
-        raise PortmodelError("output must end in .weights.h5 or .keras", str(out))
-    builders = _weights_models(args, to_keras)
-    if builders and streamable(args.checkpoint, str(out)):
-        return _stream_weights(args, out, to_keras, *builders)
-    if to_keras:
-        return _weights_to_keras(args, out, *builders)
-    if builders:
-        keras_model = load_keras(args.source, args.checkpoint, args.input_shape)
-    else:
-        if not args.checkpoint.endswith(".keras"):
-            raise PortmodelError(
-                "a .weights.h5 checkpoint needs --source PATH.py:builder_or_class to build the model",
-                args.checkpoint,
-            )
-        keras_model = load_keras(args.checkpoint, source=args.source)
-    torch_model = load_torch_module(args.model)
-    state = transfer(keras_model, torch_model)
-    save_state_dict(state, str(out), force=True)
-    print(f"portmodel: wrote {len(state)} tensors to {out}", file=sys.stderr)
-    return EXIT_OK
-
-
-def _weights_models(args, to_keras: bool):
-    """How `weights` builds its two models: (Keras builder taking `symbolic`, PyTorch builder),
-    or None where the Keras model comes whole from a .keras checkpoint. The Keras model is the
-    port of a PyTorch model (`--source torch:net.py:Net --model port.py:Net`), or a Keras source
-    model (`--source [keras:]src.py:build_or_class`) with its PyTorch port in `--model`."""
-    from .loading import load_keras, load_keras_port, load_torch_module, split_spec
-
-    if to_keras and args.source and args.source.startswith("torch:"):
-        return (lambda symbolic: load_keras_port(args.model, args.input_shape, symbolic)), (
-            lambda: load_torch_module(args.source)
-        )
-    if args.source and split_spec(args.source, "keras")[1]:
-        return (lambda symbolic: load_keras(args.source, input_shape=args.input_shape, symbolic=symbolic)), (
-            lambda: load_torch_module(args.model)
-        )
-    if to_keras:
-        raise PortmodelError(
-            "--to keras needs --source torch:PATH.py:Class (a PyTorch model and its Keras port in --model) "
-            "or --source keras:PATH.py:builder_or_class (the Keras model to fill)"
-        )
-    return None
-
-
-def _stream_weights(args, out: Path, to_keras: bool, build_keras, build_torch) -> int:
-    """safetensors <-> .weights.h5 one tensor at a time, the models holding no weights."""
-    from .core.fsutil import atomic_path
-    from .streaming import stateless_models, stream_to_keras, stream_to_torch
-
-    keras_model, torch_model = stateless_models(lambda: build_keras(True), build_torch)
-    with atomic_path(out) as tmp:
-        if to_keras:
-            n = stream_to_keras(torch_model, keras_model, args.checkpoint, tmp)
-        else:
-            n = stream_to_torch(keras_model, torch_model, args.checkpoint, tmp)
-    print(f"portmodel: streamed {n} tensors to {out}", file=sys.stderr)
-    return EXIT_OK
-
-
-def _weights_to_keras(args, out: Path, build_keras, build_torch) -> int:
-    """A PyTorch state_dict into a Keras model, in memory (.keras output, .pt checkpoints)."""
-    from .core.fsutil import atomic_path
-    from .loading import load_state_dict
-    from .weights import check_fits, transfer_to_keras
-
-    torch_model = build_torch()
-    check_fits(torch_model, load_state_dict(args.checkpoint), args.checkpoint)
-    keras_model = build_keras(False)
-    transfer_to_keras(torch_model, keras_model)
-    with atomic_path(out) as tmp:
-        target = tmp.with_name(tmp.name + (".weights.h5" if str(out).endswith(".weights.h5") else ".keras"))
-        if str(out).endswith(".keras"):
-            keras_model.save(target)
-        else:
-            keras_model.save_weights(target)
-        target.replace(tmp)
-    print(f"portmodel: wrote {len(keras_model.weights)} Keras weights to {out}", file=sys.stderr)
+    result = transfer_weights(
+        args.checkpoint, args.output, model=args.model, to=args.to, source=args.source,
+        input_shape=args.input_shape, force=args.force, trust_checkpoint=args.trust_checkpoint,
+    )
+    print(f"portmodel: {result.message}", file=sys.stderr)
     return EXIT_OK
 
 
