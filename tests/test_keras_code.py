@@ -29,7 +29,8 @@ from portmodel.weights import transfer
 
 APPS = Path(keras.__file__).parent / "src" / "applications"
 # files the engine translates without a TODO (the rest: see docs/keras_to_torch.md)
-CLEAN = ["vgg16", "vgg19", "resnet", "mobilenet_v2", "densenet", "xception", "mobilenet", "mobilenet_v3", "efficientnet"]
+CLEAN = ["vgg16", "vgg19", "resnet", "mobilenet_v2", "densenet", "xception", "mobilenet", "mobilenet_v3", "efficientnet",
+         "inception_v3"]
 
 
 def _port(tmp_path: Path, name: str):
@@ -69,6 +70,7 @@ CASES = [
     ("xception", "Xception", {"include_top": False, "pooling": "avg"}, [(71, 71, 3)]),
     ("mobilenet", "MobileNet", {"alpha": 0.25, "classes": 5, "classifier_activation": None}, [(32, 32, 3)]),
     ("mobilenet_v3", "MobileNetV3Small", {"classes": 5, "classifier_activation": None}, [(32, 32, 3)]),
+    ("inception_v3", "InceptionV3", {"classes": 5, "classifier_activation": None}, [(75, 75, 3)]),
     ("efficientnet", "EfficientNetB0", {"classes": 5, "classifier_activation": None}, [(32, 32, 3)]),
     ("mobilenet_v3", "MobileNetV3Large", {"include_top": False, "pooling": "avg", "minimalistic": True}, [(40, 48, 3)]),
 ]

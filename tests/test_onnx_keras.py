@@ -311,3 +311,14 @@ def test_generated_source_passes_ruff(converted, tmp_path):
     ruff = shutil.which("ruff") or str(Path(sys.executable).parent / "ruff")
     proc = subprocess.run([ruff, "check", "--isolated", *files], capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stdout
+
+
+def test_keras_model_scopes_name_layers_whatever_the_model_is_called():
+    """tf2onnx names a Keras 3 model's tensors under the model's own scope (`resnet50_1/...` for
+    keras.applications' ResNet50, measured: `convert r50.keras --to torch` writes
+    `self.conv1_conv = nn.Conv2d(3, 64, ...)`); TorchScript scopes stay module paths."""
+    from portmodel.onnx_common import source_name
+
+    assert source_name("", "resnet50_1/conv1_conv_1/convolution/ReadVariableOp:0") == "conv1_conv"
+    assert source_name("", "functional_1/conv1_conv_1/convolution/merged_input:0") == "conv1_conv"
+    assert source_name("/layer1/layer1.0/conv1/Conv", None) == "layer1.0.conv1"

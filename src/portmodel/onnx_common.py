@@ -121,7 +121,7 @@ class GraphWalker:
         a Keras layer's name from tf2onnx's scopes, else from the value's own name."""
         if hint:
             return self.unique(identifier(hint))
-        if re.match(r"(StatefulPartitionedCall|functional|sequential|model)(_\d+)?/", output):
+        if _is_tf_scope(output):
             layer = _tf_layer(output)
             if layer:
                 return self.unique(identifier(layer))
@@ -585,8 +585,7 @@ def source_name(node_name: str, weight: str | None) -> str | None:
         if not name or re.match(r"(onnx::|val_\d|_v_\d|const_|arg\d)", name):
             continue
         if "/" in name:  # a scope: tf2onnx (Keras layer scopes) or TorchScript (module path)
-            found = _tf_layer(name) if re.match(r"(StatefulPartitionedCall|functional|sequential|model)", name) \
-                else _torch_scope(name, from_weight)
+            found = _tf_layer(name) if _is_tf_scope(name) else _torch_scope(name, from_weight)
             if found:
                 return found
             continue
@@ -599,6 +598,13 @@ def source_name(node_name: str, weight: str | None) -> str | None:
         elif not re.fullmatch(r"(node_)?[A-Z][A-Za-z]*(_\d+)?", name):  # dynamo: node_max_pool2d
             return name
     return None
+
+
+def _is_tf_scope(name: str) -> bool:
+    """A tf2onnx name from Keras 3's traced scopes: the model's scope first (`functional_1/`, or
+    the model's own name: `resnet50_1/conv1_conv_1/convolution/ReadVariableOp:0`)."""
+    return bool(re.match(r"(StatefulPartitionedCall|functional|sequential|model)(_\d+)?/", name)
+                or re.match(r"[A-Za-z][\w.-]*_\d+/[A-Za-z][\w.-]*_\d+/", name))
 
 
 def _tf_layer(name: str) -> str | None:

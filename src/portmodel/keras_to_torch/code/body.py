@@ -118,6 +118,7 @@ class ClassWriter:
     sequences: list[str] = field(default_factory=list)  # ModuleLists of layers built in loops, unnamed
     ordered: bool = False  # forward takes self.layers in order (some names may be None)
     made_lists: list[str] = field(default_factory=list)  # ModuleLists made before their loop
+    loop_list: str | None = None  # the ModuleList of the outermost loop being translated
     lengths: dict[str, int] = field(default_factory=dict)  # names bound to a tuple of known length
     loops: int = 0
     translated: int = 0
@@ -425,6 +426,9 @@ class ClassWriter:
                 self.consts.pop(n.target.value, None)
         self.loops += 1
         before = len(self.sequences)
+        outer = self.loops == 1
+        if outer:
+            self.loop_list = None
         try:
             init, fwd = self.block(node.body.body)
         finally:
@@ -612,8 +616,14 @@ class ClassWriter:
             while attr in self.attrs or attr in RESERVED or attr in self.fn.params:
                 attr, n = f"{base}_{n}", n + 1
             self.attrs.add(attr)
-            if self.loops:  # built once per iteration; forward's loop takes them in the same order
-                self.sequences.append(attr)
+            if self.loops:  # built once per iteration: one ModuleList per outermost loop, in the order
+                # built; forward's loop takes them in that order (the same statements run)
+                if self.loop_list is None:
+                    self.loop_list = attr
+                    self.sequences.append(attr)
+                else:
+                    self.attrs.discard(attr)
+                attr = self.loop_list
                 return Slot(f"self.{attr}.append(", f"next({attr}_modules)", f"self.{attr}[-1]", ")")
             return Slot(f"self.{attr} = ", f"self.{attr}", f"self.{attr}")
         if isinstance(literal, str) and literal.isidentifier() and not keyword.iskeyword(literal) \

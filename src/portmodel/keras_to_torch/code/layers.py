@@ -147,6 +147,17 @@ def keras_layer_key(modules, name, base):
         key, n = f"{base}_{n}", n + 1
     return key
 ''')
+FIXED_AFFINE = support_function('''
+def keras_fixed_affine(norm, scale=True, center=True):
+    """A torch normalisation layer for a Keras one built with scale=False or center=False: its
+    weight (ones) or bias (zeros) a constant buffer, not a parameter of the checkpoint."""
+    for name, kept, fill in (("weight", scale, 1.0), ("bias", center, 0.0)):
+        if not kept:
+            value = getattr(norm, name).detach().clone().fill_(fill)
+            del norm._parameters[name]
+            norm.register_buffer(name, value, persistent=False)
+    return norm
+''')
 PAD_AMOUNTS = support_function('''
 def keras_pad_amounts(padding):
     """ZeroPadding2D's `padding` (an int, (rows, cols) or ((top, bottom), (left, right))) as
@@ -307,8 +318,9 @@ def batch_norm(args: Args) -> Applied:
     if axis is _SYMBOLIC or axis not in (-1, rank - 1):
         raise Untranslatable(f"BatchNormalization(axis={args.text('axis')}) on a rank-{rank} tensor: "
                              "only the channel axis is translated")
-    if args.value("center", True) is not True or args.value("scale", True) is not True:
-        raise Untranslatable("BatchNormalization without center or scale")
+    center, scale = args.value("center", True), args.value("scale", True)
+    if center is _SYMBOLIC or scale is _SYMBOLIC:
+        raise Untranslatable("BatchNormalization whose center or scale is only known at run time")
     eps = args.text("epsilon", "0.001")
     momentum = args.text("momentum", "0.99")
     m = ast.literal_eval(momentum) if args.is_literal("momentum") else None
@@ -316,7 +328,10 @@ def batch_norm(args: Args) -> Applied:
     cls = {2: "nn.BatchNorm1d", 3: "nn.BatchNorm1d", 4: "nn.BatchNorm2d", 5: "nn.BatchNorm3d"}[rank]
     if rank == 3:
         raise Untranslatable("BatchNormalization over the last axis of a sequence")
-    return Applied(f"{cls}({args.channels}, eps={eps}, momentum={momentum_torch})", "{m}({x})")
+    if center and scale:
+        return Applied(f"{cls}({args.channels}, eps={eps}, momentum={momentum_torch})", "{m}({x})")
+    flags = "".join(f", {n}=False" for n, on in (("scale", scale), ("center", center)) if not on)
+    return Applied(f"{FIXED_AFFINE}({cls}({args.channels}, eps={eps}, momentum={momentum_torch}){flags})", "{m}({x})")
 
 
 @writer("activation")
