@@ -17,6 +17,8 @@ first engine stays the default until this one covers what it does.
 
 from __future__ import annotations
 
+import ast
+
 import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
 
@@ -96,8 +98,27 @@ def translate_code(module: cst.Module, source: str, path: str, rules: RuleSet,
         return TranslationResult(path, "unchanged", source)
     add_support_functions(pieces, source)
     header = code(module.with_changes(body=[])).rstrip("\n")
-    return TranslationResult(path, "converted", assemble(header, pieces, import_slot), diagnostics, models,
-                             translated=layers)
+    out = _prune_keras_imports(assemble(header, pieces, import_slot))
+    return TranslationResult(path, "converted", out, diagnostics, models, translated=layers)
+
+
+def _prune_keras_imports(text: str) -> str:
+    """Keras names the port no longer reads (`layers`: the port's `self.layers` is no use of it)."""
+    read = {n.id for n in ast.walk(ast.parse(text)) if isinstance(n, ast.Name)}
+    module = cst.parse_module(text)
+    body = []
+    for stmt in module.body:
+        small = stmt.body[0] if isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1 else None
+        if isinstance(small, cst.ImportFrom | cst.Import) and is_keras_import(small) \
+                and not isinstance(small.names, cst.ImportStar):
+            kept = [a for a in small.names if (code(a.asname.name) if a.asname else code(a.name).split(".")[0]) in read]
+            if not kept:
+                continue
+            if len(kept) != len(small.names):
+                kept[-1] = kept[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
+                stmt = stmt.with_changes(body=[small.with_changes(names=kept)])
+        body.append(stmt)
+    return module.with_changes(body=body).code
 
 
 def _package_import(files: FileFunctions, stmt, translated: set[str]) -> tuple[str, bool] | None:

@@ -157,7 +157,7 @@ class ClassWriter:
         fwd_head = [Line(f"{p} = self.{_attr(p)}") for p in stored]
         fwd_head += [Line(f"{a}_modules = iter(self.{a})") for a in self.sequences]
         if self.ordered:
-            fwd_head.append(Line("layers = iter(self.layers.values())"))
+            fwd_head.append(Line("modules = iter(self.layers.values())"))
         lines = [f"class {fn.name}(nn.Module):"]
         if doc is not None:
             lines.append(f"    {doc}\n")
@@ -320,7 +320,8 @@ class ClassWriter:
                 self.consts[name] = literal
             else:
                 self.consts.pop(name, None)
-        has_call = any(isinstance(n, cst.Call) for n in [value, *own_nodes(value)])
+        # a call may validate (raise): kept in __init__ unless the engine knows its value
+        has_call = any(isinstance(n, cst.Call) for n in [value, *own_nodes(value)]) and self.static(value) is _UNSET
         init = [Line(f"{code(target)} = {init_value}", pure=not has_call)] if init_value is not None else []
         fwd = [Line(f"{code(target)} = {fwd_value}", pure=True)] if fwd_value is not None else []
         return init, fwd
@@ -736,11 +737,11 @@ class _TensorReads(cst.CSTTransformer):
         return updated.with_changes(func=cst.Name(target))
 
 
-ORDERED_REF = "next(layers)"
+ORDERED_REF = "next(modules)"
 
 
 def _ordered(nodes: list) -> list:
-    """`self.layers[<key>]` in forward as `next(layers)`: the modules in the order built."""
+    """`self.layers[<key>]` in forward as `next(modules)`: the modules in the order built."""
     pattern = re.compile(r"self\.layers\[[^\]]*\]")
     out = []
     for n in nodes:
