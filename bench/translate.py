@@ -10,6 +10,10 @@ and prints lines/s and the ratios. Usage: python bench/translate.py [--files 240
 `--torchvision` times the code engine (PyTorch -> Keras) on torchvision's classification files
 as installed (its `models/` and the `ops/` modules they import, translated as one package,
 one core) against the same floor on the same files.
+
+`--keras-applications` times the code engine (Keras -> PyTorch) on the installed Keras'
+`keras/src/applications` folder (its .py files, translated as one package, one core, in
+process, sequentially) against the libcst parse floor (parse only) of the same files.
 """
 
 from __future__ import annotations
@@ -89,12 +93,47 @@ def torchvision_tree() -> None:
     print(f"ours   translate           : {one:7.2f} s  {lines / one:9.0f} lines/s  ({one / floor:.1f}x the floor)")
 
 
+def keras_applications() -> None:
+    """The code engine (Keras -> PyTorch) on keras/src/applications, against the libcst parse floor."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    try:
+        import keras
+    except ImportError:
+        sys.exit("keras is not installed")
+    from portmodel.torch_to_keras.api import dotted_names
+
+    paths = sorted(str(p) for p in (Path(keras.__file__).parent / "src" / "applications").glob("*.py"))
+    sources = [Path(p).read_text() for p in paths]
+    lines = sum(s.count("\n") for s in sources)
+    translated = set(dotted_names(paths))  # one package: resnet_v2.py uses resnet.py's port
+    floors, ours = [], []
+    for _ in range(3):  # the best of three of each: these machines are noisy
+        t = time.perf_counter()
+        for s in sources:
+            cst.parse_module(s)
+        floors.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        todos = sum(len(translate_source(s, p, to="torch", engine="code", translated=translated).todos)
+                    for p, s in zip(paths, sources))
+        ours.append(time.perf_counter() - t)
+    floor, one = min(floors), min(ours)
+    print(f"keras {keras.__version__} applications: {len(paths)} files, {lines} lines, {todos} TODOs "
+          f"(code engine, Keras -> PyTorch, one core)")
+    print(f"floor  libcst parse        : {floor:7.2f} s  {lines / floor:9.0f} lines/s")
+    print(f"ours   translate           : {one:7.2f} s  {lines / one:9.0f} lines/s  ({one / floor:.1f}x the floor)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--files", type=int, default=240)
     ap.add_argument("--jobs", type=int, default=os.cpu_count())
     ap.add_argument("--torchvision", action="store_true", help="the code engine on torchvision's models package")
+    ap.add_argument("--keras-applications", action="store_true",
+                    help="the code engine (Keras -> PyTorch) on the installed keras/src/applications folder")
     args = ap.parse_args()
+    if args.keras_applications:
+        keras_applications()
+        return
     if args.torchvision:
         torchvision_tree()
         return
