@@ -171,7 +171,7 @@ def _has_models(fn: Function) -> bool:
 
 def _returns_model(files: FileFunctions, fn: Function) -> bool:
     """A factory: it returns what a builder of this file makes (`return ResNet(...)`)."""
-    for node in own_nodes(fn.node.body):
+    for node in fn.nodes:
         if isinstance(node, cst.Return) and isinstance(node.value, cst.Call):
             target = files.callee(fn, node.value)
             if target is not None and target.builder:

@@ -175,7 +175,7 @@ class ClassWriter:
     def _keras_tensor_params(self) -> list[str]:
         """Parameters the code hands to Keras as tensors (`input_tensor`): None in the port."""
         found = []
-        for node in own_nodes(self.fn.node.body):
+        for node in self.fn.nodes:
             if not isinstance(node, cst.Call):
                 continue
             name = self.files.keras(node.func)

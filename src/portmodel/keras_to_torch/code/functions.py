@@ -12,6 +12,7 @@ helpers (in any order in the file) are found.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -42,6 +43,12 @@ class Function:
     @property
     def name(self) -> str:
         return self.node.name.value
+
+    @functools.cached_property
+    def nodes(self) -> list[cst.CSTNode]:
+        """The function's own nodes (not those of functions and classes nested in it), walked
+        once: the analysis reads them many times over."""
+        return list(own_nodes(self.node.body))
 
     @property
     def is_model(self) -> bool:
@@ -156,17 +163,12 @@ class FileFunctions:
             path = self.root.joinpath(*module.split(".")).with_suffix(".py")
             self.others[module] = None
             if path.is_file():
-                try:
-                    tree = parse_python(path.read_text(encoding="utf-8"), str(path))
-                except Exception:  # noqa: BLE001 - a module that does not parse resolves nothing
-                    tree = None
-                if tree is not None:
-                    self.others[module] = FileFunctions(tree, ImportTable(tree), self.layer_names, str(path), self.others)
+                self.others[module] = _sibling(path, frozenset(self.layer_names), self.others)
         other = self.others.get(module)
         return other.top.get(name) if other is not None else None
 
     def _aliases(self, fn: Function) -> None:
-        for node in own_nodes(fn.node.body):
+        for node in fn.nodes:
             if isinstance(node, cst.Assign) and isinstance(node.value, cst.Name) and len(node.targets) == 1 \
                     and isinstance(node.targets[0].target, cst.Name):
                 target = self.lookup(fn, node.value.value)
@@ -176,7 +178,7 @@ class FileFunctions:
     # -- analysis ----------------------------------------------------------------------------
 
     def _builds_model(self, fn: Function) -> bool:
-        calls = [n for n in own_nodes(fn.node.body) if isinstance(n, cst.Call)]
+        calls = [n for n in fn.nodes if isinstance(n, cst.Call)]
         return any(self.is_model(c) for c in calls) and any(self.is_input(c) for c in calls)
 
     def _step(self) -> bool:
@@ -186,7 +188,7 @@ class FileFunctions:
             self._aliases(fn)
             changed |= len(fn.aliases) != before
             tensors = set(fn.tensor_params) | self.local_tensors(fn)
-            for node in own_nodes(fn.node.body):
+            for node in fn.nodes:
                 for name in self._tensor_args(fn, node, tensors):
                     if name in fn.params and name not in fn.tensor_params:
                         fn.tensor_params.append(name)
@@ -231,7 +233,7 @@ class FileFunctions:
         found: set[str] = set(fn.tensor_params)
         while True:
             before = len(found)
-            for node in own_nodes(fn.node.body):
+            for node in fn.nodes:
                 if isinstance(node, cst.Assign) and self.is_tensor(fn, node.value, found):
                     for t in node.targets:
                         if isinstance(t.target, cst.Name):
@@ -253,6 +255,23 @@ class FileFunctions:
         if isinstance(node, cst.List | cst.Tuple) and node.elements:
             return all(self.is_tensor(fn, e.value, tensors) for e in node.elements)
         return False
+
+
+_SIBLINGS: dict[tuple, FileFunctions | None] = {}  # (path, mtime, layer names) -> its analysis, per process
+
+
+def _sibling(path: Path, layer_names: frozenset, others: dict) -> FileFunctions | None:
+    """Another module of the folder, read and analysed once per process (a tree translation
+    reads resnet.py for resnet_v2.py and again as itself)."""
+    key = (str(path), path.stat().st_mtime_ns, layer_names)
+    if key not in _SIBLINGS:
+        try:
+            tree = parse_python(path.read_text(encoding="utf-8"), str(path))
+        except Exception:  # noqa: BLE001 - a module that does not parse resolves nothing
+            _SIBLINGS[key] = None
+        else:
+            _SIBLINGS[key] = FileFunctions(tree, ImportTable(tree), set(layer_names), str(path), others)
+    return _SIBLINGS[key]
 
 
 def own_nodes(node: cst.CSTNode):
