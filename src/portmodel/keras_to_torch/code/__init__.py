@@ -10,9 +10,11 @@ each layer for any value of its arguments). Factories (`def ResNet50(...)`: `ret
 ResNet(stack_fn, ...)`) stay functions, their nested helpers classes. Everything else in the
 file is kept as written.
 
-Not yet: Keras Layer/Model subclasses, Sequential builders, keras.ops on tensors, Lambda
-layers, helpers from other modules of a package: each is a TODO where met, and the
-first engine stays the default until this one covers what it does.
+Helpers and builders of other modules of the same folder are followed (`resnet.ResNet`);
+translated in one run, their imports become relative. Not yet: Keras Layer/Model
+subclasses, Sequential builders, layer factories, keras.ops on tensors, Lambda layers: each
+is a TODO where met, and the first engine stays the default until this one covers what it
+does (docs/keras_to_torch.md).
 """
 
 from __future__ import annotations
