@@ -169,7 +169,9 @@ class ClassWriter:
         lines.append("")
         lines.append(f"    def forward(self, {', '.join(fwd_params)}):")
         text = render(fwd_head + fwd, "        ")
-        lines.append(text if text.strip() else "        pass")
+        if not any(t.strip() and not t.strip().startswith("#") for t in text.splitlines()):  # comments only
+            text = (text + "\n" if text.strip() else "") + "        pass"
+        lines.append(text)
         return "\n".join(indent + line if line else "" for line in "\n".join(lines).splitlines()) + "\n"
 
     def _keras_tensor_params(self) -> list[str]:
