@@ -11,6 +11,7 @@ the right shape.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
@@ -176,18 +177,16 @@ def by_name(units: list[Unit], leaves: list) -> list:
     """The port's modules in the Keras layers' order where the port keeps each layer's name
     as its own (the code engine builds `self.block1_conv1`, `self.layers["conv2_block1_1_conv"]`
     in the code's order, not the graph's): layers found by name take their modules, the
-    others take what is left, in order. As they are where names do not pair them all."""
+    others take what is left, in order. As they are where no name pairs a layer."""
     named: dict[str, list] = {}
     for leaf in leaves:  # `block1_conv1`, or a unit of several modules: `sep_conv.0`, `sep_conv.1`
-        parts = leaf[0].split(".")
-        owner = parts[-2] if len(parts) > 1 and parts[-1].isdigit() else parts[-1]
-        named.setdefault(owner, []).append(leaf)
+        named.setdefault(_owner(leaf[0]).rsplit(".", 1)[-1], []).append(leaf)
     unit_names = [u.name.rsplit("/", 1)[-1] for u in units]
+    counts = Counter(unit_names)
     picked = []
     for u, name in zip(units, unit_names):  # a name both sides use once (a helper's `conv2d` in each block is none)
         group = named.get(name, [])
-        once = unit_names.count(name) == 1 and len({leaf[0].rsplit(".", 1)[0] if leaf[0].split(".")[-1].isdigit()
-                                                     else leaf[0] for leaf in group}) == 1
+        once = counts[name] == 1 and len({_owner(path) for path, _ in group}) == 1
         picked.append(group if once and len(group) == max(u.rule.torch_units, 1) else None)
     if not any(picked):
         return leaves
@@ -198,6 +197,13 @@ def by_name(units: list[Unit], leaves: list) -> list:
         ordered += group or [leaf for _, leaf in zip(range(max(u.rule.torch_units, 1)), rest)]
     ordered += list(rest)
     return ordered if sorted(n for n, _ in ordered) == sorted(n for n, _ in leaves) else leaves
+
+
+def _owner(path: str) -> str:
+    """The module a parameter-owning module path belongs to: itself, or for a unit of several
+    modules (`sep_conv.0`) the container."""
+    head, _, last = path.rpartition(".")
+    return head if head and last.isdigit() else path
 
 
 def _match(key: str, rel: str) -> bool:

@@ -17,6 +17,7 @@ Every statement is translated once, for every value of the function's parameters
 
 from __future__ import annotations
 
+import ast
 import keyword
 import operator
 import re
@@ -28,7 +29,7 @@ from ...core.errors import Diagnostic
 from ..hooks import Untranslatable
 from ..values import code
 from .functions import FileFunctions, Function, own_nodes
-from .ir import Block, Line, inline_counts, live_in, prune, render, stores
+from .ir import Block, Line, has_code, inline_counts, live_in, prune, render, stores
 from .layers import (
     CORRECT_PAD,
     KERAS_ONLY,
@@ -169,7 +170,7 @@ class ClassWriter:
         lines.append("")
         lines.append(f"    def forward(self, {', '.join(fwd_params)}):")
         text = render(fwd_head + fwd, "        ")
-        if not any(t.strip() and not t.strip().startswith("#") for t in text.splitlines()):  # comments only
+        if not has_code(text):  # nothing, or TODO comments only
             text = (text + "\n" if text.strip() else "") + "        pass"
         lines.append(text)
         return "\n".join(indent + line if line else "" for line in "\n".join(lines).splitlines()) + "\n"
@@ -608,12 +609,12 @@ class ClassWriter:
             items = [self.static(e.value) for e in node.elements]
             return _UNSET if _UNSET in items or any(isinstance(e, cst.StarredElement) for e in node.elements) \
                 else (tuple(items) if isinstance(node, cst.Tuple) else items)
-        return _literal(node)
+        return _literal(code(node))
 
     def key(self, name: str | None, base: str) -> Slot:
         """Where the module lives: `self.<Keras name>`, `self.layers[<name expression>]`, or,
         for layers without a name built in a loop, a ModuleList `forward` walks in order."""
-        literal = _literal_text(name) if name is not None else _UNSET
+        literal = _literal(name) if name is not None else _UNSET
         if name is None:
             attr, n = base, 1
             while attr in self.attrs or attr in RESERVED or attr in self.fn.params:
@@ -812,21 +813,11 @@ def _arg(call: cst.Call, keyword_: str, position: int | None):
     return None
 
 
-def _literal(node):
-    try:
-        import ast
-
-        return ast.literal_eval(code(node))
-    except (ValueError, SyntaxError, TypeError):
-        return _UNSET
-
-
-def _literal_text(text: str):
-    import ast
-
+def _literal(text: str):
+    """The value a literal's source text writes, else _UNSET."""
     try:
         return ast.literal_eval(text)
-    except (ValueError, SyntaxError):
+    except (ValueError, SyntaxError, TypeError):
         return _UNSET
 
 

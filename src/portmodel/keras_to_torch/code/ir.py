@@ -9,6 +9,7 @@ copies of every statement; what a body does not need is removed afterwards (`pru
 from __future__ import annotations
 
 import ast
+import functools
 import re
 from dataclasses import dataclass, field
 
@@ -22,7 +23,7 @@ class Line:
     pure: bool = False
     comments: list[str] = field(default_factory=list)
 
-    def names(self) -> tuple[set[str], set[str]]:
+    def names(self) -> tuple[frozenset[str], frozenset[str]]:
         return _names(self.text)
 
 
@@ -48,12 +49,14 @@ class Block:
         return stores, loads
 
 
-def _names(text: str) -> tuple[set[str], set[str]]:
-    """Names a statement binds and names it reads (a def's body counts as reads)."""
+@functools.lru_cache(maxsize=4096)
+def _names(text: str) -> tuple[frozenset[str], frozenset[str]]:
+    """Names a statement binds and names it reads (a def's body counts as reads); cached, as
+    the liveness passes read each statement many times."""
     try:
         tree = ast.parse(text)
     except SyntaxError:
-        return set(), set()
+        return frozenset(), frozenset()
     stores, loads = set(), set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Name):
@@ -62,7 +65,7 @@ def _names(text: str) -> tuple[set[str], set[str]]:
             stores.add(node.name)
         elif isinstance(node, ast.arg):
             stores.add(node.arg)
-    return stores, loads
+    return frozenset(stores), frozenset(loads)
 
 
 def loads(nodes: list) -> set[str]:
@@ -155,6 +158,11 @@ def _size(nodes: list) -> int:
     return sum(1 + sum(_size(b) for _, b in n.branches) if isinstance(n, Block) else 1 for n in nodes)
 
 
+def has_code(text: str) -> bool:
+    """A body that is more than blank lines and comments (else it needs `pass`)."""
+    return any(t.strip() and not t.strip().startswith("#") for t in text.splitlines())
+
+
 def render(nodes: list, indent: str) -> str:
     lines: list[str] = []
     for node in nodes:
@@ -165,7 +173,7 @@ def render(nodes: list, indent: str) -> str:
         for header, body in node.branches:
             lines.append(indent + header)
             text = render(body, indent + "    ")
-            if not any(t.strip() and not t.strip().startswith("#") for t in text.splitlines()):
+            if not has_code(text):
                 text = (text + "\n" if text.strip() else "") + indent + "    pass"
             lines.append(text)
     return "\n".join(lines)
