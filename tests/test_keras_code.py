@@ -30,7 +30,7 @@ from portmodel.weights import transfer
 APPS = Path(keras.__file__).parent / "src" / "applications"
 # files the engine translates without a TODO (the rest: see docs/keras_to_torch.md)
 CLEAN = ["vgg16", "vgg19", "resnet", "mobilenet_v2", "densenet", "xception", "mobilenet", "mobilenet_v3", "efficientnet",
-         "inception_v3"]
+         "inception_v3", "efficientnet_v2", "inception_resnet_v2"]
 
 
 def _port(tmp_path: Path, name: str):
@@ -72,6 +72,10 @@ CASES = [
     ("mobilenet_v3", "MobileNetV3Small", {"classes": 5, "classifier_activation": None}, [(32, 32, 3)]),
     ("inception_v3", "InceptionV3", {"classes": 5, "classifier_activation": None}, [(75, 75, 3)]),
     ("efficientnet", "EfficientNetB0", {"classes": 5, "classifier_activation": None}, [(32, 32, 3)]),
+    # layer factories (`def FusedMBConvBlock(...): def apply(inputs): ...; return apply`), one picked from a dict
+    ("efficientnet_v2", "EfficientNetV2B0", {"classes": 5, "classifier_activation": None}, [(32, 32, 3)]),
+    # a Keras Layer subclass of the file (CustomScaleLayer) applied to a list of tensors
+    ("inception_resnet_v2", "InceptionResNetV2", {"include_top": False, "pooling": "avg"}, [(75, 75, 3)]),
     ("mobilenet_v3", "MobileNetV3Large", {"include_top": False, "pooling": "avg", "minimalistic": True}, [(40, 48, 3)]),
 ]
 
@@ -96,6 +100,9 @@ def test_translated_without_todo_and_compiles(name):
     keras_layers = [n.lineno for n in ast.walk(ast.parse(result.code)) if isinstance(n, ast.Call)
                     and isinstance(n.func, ast.Attribute) and isinstance(n.func.value, ast.Name) and n.func.value.id == "layers"]
     assert not keras_layers  # no Keras layer left in the port
+    plumbing = [n.lineno for n in ast.walk(ast.parse(result.code)) if isinstance(n, ast.Call)
+                and isinstance(n.func, ast.Attribute) and n.func.attr in ("image_data_format", "get_uid")]
+    assert not plumbing  # Keras' plumbing as the port fixes it ("channels_last", keras_get_uid)
 
 
 def test_builder_keeps_every_argument_and_branch(tmp_path):
@@ -194,3 +201,58 @@ def test_a_builder_whose_every_statement_is_a_todo_still_compiles():
     result = translate_source(source, "m.py", to="torch", engine="code")
     compile(result.code, "m.py", "exec")
     assert result.todos and "class build(nn.Module):" in result.code
+
+
+LAYER_VALUES = '''
+import keras
+from keras import layers
+
+
+def Block(filters, name=None):
+    """A layer factory: the layer is the nested function it returns."""
+    def apply(inputs):
+        x = layers.Conv2D(filters, 3, padding="same", name=f"{name}_conv")(inputs)
+        return inputs + x
+    return apply
+
+
+def Bottleneck(filters, name=None):
+    def apply(inputs):
+        x = layers.Conv2D(filters, 1, name=f"{name}_reduce")(inputs)
+        return layers.Conv2D(filters, 1, name=f"{name}_expand")(x) + inputs
+    return apply
+
+
+def build(input_shape=(16, 16, 3), act="relu", kind="plain"):
+    inputs = layers.Input(shape=input_shape)
+    x = layers.Conv2D(4, 3, name="stem")(inputs)
+    block = Block if kind == "plain" else Bottleneck
+    x = block(4, name="b1")(x)
+    layer = layers.Activation(act, name="act")
+    if act == "relu":
+        pool = layers.MaxPooling2D(2)
+    else:
+        pool = layers.AveragePooling2D(2)
+    x = pool(layer(x))
+    return keras.Model(inputs, x)
+'''
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"act": "tanh", "kind": "bottleneck"}])
+def test_layer_values_and_factories_picked_by_a_branch(tmp_path, kwargs):
+    """A layer built before it is applied (`layer = layers.Activation(act)`, one of two pools
+    picked by a branch), a layer factory picked by an expression, `return keras.Model(...)`."""
+    source = tmp_path / "values.py"
+    source.write_text(LAYER_VALUES)
+    result = translate_source(LAYER_VALUES, str(source), to="torch", engine="code")
+    assert not result.todos, [d.format() for d in result.todos]
+    out = tmp_path / "values_port.py"
+    out.write_text(result.code)
+    ports = []
+    for path in (out, source):
+        spec = importlib.util.spec_from_file_location(path.stem, path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        ports.append(module)
+    port, original = ports
+    _check(original.build(**kwargs), port.build(**kwargs), (16, 16, 3))

@@ -31,8 +31,9 @@ from ..assemble import add_support_functions, assemble, is_keras_import
 from ..names import ImportTable
 from ..subclass import KERAS_BASES, TODO
 from ..values import code
-from .body import ClassWriter
+from .body import ClassWriter, closure, plumbed
 from .functions import FileFunctions, Function, own_nodes
+from .layer_class import is_layer_class, write_layer_class
 
 
 def translate_code(module: cst.Module, source: str, path: str, rules: RuleSet,
@@ -49,6 +50,9 @@ def translate_code(module: cst.Module, source: str, path: str, rules: RuleSet,
     import_slot = None
     layers = 0
     changed = False
+    for stmt in module.body:  # Layer subclasses first: the functions applying them read their ports
+        if is_layer_class(files, stmt):
+            files.layer_ports[stmt.name.value] = write_layer_class(stmt, files, path, positions, rules)
     for stmt in module.body:
         leading = "".join(code(line) for line in getattr(stmt, "leading_lines", ()))
         if isinstance(stmt, cst.SimpleStatementLine) and any(
@@ -70,6 +74,12 @@ def translate_code(module: cst.Module, source: str, path: str, rules: RuleSet,
                 text = f"{TODO} {reason}\n{text}"
             pieces.append(text)
             continue
+        port = files.layer_ports.get(stmt.name.value) if isinstance(stmt, cst.ClassDef) else None
+        if port is not None:
+            pieces.append(leading + port.text)
+            diagnostics += port.diagnostics
+            changed = True
+            continue
         fn = files.top.get(stmt.name.value) if isinstance(stmt, cst.FunctionDef) else None
         if fn is None or not _has_models(fn):
             reason = _untranslated_model(files, stmt)
@@ -84,14 +94,14 @@ def translate_code(module: cst.Module, source: str, path: str, rules: RuleSet,
         changed = True
         if fn.is_model:
             writer = ClassWriter(files, rules, fn, path, positions)
-            pieces.append(leading + _decorated(files, stmt, writer) + writer.write())
+            pieces.append(leading + _decorated(files, stmt, writer) + plumbed(writer.write(), files))
             diagnostics += writer.diagnostics
             layers += writer.translated
             if fn.builder:
                 models.append(ModelInfo(fn.name, fn.name, "functional"))
         else:
             text, inner = _factory(files, rules, fn, path, positions)
-            pieces.append(text)
+            pieces.append(plumbed(text, files))
             diagnostics += [d for w in inner for d in w.diagnostics]
             layers += sum(w.translated for w in inner)
             if _returns_model(files, fn):
@@ -158,7 +168,7 @@ def _untranslated_model(files: FileFunctions, stmt) -> str | None:
     if isinstance(stmt, cst.ClassDef):
         bases = [files.keras(b.value) or "" for b in stmt.bases]
         if any(b in KERAS_BASES or b.startswith("keras.") and b.rsplit(".", 1)[1] in ("Layer", "Model") for b in bases):
-            return f"class {stmt.name.value}: a Keras Layer/Model subclass, not translated by the code engine yet"
+            return f"class {stmt.name.value}: a Keras Model subclass, not translated by the code engine yet"
     elif isinstance(stmt, cst.FunctionDef):
         calls = [files.keras(n.func) for n in own_nodes(stmt.body) if isinstance(n, cst.Call)]
         made = next((c for c in calls if c in ("keras.Model", "keras.Sequential")), None)
@@ -198,9 +208,10 @@ def _factory(files: FileFunctions, rules: RuleSet, fn: Function, path: str, posi
     """A function that is no model itself: its nested model functions become classes."""
     writers: list[ClassWriter] = []
     replacements = {}
+    known = ClassWriter(files, rules, fn, path, positions).known_locals()
     for inner in fn.nested.values():
         if inner.is_model:
-            writer = ClassWriter(files, rules, inner, path, positions)
+            writer = ClassWriter(files, rules, inner, path, positions, consts=closure(known, inner))
             replacements[inner.node] = cst.parse_statement(writer.write())
             writers.append(writer)
     node = fn.node

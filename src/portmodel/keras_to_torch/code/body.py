@@ -32,6 +32,7 @@ from .functions import FileFunctions, Function, own_nodes
 from .ir import Block, Line, has_code, inline_counts, live_in, prune, render, stores
 from .layers import (
     CORRECT_PAD,
+    GET_UID,
     KERAS_ONLY,
     LAYER_KEY,
     SUM_OF_INPUTS,
@@ -51,6 +52,8 @@ KERAS_TENSOR_CALLS = {"keras.backend.is_keras_tensor", "keras.ops.operation_util
                       "keras.utils.get_source_inputs"}
 # Keras functions of a tensor, as the port's support functions (channels-first tensors)
 KERAS_FUNCTIONS = {"keras.applications.imagenet_utils.correct_pad": CORRECT_PAD}
+# Keras calls of plain values, as the port's support functions
+KERAS_VALUES = {"keras.backend.get_uid": GET_UID, "keras.utils.get_uid": GET_UID}
 DOWNLOADS = {"keras.utils.get_file", "keras.utils.file_utils.get_file"}
 WEIGHTS_ERROR = (
     'raise ValueError("pretrained Keras weights are not loaded into the PyTorch port: build it with '
@@ -121,6 +124,8 @@ class ClassWriter:
     made_lists: list[str] = field(default_factory=list)  # ModuleLists made before their loop
     loop_list: str | None = None  # the ModuleList of the outermost loop being translated
     lengths: dict[str, int] = field(default_factory=dict)  # names bound to a tuple of known length
+    # names bound to a layer built before it is applied: (its output channels, None: its input's; rank)
+    layer_vals: dict[str, tuple] = field(default_factory=dict)
     loops: int = 0
     translated: int = 0
 
@@ -174,6 +179,27 @@ class ClassWriter:
             text = (text + "\n" if text.strip() else "") + "        pass"
         lines.append(text)
         return "\n".join(indent + line if line else "" for line in "\n".join(lines).splitlines()) + "\n"
+
+    def known_locals(self) -> dict[str, object]:
+        """The values the engine knows of this function's locals bound once, at its top level
+        (`bn_axis = 3 if backend.image_data_format() == "channels_last" else 1`): what its
+        nested functions read from it (a layer factory's `apply`)."""
+        counts: dict[str, int] = {}
+        for node in self.fn.nodes:
+            for target in (node.targets if isinstance(node, cst.Assign) else
+                           [node] if isinstance(node, cst.AugAssign | cst.AnnAssign) else []):
+                if isinstance(target.target, cst.Name):
+                    counts[target.target.value] = counts.get(target.target.value, 0) + 1
+        for stmt in self.fn.node.body.body:
+            if not isinstance(stmt, cst.SimpleStatementLine):
+                continue
+            for small in stmt.body:
+                if isinstance(small, cst.Assign) and len(small.targets) == 1 and isinstance(
+                        small.targets[0].target, cst.Name) and counts.get(small.targets[0].target.value) == 1:
+                    value = self.static(small.value)
+                    if value is not _UNSET and not isinstance(value, Sequence):
+                        self.consts[small.targets[0].target.value] = value
+        return dict(self.consts)
 
     def _keras_tensor_params(self) -> list[str]:
         """Parameters the code hands to Keras as tensors (`input_tensor`): None in the port."""
@@ -249,7 +275,8 @@ class ClassWriter:
         if isinstance(stmt, cst.FunctionDef):
             inner = self.fn.nested.get(stmt.name.value)
             if inner is not None and inner.is_model:
-                text = ClassWriter(self.files, self.rules, inner, self.path, self.positions).write()
+                text = ClassWriter(self.files, self.rules, inner, self.path, self.positions,
+                                   consts=closure(self.consts, inner)).write()
                 return [Line(text.rstrip("\n"), pure=True)], [Line(text.rstrip("\n"), pure=True)]
             return [Line(code(stmt).strip("\n"), pure=True)], [Line(code(stmt).strip("\n"), pure=True)]
         if isinstance(stmt, cst.With) and all(
@@ -290,6 +317,8 @@ class ClassWriter:
             return self.input_(name, value)
         if name is not None and self.files.is_model(value):
             return self.model(name, value)
+        if name is not None and self.files.unapplied_layer(value):
+            return self.layer_value(name, value)
         if self._downloads(value):
             self.note(value, "downloading pretrained Keras weights: a clear error in the port (use `portmodel weights`)")
             return [Line(WEIGHTS_ERROR)], []
@@ -369,6 +398,8 @@ class ClassWriter:
         value = node.value
         if value is None or (isinstance(value, cst.Name) and value.value == self.model_var):
             return [], []
+        if self.files.is_model(value):  # `return keras.Model(inputs, x)`
+            return self.model("model", value)
         if isinstance(value, cst.Tuple) and self.is_tensor(value):  # several tensors
             outs = [self.tensor(e.value) for e in value.elements]
             channels = ", ".join(o.channels or "None" for o in outs)
@@ -455,6 +486,20 @@ class ClassWriter:
         applied = self.files.applied_layer(node)
         if applied is not None:
             return self.layer(node, *applied)
+        if isinstance(node, cst.Call) and isinstance(node.func, cst.Name) and node.func.value in self.layer_vals \
+                and len(node.args) == 1:  # `layer(x)`, the layer built before
+            ins = self.tensor(node.args[0].value)
+            channels, rank = self.layer_vals[node.func.value]
+            return Out(ins.init, f"{node.func.value}({ins.fwd})", ins.channels if channels is None else channels,
+                       rank or ins.rank)
+        if isinstance(node, cst.Call) and isinstance(node.func, cst.Call) and self.files.unapplied_layer(node.func) \
+                and len(node.args) == 1:  # one of the file's Layer subclasses: `CustomScaleLayer(scale)([x, up])`
+            return self.custom_layer(node)
+        made = self.files.made(self.fn, node)
+        if made:
+            if len({tuple(m.params) for m in made}) != 1:
+                raise Untranslatable(f"`{code(node.func)}`: layer factories whose layers take different arguments")
+            return self.module_call(node, made[0], node.func)
         helper = self.files.helper(self.fn, node)
         if helper is not None or (isinstance(node, cst.Call) and isinstance(node.func, cst.Name)
                                   and node.func.value in self.fn.makers):
@@ -515,7 +560,72 @@ class ClassWriter:
         self.translated += 1
         return Out(init, call, channels, rank)
 
-    def module_call(self, node: cst.Call, helper: Function | None) -> Out:
+    def _custom(self, call: cst.Call, in_channels: str | None = None) -> tuple[str, str | None, str | None]:
+        """One of the file's Layer subclasses built: (the module, its name, None: the output
+        keeps its input's channels, else UNKNOWN_CHANNELS)."""
+        port = self.files.layer_ports.get(call.func.value)
+        if port is None or any(d.severity == "todo" for d in port.diagnostics):
+            raise Untranslatable(f"{call.func.value}: a Keras Layer subclass left untranslated")
+        if port.in_channels and in_channels is None:
+            raise Untranslatable(f"{call.func.value} built before its input, its weights sized by that input")
+        name = _arg(call, "name", None)
+        args = self._plain_args(call.args) + ([f"{port.in_channels}={in_channels}"] if port.in_channels else [])
+        module = f"{call.func.value}({', '.join(args)})"
+        return module, code(name) if name is not None else None, None if port.preserves_channels else UNKNOWN_CHANNELS
+
+    def custom_layer(self, node: cst.Call) -> Out:
+        value = node.args[0].value
+        items = value.elements if isinstance(value, cst.List | cst.Tuple) else [value]
+        ins = [self.tensor(i.value if isinstance(i, cst.BaseElement) else i) for i in items]
+        module, name, channels = self._custom(node.func, ins[0].channels)
+        slot = self.key(name, _snake(node.func.func.value))
+        x = ins[0].fwd if len(items) == 1 and not isinstance(value, cst.List | cst.Tuple) else \
+            ("[" + ", ".join(i.fwd for i in ins) + "]")
+        self.translated += 1
+        return Out([line for i in ins for line in i.init] + [Line(slot.build(module))], f"{slot.ref}({x})",
+                   ins[0].channels if channels is None else channels, ins[0].rank)
+
+    def layer_value(self, name: str, call: cst.Call) -> tuple[list, list]:
+        """`layer = layers.Activation("linear")` / `StochasticDepth(rate)`: a layer built before
+        it is applied (`inputs + layer(x)`). Its module is built here (one whose weights do not
+        depend on its input's size); forward binds the name to what computes it."""
+        cls = self.files.layer_class(call)
+        if cls is None:
+            module, layer_name, channels = self._custom(call)
+            call_text, rank = "{m}({x})", None
+            base = _snake(call.func.value)
+        else:
+            rule = self.rules.layers[cls]
+            write = WRITERS.get(rule.lower)
+            if write is None:
+                raise Untranslatable(f"layers.{cls} has no code writer yet")
+            given, static, layer_name = self.bind(call.args, rule.signature)
+            applied = write(Args(given, None, OPEN, self.rules, static))
+            if applied.join or applied.module is not None and OPEN in applied.module:
+                raise Untranslatable(f"layers.{cls} built before its input, its weights sized by that input")
+            module, call_text, rank, base = applied.module, applied.call, applied.rank, _snake(cls)
+            if rule.activation and args_text(given, "activation") is not None:
+                call_text = activation(self.rules, given["activation"], call_text, None)
+            channels = applied.channels if applied.channels is None or OPEN not in applied.channels else UNKNOWN_CHANNELS
+        init = []
+        if module is not None:
+            slot = self.key(layer_name, base)
+            init.append(Line(slot.build(module)))
+            ref = slot.ref
+        else:
+            ref = None
+        if call_text == "{m}({x})":
+            fwd = ref
+        else:
+            fwd = "lambda t: " + call_text.replace("{x}", "t").replace("{xs}", "t").replace("{m}", ref or "")
+        known = self.layer_vals.get(name, (channels, rank))
+        self.layer_vals[name] = (channels, rank) if known == (channels, rank) else (UNKNOWN_CHANNELS, None)
+        self.translated += 1
+        return init, [Line(f"{name} = {fwd}")]
+
+    def module_call(self, node: cst.Call, helper: Function | None, factory: cst.Call | None = None) -> Out:
+        """A tensor helper's module (`stack_fn(x)`, `block(x, 64, name=...)`), or a layer
+        factory's (`factory`: `Block(64, name=...)` of `Block(64, name=...)(x)`)."""
         tensor_params = helper.tensor_params if helper else []
         init: list = []
         ctor_args, fwd_args, first = [], [], None
@@ -531,18 +641,29 @@ class ClassWriter:
                 channels = out.channels or "None"
                 ctor_args.append(f"{arg.keyword.value}_channels={channels}" if arg.keyword else channels)
             else:
-                text = self.sides(arg.value)[0]
-                if text is None:
-                    raise Untranslatable(f"`{code(arg.value)}`: an argument the code engine does not follow")
-                ctor_args.append(code(arg.with_changes(value=cst.parse_expression(text), comma=cst.MaybeSentinel.DEFAULT)))
+                ctor_args += self._plain_args([arg])
         if first is None:
             raise Untranslatable("a tensor helper called without a tensor")
-        name_arg = _arg(node, "name", None)
-        callee = code(node.func)
+        if factory is None:
+            name_arg, callee = _arg(node, "name", None), code(node.func)
+            module = f"{callee}({', '.join(ctor_args)})"
+        else:  # `Block(filters, name=...)(x)`: the factory's layer class, built with x's channels
+            name_arg, callee = _arg(factory, "name", None), code(factory.func)
+            module = f"{callee}({', '.join(self._plain_args(factory.args))})({', '.join(ctor_args)})"
         slot = self.key(code(name_arg) if name_arg is not None else None, callee.rsplit(".", 1)[-1])
-        init.append(Line(slot.build(f"{callee}({', '.join(ctor_args)})")))
+        init.append(Line(slot.build(module)))
         self.translated += 1
         return Out(init, f"{slot.ref}({', '.join(fwd_args)})", f"{slot.init_ref}.out_channels", first.rank)
+
+    def _plain_args(self, args) -> list[str]:
+        """Arguments that are no tensors, as `__init__` reads them (`**args` too)."""
+        out = []
+        for arg in args:
+            text = self.sides(arg.value)[0]
+            if text is None:
+                raise Untranslatable(f"`{code(arg.value)}`: an argument the code engine does not follow")
+            out.append(code(arg.with_changes(value=cst.parse_expression(text), comma=cst.MaybeSentinel.DEFAULT)))
+        return out
 
     def bind(self, args, signature) -> tuple[dict[str, str], dict[str, object], str | None]:
         """A layer constructor's arguments by name: their text, the values the engine knows."""
@@ -682,8 +803,15 @@ class ClassWriter:
         return any(isinstance(n, cst.Call) and self.files.keras(n.func) in DOWNLOADS for n in [node, *own_nodes(node)])
 
     def _mentions_tensor(self, node) -> bool:
-        return any(isinstance(n, cst.Name) and n.value in self.tensors for n in own_nodes(node)) or (
-            isinstance(node, cst.Name) and node.value in self.tensors)
+        if isinstance(node, cst.Name):
+            return node.value in self.tensors
+        names = [n for n in own_nodes(node) if isinstance(n, cst.Name) and n.value in self.tensors]
+        if not names:
+            return False
+        # a comprehension's own variable (`[float(x) for x in sizes]`) is no tensor of the function
+        bound = {n.value for c in own_nodes(node) if isinstance(c, cst.CompFor)
+                 for n in [c.target, *own_nodes(c.target)] if isinstance(n, cst.Name)}
+        return any(n.value not in bound for n in names)
 
     def _mentions_model(self, node) -> bool:
         return self.model_var is not None and any(
@@ -755,6 +883,36 @@ def _ordered(nodes: list) -> list:
     return out
 
 
+def plumbed(text: str, files: FileFunctions) -> str:
+    """A function's port with Keras' plumbing as the port fixes it: `image_data_format()`
+    is "channels_last", `backend.get_uid` the port's own counter (what validation and name
+    code around the layers call)."""
+    class Plumbing(cst.CSTTransformer):
+        def leave_Call(self, original, updated):
+            name = files.keras(original.func) or ""
+            if name in PLUMBING and not original.args:
+                return cst.SimpleString(repr(PLUMBING[name]).replace("'", '"'))
+            if name in KERAS_VALUES:
+                return updated.with_changes(func=cst.Name(KERAS_VALUES[name]))
+            return updated
+
+    if not any(name in text for name in ("image_data_format", "get_uid")):
+        return text
+    return cst.parse_module(text).visit(Plumbing()).code
+
+
+OPEN = "__input_channels__"  # a layer's input channels, where it is built before its input is known
+
+
+def args_text(given: dict[str, str], key: str) -> str | None:
+    return given.get(key)
+
+
+def closure(consts: dict[str, object], inner: Function) -> dict[str, object]:
+    """What a nested function knows of its enclosing one's locals (its own parameters aside)."""
+    return {k: v for k, v in consts.items() if k not in inner.params}
+
+
 def _never_none(name: str) -> bool:
     """A name expression that is a string whatever the variables: a literal, an f-string, or
     a concatenation with one."""
@@ -785,7 +943,8 @@ def _join(states: list[dict[str, Tensor]]) -> dict[str, Tensor]:
     for name in names:
         seen = [s[name] for s in states if name in s]
         ranks = {t.rank for t in seen}
-        out[name] = Tensor(ranks.pop() if len(ranks) == 1 else None, all(t.known for t in seen))
+        out[name] = Tensor(ranks.pop() if len(ranks) == 1 else None, all(t.known for t in seen),
+                           all(t.listed for t in seen))
     return out
 
 

@@ -39,6 +39,9 @@ class Function:
     makers: set[str] = field(default_factory=set)  # parameters called on tensors
     builder: bool = False  # makes a keras.Model from its own Inputs
     aliases: dict[str, Function] = field(default_factory=dict)  # locals bound to a tensor helper
+    # locals bound to layer factories (`block = {0: MBConvBlock, 1: FusedMBConvBlock}[kind]`)
+    factories: dict[str, list[Function]] = field(default_factory=dict)
+    layer_values: set[str] = field(default_factory=set)  # locals bound to a layer not applied yet
 
     @property
     def name(self) -> str:
@@ -53,6 +56,17 @@ class Function:
     @property
     def is_model(self) -> bool:
         return self.builder or bool(self.tensor_params)
+
+    @property
+    def made(self) -> Function | None:
+        """A layer factory's layer: the nested model function it returns (`def Block(...):
+        def apply(inputs): ...; return apply`), else None."""
+        for node in self.nodes:
+            if isinstance(node, cst.Return) and isinstance(node.value, cst.Name):
+                inner = self.nested.get(node.value.value)
+                if inner is not None and inner.is_model:
+                    return inner
+        return None
 
 
 class FileFunctions:
@@ -69,9 +83,15 @@ class FileFunctions:
         self.others = {} if others is None else others  # dotted module -> FileFunctions (shared, read once)
         if self.dotted:
             self.others.setdefault(self.dotted, self)
+        self.layer_types: set[str] = set()  # the file's Keras Layer subclasses
+        self.layer_ports: dict = {}  # their ports (code.layer_class.LayerClass), once written
         for stmt in module.body:
             if isinstance(stmt, cst.FunctionDef):
                 self.top[stmt.name.value] = self._collect(stmt, None)
+            elif isinstance(stmt, cst.ClassDef) and any(
+                    (self.keras(b.value) or "").startswith("keras.") and (self.keras(b.value) or "").endswith(".Layer")
+                    for b in stmt.bases):
+                self.layer_types.add(stmt.name.value)
         for fn in self.all:
             fn.builder = self._builds_model(fn)
         while self._step():
@@ -102,6 +122,12 @@ class FileFunctions:
         if name and name.startswith("keras.layers.") and name.rsplit(".", 1)[1] in self.layer_names:
             return name.rsplit(".", 1)[1]
         return None
+
+    def unapplied_layer(self, node: cst.CSTNode) -> bool:
+        """A layer built and not applied yet (`layers.Activation("linear", name=...)`, or one of
+        the file's Layer subclasses: `StochasticDepth(rate)`)."""
+        return isinstance(node, cst.Call) and (self.layer_class(node) is not None or (
+            isinstance(node.func, cst.Name) and node.func.value in self.layer_types))
 
     def applied_layer(self, node: cst.CSTNode) -> tuple[list[cst.Arg], cst.CSTNode, str] | None:
         """`layers.Conv2D(...)(x)` -> (the constructor's arguments, the input, "Conv2D");
@@ -151,6 +177,18 @@ class FileFunctions:
                 return target
         return self.foreign(call.func)
 
+    def made(self, fn: Function, call: cst.CSTNode) -> list[Function]:
+        """The layers a layer-factory call applies (`Block(filters, name=...)(x)`: Block's
+        `apply`; a local bound to one of several factories: each one's), else []."""
+        if not isinstance(call, cst.Call) or not isinstance(call.func, cst.Call):
+            return []
+        factory = call.func
+        if isinstance(factory.func, cst.Name) and factory.func.value in fn.factories:
+            return [f.made for f in fn.factories[factory.func.value]]
+        target = self.callee(fn, factory)
+        made = target.made if target is not None else None
+        return [made] if made is not None else []
+
     def foreign(self, node: cst.CSTNode) -> Function | None:
         """A module-level function of another module of this file's package."""
         q = self.table.qualified(node)
@@ -169,11 +207,19 @@ class FileFunctions:
 
     def _aliases(self, fn: Function) -> None:
         for node in fn.nodes:
-            if isinstance(node, cst.Assign) and isinstance(node.value, cst.Name) and len(node.targets) == 1 \
-                    and isinstance(node.targets[0].target, cst.Name):
+            if not (isinstance(node, cst.Assign) and len(node.targets) == 1
+                    and isinstance(node.targets[0].target, cst.Name)):
+                continue
+            name = node.targets[0].target.value
+            if isinstance(node.value, cst.Name):
                 target = self.lookup(fn, node.value.value)
                 if target is not None and target.tensor_params:
-                    fn.aliases.setdefault(node.targets[0].target.value, target)
+                    fn.aliases.setdefault(name, target)
+            if self.unapplied_layer(node.value):
+                fn.layer_values.add(name)
+            choices = [self.lookup(fn, leaf) for leaf in _choices(node.value)]
+            if choices and name not in fn.factories and all(c is not None and c.made is not None for c in choices):
+                fn.factories[name] = choices
 
     # -- analysis ----------------------------------------------------------------------------
 
@@ -184,9 +230,9 @@ class FileFunctions:
     def _step(self) -> bool:
         changed = False
         for fn in self.all:
-            before = len(fn.aliases)
+            before = len(fn.aliases) + len(fn.factories)
             self._aliases(fn)
-            changed |= len(fn.aliases) != before
+            changed |= len(fn.aliases) + len(fn.factories) != before
             tensors = set(fn.tensor_params) | self.local_tensors(fn)
             for node in fn.nodes:
                 for name in self._tensor_args(fn, node, tensors):
@@ -209,13 +255,24 @@ class FileFunctions:
         return changed
 
     def _tensor_args(self, fn: Function, node: cst.CSTNode, tensors: set[str]) -> list[str]:
-        """Names `node` uses as tensors: a layer's inputs, a helper's tensor arguments."""
+        """Names `node` uses as tensors: a layer's inputs, a helper's tensor arguments, a
+        name copied into a tensor variable (`x = inputs`)."""
+        if not fn.builder and isinstance(node, cst.Assign) and isinstance(node.value, cst.Name) and any(
+                isinstance(t.target, cst.Name) and t.target.value in tensors for t in node.targets):
+            return [node.value.value]
         applied = self.applied_layer(node)
+        if applied is None and isinstance(node, cst.Call) and node.args and (
+                isinstance(node.func, cst.Name) and node.func.value in fn.layer_values
+                or isinstance(node.func, cst.Call) and self.unapplied_layer(node.func)):
+            applied = ([], node.args[0].value, "")
         if applied is not None:
             value = applied[1]
             items = value.elements if isinstance(value, cst.List | cst.Tuple) else [value]
             return [n for i in items for n in _operands(i.value if isinstance(i, cst.BaseElement) else i)]
         target = self.helper(fn, node)
+        made = self.made(fn, node) if target is None else []
+        if made:
+            target = made[0]
         if target is not None:
             out = []
             for i, arg in enumerate(node.args):
@@ -244,10 +301,13 @@ class FileFunctions:
     def is_tensor(self, fn: Function, node: cst.CSTNode, tensors: set[str]) -> bool:
         if isinstance(node, cst.Name):
             return node.value in tensors
-        if self.applied_layer(node) or self.is_input(node) or self.helper(fn, node):
+        if self.applied_layer(node) or self.is_input(node) or self.helper(fn, node) or self.made(fn, node):
             return True
-        if isinstance(node, cst.Call) and isinstance(node.func, cst.Name) and node.func.value in fn.makers:
+        if isinstance(node, cst.Call) and isinstance(node.func, cst.Name) and (
+                node.func.value in fn.makers or node.func.value in fn.layer_values):
             return True
+        if isinstance(node, cst.Call) and isinstance(node.func, cst.Call) and self.unapplied_layer(node.func):
+            return True  # one of the file's Layer subclasses applied: `CustomScaleLayer(scale)([x, up])`
         if isinstance(node, cst.BinaryOperation):
             return self.is_tensor(fn, node.left, tensors) or self.is_tensor(fn, node.right, tensors)
         if isinstance(node, cst.IfExp):
@@ -283,6 +343,19 @@ def own_nodes(node: cst.CSTNode):
         yield n
         if not isinstance(n, cst.FunctionDef | cst.ClassDef | cst.Lambda):
             stack.extend(n.children)
+
+
+def _choices(node) -> list[str]:
+    """The names a value picks from (`{0: A, 1: B}[k]`, `A if c else B`): [] for anything else."""
+    if isinstance(node, cst.Subscript) and isinstance(node.value, cst.Dict):
+        node = node.value
+    if isinstance(node, cst.Dict):
+        values = [e.value for e in node.elements if isinstance(e, cst.DictElement)]
+        return [v.value for v in values] if values and all(isinstance(v, cst.Name) for v in values) else []
+    if isinstance(node, cst.IfExp):
+        both = _choices(node.body), _choices(node.orelse)
+        return both[0] + both[1] if all(both) else []
+    return [node.value] if isinstance(node, cst.Name) else []
 
 
 def _operands(node) -> list[str]:

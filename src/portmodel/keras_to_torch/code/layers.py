@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 from ..hooks import Untranslatable
 from ..hooks.conv import SAME_PAD
+from ..hooks.core import CROP_DEFAULTS, crop_pairs, crop_slice
 from ..hooks.norm import NORMALIZATION
 from ..hooks.registry import support_function
 
@@ -136,6 +137,15 @@ def tf_same_avg_pool2d(x, kernel_size, stride):
     total = F.avg_pool2d(tf_same_pad(x, kernel_size, stride), kernel_size, stride)
     return total / F.avg_pool2d(tf_same_pad(ones, kernel_size, stride), kernel_size, stride)
 ''')
+GET_UID = support_function('''
+def keras_get_uid(prefix=""):
+    """Keras' `backend.get_uid`: a counter per name prefix (1, 2, ...), for the names Keras
+    makes up where none is given."""
+    counts = keras_get_uid.__dict__.setdefault("counts", {})
+    counts[prefix] = counts.get(prefix, 0) + 1
+    return counts[prefix]
+''')
+
 LAYER_KEY = support_function('''
 def keras_layer_key(modules, name, base):
     """The key of a layer built with the Keras name `name` in `modules`; where the name is
@@ -334,6 +344,37 @@ def batch_norm(args: Args) -> Applied:
     return Applied(f"{FIXED_AFFINE}({cls}({args.channels}, eps={eps}, momentum={momentum_torch}){flags})", "{m}({x})")
 
 
+@writer("layer_norm")
+def layer_norm(args: Args) -> Applied:
+    """nn.LayerNorm over the Keras last axis: the port's channels (dim 1) moved last and back;
+    a rank-2 tensor (after a global pool) as it is."""
+    rank = args.rank
+    axis = args.value("axis", -1)
+    if isinstance(axis, list | tuple) and len(axis) == 1:
+        axis = axis[0]
+    if axis is _SYMBOLIC or not isinstance(axis, int) or axis not in (-1, (rank or 0) - 1):
+        raise Untranslatable(f"LayerNormalization(axis={args.text('axis')}) on a rank-{rank or '?'} tensor: "
+                             "only the last (channel) axis is translated")
+    if args.value("rms_scaling", False) is not False:
+        raise Untranslatable("LayerNormalization(rms_scaling=...): deprecated in Keras (it scales by the "
+                             "variance), not translated")
+    if not args.channels:
+        raise Untranslatable("LayerNormalization of a tensor whose channel count the code engine does not know")
+    norm = f"nn.LayerNorm({args.channels}, eps={args.text('epsilon', '0.001')}"
+    center, scale = args.value("center", True), args.value("scale", True)
+    if center is True and scale is True:
+        module = norm + ")"
+    elif center is False and scale is False:
+        module = norm + ", elementwise_affine=False)"
+    elif center is False and scale is True:
+        module = norm + ", bias=False)"
+    else:  # scale=False, or either only known at run time: the missing weight a constant
+        flags = "".join(f", {n}={args.text(n)}" for n in ("scale", "center") if args.text(n) not in (None, "True"))
+        module = f"{FIXED_AFFINE}({norm}){flags})"
+    call = "{m}({x})" if rank == 2 else "{m}({x}.movedim(1, -1)).movedim(-1, 1)"
+    return Applied(module, call)
+
+
 @writer("activation")
 def activation_layer(args: Args) -> Applied:
     return Applied(None, activation(args.rules, args.text("activation"), "{x}", args.rank))
@@ -454,6 +495,35 @@ def zero_padding(args: Args) -> Applied:
     else:
         (top, bottom), (left, right) = pad
     return Applied(None, f"F.pad({{x}}, ({left}, {right}, {top}, {bottom}))")
+
+
+CROP = support_function('''
+def keras_crop(x, cropping):
+    """Keras' Cropping1D/2D/3D `cropping` (an int, one size per spatial axis or one (start, end)
+    pair per axis; Cropping1D's pair is (start, end)) on a channels-first `x`."""
+    nd = x.dim() - 2
+    if isinstance(cropping, int):
+        pairs = [(cropping, cropping)] * nd
+    elif nd == 1:
+        pairs = [tuple(cropping)]
+    else:
+        pairs = [(c, c) if isinstance(c, int) else tuple(c) for c in cropping]
+    spans = [slice(a, x.shape[2 + i] - b) for i, (a, b) in enumerate(pairs)]
+    return x[(slice(None), slice(None), *spans)]
+''')
+
+
+@writer("cropping")
+def cropping(args: Args) -> Applied:
+    """A slice of the channels-first tensor (`{x}[:, :, 1:-1, 2:]`), no module."""
+    _channels_last(args)
+    rank = args.rank or 4
+    if rank not in CROP_DEFAULTS:
+        raise Untranslatable(f"cropping of a rank-{rank} tensor")
+    crop = args.value("cropping", CROP_DEFAULTS[rank])
+    if crop is _SYMBOLIC or isinstance(crop, Sequence):  # sizes only known at run time
+        return Applied(None, f"{CROP}({{x}}, {args.text('cropping')})")
+    return Applied(None, crop_slice(crop_pairs(crop, rank - 2)))
 
 
 @writer("flatten")

@@ -1,4 +1,4 @@
-"""Core layers: Dense, Embedding, Dropout, Flatten, Reshape, activations, padding, upsampling."""
+"""Core layers: Dense, Embedding, Dropout, Flatten, Reshape, activations, padding, cropping, upsampling."""
 
 from __future__ import annotations
 
@@ -140,6 +140,41 @@ def zero_padding(ctx: LayerCtx) -> Lowering:
     out = tuple(None if n is None else n + b + a for n, (b, a) in zip(ctx.x.shape[:-1], pads))
     module = f"nn.ZeroPad{nd}d(({', '.join(map(str, flat))}))"
     return Lowering(module, "{m}({x})", ctx.x.with_(shape=(*out, ctx.x.channels)))
+
+
+# Keras' default `cropping` by the rank of the input: Cropping1D, Cropping2D, Cropping3D
+CROP_DEFAULTS = {3: (1, 1), 4: ((0, 0), (0, 0)), 5: ((1, 1), (1, 1), (1, 1))}
+
+
+def crop_pairs(value, nd: int) -> list[tuple[int, int]]:
+    """Keras' `cropping` as one (start, end) pair per spatial axis: an int (all sides), one
+    size per axis (both ends) or one pair per axis; Cropping1D's pair is (start, end)."""
+    if nd == 1 and not isinstance(value, int):
+        value = (tuple(value),)
+    pairs = _pairs(value, nd)
+    if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for p in pairs for v in p):
+        raise Untranslatable(f"cropping {value!r}: the sizes should be whole numbers >= 0")
+    return pairs
+
+
+def crop_slice(pairs: list[tuple[int, int]]) -> str:
+    """`{x}` cropped by `pairs` as a slice of the channels-first tensor: `{x}[:, :, 1:-2, 1:]`
+    (an end of 0 written as an open slice: `1:-0` would be empty)."""
+    if not any(a or b for a, b in pairs):
+        return "{x}"
+    spans = [f"{a or ''}:{f'-{b}' if b else ''}" for a, b in pairs]
+    return "{x}[:, :, " + ", ".join(spans) + "]"
+
+
+@lowering("cropping")
+def cropping(ctx: LayerCtx) -> Lowering:
+    ctx.check_channels_last()
+    if ctx.x.rank not in CROP_DEFAULTS:
+        raise Untranslatable(f"cropping of a rank-{ctx.x.rank} input")
+    nd = ctx.x.rank - 2
+    pairs = crop_pairs(ctx.get("cropping", CROP_DEFAULTS[ctx.x.rank]), nd)
+    out = tuple(None if n is None else n - a - b for n, (a, b) in zip(ctx.x.shape[:-1], pairs))
+    return Lowering(None, crop_slice(pairs), ctx.x.with_(shape=(*out, ctx.x.channels)))
 
 
 @lowering("upsampling")

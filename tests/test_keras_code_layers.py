@@ -1,0 +1,140 @@
+"""Keras -> PyTorch, code-directed: single layers the keras.applications files do not use
+(LayerNormalization, Cropping2D), in small builders written here.
+
+Each builder is translated as code, built with its defaults and with other arguments, its
+weights carried over, and compared with the Keras model layer by layer within 1e-5.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+keras = pytest.importorskip("keras")
+torch = pytest.importorskip("torch")
+
+from portmodel.examples import randomize
+from portmodel.translate import translate_source
+from portmodel.verify import per_layer, run_keras, run_torch
+from portmodel.weights import transfer
+
+HEAD = """
+import keras
+from keras import layers
+
+
+"""
+
+
+def _load(path: Path, text: str):
+    path.write_text(text)
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _port(tmp_path: Path, src: str):
+    """The translation, the Keras builder and the port's class."""
+    result = translate_source(HEAD + src, "m.py", to="torch", engine="code")
+    assert not result.todos, [d.format() for d in result.todos]
+    source, port = _load(tmp_path / "m.py", HEAD + src), _load(tmp_path / "m_port.py", result.code)
+    keras.backend.clear_session()  # unnamed layers: Keras' names (`conv2d_1`) count from 0, as the port's do
+    return result, source.build, port.build
+
+
+def _check(keras_model, torch_model, shape) -> None:
+    x = np.random.default_rng(0).standard_normal((2, *shape)).astype("float32")
+    randomize(keras_model)
+    torch_model.load_state_dict(transfer(keras_model, torch_model), strict=True)
+    rows = per_layer(keras_model, torch_model, [x], atol=1e-5, rtol=1e-5)
+    compared = [r for r in rows if r["compared"]]
+    assert compared, rows
+    failed = [r for r in compared if not r["passed"]]
+    assert not failed, failed[:3]
+    (ref,), (got,) = run_keras(keras_model, [x]), run_torch(torch_model, [x])
+    assert ref.shape == got.shape
+    assert np.abs(ref - got).max() <= 1e-5 * max(1.0, float(np.abs(ref).max()))
+
+
+LAYER_NORM = """
+def build(input_shape=(16, 16, 3), center=True):
+    inputs = layers.Input(shape=input_shape)
+    x = layers.Conv2D(8, 3, padding="same")(inputs)
+    x = layers.LayerNormalization()(x)
+    x = layers.LayerNormalization(epsilon=1e-6, center=False)(x)
+    x = layers.LayerNormalization(scale=False)(x)
+    x = layers.LayerNormalization(center=False, scale=False)(x)
+    x = layers.LayerNormalization(axis=3, center=center)(x)
+    x = layers.Conv2D(5, 3, strides=2)(x)
+    x = layers.GlobalAveragePooling2D()(x)
+    x = layers.LayerNormalization(epsilon=1e-6)(x)
+    x = layers.LayerNormalization(center=False)(x)
+    model = keras.Model(inputs, x)
+    return model
+"""
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"input_shape": (12, 10, 4), "center": False}], ids=["defaults", "no-center"])
+def test_layer_normalization(tmp_path, kwargs):
+    result, keras_build, torch_build = _port(tmp_path, LAYER_NORM)
+    assert "nn.LayerNorm(8, eps=1e-6, bias=False)" in result.code
+    assert "keras_fixed_affine(nn.LayerNorm(8, eps=0.001), scale=False)" in result.code
+    assert "nn.LayerNorm(8, eps=0.001, elementwise_affine=False)" in result.code
+    assert "keras_fixed_affine(nn.LayerNorm(8, eps=0.001), center=center)" in result.code  # known at run time
+    assert ".movedim(1, -1)).movedim(-1, 1)" in result.code  # rank 4: the channels (dim 1) normalised
+    torch_model = torch_build(**kwargs)
+    state = torch_model.state_dict()
+    assert "layer_normalization_1.bias" not in state and "layer_normalization_2.weight" not in state
+    assert ("layer_normalization_4.bias" in state) == kwargs.get("center", True)
+    _check(keras_build(**kwargs), torch_model, kwargs.get("input_shape", (16, 16, 3)))
+
+
+@pytest.mark.parametrize(("layer", "reason"), [
+    ("layers.LayerNormalization(axis=1)", "only the last (channel) axis"),
+    ("layers.LayerNormalization(axis=[1, 2, 3])", "only the last (channel) axis"),
+    ("layers.LayerNormalization(rms_scaling=True)", "rms_scaling"),
+    ("layers.Cropping2D(1, data_format='channels_first')", "channels_last"),
+])
+def test_untranslatable_forms_say_why(layer, reason):
+    src = HEAD + f"""
+def build(input_shape=(16, 16, 3)):
+    inputs = layers.Input(shape=input_shape)
+    x = layers.Conv2D(8, 3)(inputs)
+    x = {layer}(x)
+    model = keras.Model(inputs, x)
+    return model
+"""
+    result = translate_source(src, "m.py", to="torch", engine="code")
+    assert any(reason in d.message for d in result.todos), [d.format() for d in result.todos]
+
+
+CROPPING = """
+def build(input_shape=(16, 16, 3), crop=1):
+    inputs = layers.Input(shape=input_shape)
+    x = layers.Conv2D(6, 3, padding="same")(inputs)
+    x = layers.Cropping2D(2)(x)
+    x = layers.Conv2D(5, 1)(x)
+    x = layers.Cropping2D(((1, 0), (1, 0)))(x)
+    x = layers.Conv2D(4, 3, padding="same")(x)
+    x = layers.Cropping2D((2, 1))(x)
+    x = layers.Cropping2D(cropping=((0, 1), (2, 0)))(x)
+    x = layers.Cropping2D(crop)(x)
+    x = layers.Conv2D(3, 3)(x)
+    model = keras.Model(inputs, x)
+    return model
+"""
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"input_shape": (18, 15, 2), "crop": ((0, 2), (1, 0))}], ids=["defaults", "other"])
+def test_cropping2d(tmp_path, kwargs):
+    result, keras_build, torch_build = _port(tmp_path, CROPPING)
+    for sliced in ("[:, :, 2:-2, 2:-2]", "[:, :, 1:, 1:]", "[:, :, 2:-2, 1:-1]", "[:, :, :-1, 2:]"):
+        assert sliced in result.code
+    assert "keras_crop(x, crop)" in result.code  # sizes only known at run time
+    torch_model = torch_build(**kwargs)
+    keras_model = keras_build(**kwargs)
+    _check(keras_model, torch_model, kwargs.get("input_shape", (16, 16, 3)))
