@@ -103,6 +103,7 @@ def test_translated_without_todo_and_compiles(name):
     plumbing = [n.lineno for n in ast.walk(ast.parse(result.code)) if isinstance(n, ast.Call)
                 and isinstance(n.func, ast.Attribute) and n.func.attr in ("image_data_format", "get_uid")]
     assert not plumbing  # Keras' plumbing as the port fixes it ("channels_last", keras_get_uid)
+    assert "@keras_export" not in result.code  # the port never registers itself under Keras' names
 
 
 def test_builder_keeps_every_argument_and_branch(tmp_path):

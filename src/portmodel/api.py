@@ -338,12 +338,18 @@ def port(
     inputs: str | None = None,
     dtype: str | None = None,
     trust_checkpoint: bool = False,
+    engine: str = "auto",
+    model_args: dict[str, Any] | None = None,
 ) -> PortResult:
     """Translate + carry the weights + verify, as `portmodel port` (writes `out_dir`).
 
     `to`: "torch" or "keras" (default: away from the framework `src` imports); `weights`: the
     source checkpoint; `model`: which model of the file; `input_shape`: the source layout
-    without the batch (needed for PyTorch sources); `dtype`: cast the weights (--to keras)."""
+    without the batch (needed for PyTorch sources); `dtype`: cast the weights (--to keras).
+    Keras -> PyTorch: `engine` "auto" (the first engine, or the code-directed one where the
+    first cannot port the model: `portmodel.port.pick_engine`), "first" or "code";
+    `model_args`: arguments of a builder the code engine ports (`{"alpha": 0.25}`), beyond
+    those read from the checkpoint (docs/api.md)."""
     from .port import port as port_torch
     from .port import port_to_keras, read_source
     from .translate import guess_target
@@ -353,7 +359,9 @@ def port(
     to = to or guess_target(read_source(src))
     if dtype and to != "keras":
         raise PortmodelError("--dtype is available with --to keras")
-    extra = {"dtype": dtype} if to == "keras" else {}
+    if to == "keras" and (engine != "auto" or model_args):
+        raise PortmodelError("--engine and --model-args are for --to torch (Keras -> PyTorch)")
+    extra = {"dtype": dtype} if to == "keras" else {"engine": engine, "model_args": dict(model_args or {})}
     run = port_to_keras if to == "keras" else port_torch
     with _trust(trust_checkpoint):
         report = run(

@@ -179,15 +179,17 @@ def _print_verify(args, results) -> int:
 
 def cmd_port(args) -> int:
     from .api import port
-    from .port import read_source
+    from .port import parse_model_args, read_source
     from .translate import guess_target
 
     args.to = args.to or guess_target(read_source(args.src))
     report = port(
         args.src, args.output, to=args.to, weights=args.weights, model=args.model, input_shape=args.input_shape,
         device=args.device, atol=args.atol, rtol=args.rtol, force=args.force, inputs=args.inputs, dtype=args.dtype,
-        trust_checkpoint=args.trust_checkpoint,
+        trust_checkpoint=args.trust_checkpoint, engine=args.engine, model_args=parse_model_args(args.model_args),
     ).report
+    if report.get("builder"):
+        print(f"portmodel: engine code: built {report['builder']['call']}", file=sys.stderr)
     for res in report["verify"]:
         for o in res["outputs"]:
             print(f"{res['device']} {o['name']} max_abs={o['max_abs']:.3e} {'PASS' if o['passed'] else 'FAIL'}")
@@ -299,6 +301,16 @@ def parser() -> argparse.ArgumentParser:
     _common(p)
     p.add_argument("--weights", help="source checkpoint: .keras / .weights.h5, or .pt / .safetensors with --to keras")
     p.add_argument("--model", help="which model, when the file defines several")
+    p.add_argument(
+        "--engine", choices=["auto", "first", "code"], default="auto",
+        help="Keras -> PyTorch translator: auto (default: the first engine, else the code-directed one where "
+        "the first finds no such model or leaves a TODO and the code engine ports it cleanly), first, code",
+    )
+    p.add_argument(
+        "--model-args", nargs="+", metavar="NAME=VALUE",
+        help="arguments the builder's checkpoint was built with, beyond those read from it (code engine): "
+        "include_top=False pooling=avg alpha=0.25 (Python literals; a bare word is a string)",
+    )
     p.add_argument("-o", "--output", required=True, help="output folder")
     _tolerances(p)
     p.add_argument("--force", action="store_true")

@@ -88,6 +88,11 @@ def translate_code(module: cst.Module, source: str, path: str, rules: RuleSet,
                 diagnostics.append(Diagnostic(path, p.start.line if p else 1, 1, "PM001", reason))
                 pieces.append(leading + f"{TODO} {reason}\n" + code(stmt.with_changes(leading_lines=())))
                 changed = True
+            elif isinstance(stmt, cst.FunctionDef) and stmt.decorators:  # kept as written, less Keras' registration
+                notes = ClassWriter(files, rules, files.top[stmt.name.value], path, positions)
+                pieces.append(leading + _decorated(files, stmt, notes)
+                              + code(stmt.with_changes(leading_lines=(), decorators=())))
+                diagnostics += notes.diagnostics
             else:
                 pieces.append(code(stmt))
             continue
@@ -192,7 +197,8 @@ def _returns_model(files: FileFunctions, fn: Function) -> bool:
 
 
 def _decorated(files: FileFunctions, stmt: cst.FunctionDef, writer: ClassWriter) -> str:
-    """Decorators that register the function with Keras (`@keras_export`) go, with a note."""
+    """Decorators that register the function with Keras (`@keras_export`) go, with a note
+    (a port registered under Keras' names would stand in for the Keras function)."""
     kept = []
     for dec in stmt.decorators:
         target = dec.decorator.func if isinstance(dec.decorator, cst.Call) else dec.decorator
@@ -219,4 +225,7 @@ def _factory(files: FileFunctions, rules: RuleSet, fn: Function, path: str, posi
         new = new.with_changes(leading_lines=old.leading_lines)
         node = node.deep_replace(old, new)
     leading = "".join(code(line) for line in fn.node.leading_lines)
-    return leading + code(node.with_changes(leading_lines=())), writers
+    notes = ClassWriter(files, rules, fn, path, positions)
+    decorators = _decorated(files, fn.node, notes)
+    writers.append(notes)
+    return leading + decorators + code(node.with_changes(leading_lines=(), decorators=())), writers
