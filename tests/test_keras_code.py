@@ -30,7 +30,7 @@ from portmodel.weights import transfer
 APPS = Path(keras.__file__).parent / "src" / "applications"
 # files the engine translates without a TODO (the rest: see docs/keras_to_torch.md)
 CLEAN = ["vgg16", "vgg19", "resnet", "mobilenet_v2", "densenet", "xception", "mobilenet", "mobilenet_v3", "efficientnet",
-         "inception_v3", "efficientnet_v2", "inception_resnet_v2"]
+         "inception_v3", "efficientnet_v2", "inception_resnet_v2", "convnext"]
 
 
 def _port(tmp_path: Path, name: str):
@@ -76,6 +76,8 @@ CASES = [
     ("efficientnet_v2", "EfficientNetV2B0", {"classes": 5, "classifier_activation": None}, [(32, 32, 3)]),
     # a Keras Layer subclass of the file (CustomScaleLayer) applied to a list of tensors
     ("inception_resnet_v2", "InceptionResNetV2", {"include_top": False, "pooling": "avg"}, [(75, 75, 3)]),
+    # Sequentials held in a list and applied by index, Layer subclasses built before they are applied
+    ("convnext", "ConvNeXtTiny", {"include_top": False, "pooling": "avg"}, [(32, 32, 3)]),
     ("mobilenet_v3", "MobileNetV3Large", {"include_top": False, "pooling": "avg", "minimalistic": True}, [(40, 48, 3)]),
 ]
 
@@ -224,11 +226,17 @@ def Bottleneck(filters, name=None):
     return apply
 
 
-def build(input_shape=(16, 16, 3), act="relu", kind="plain"):
+def build(input_shape=(16, 16, 3), act="relu", kind="plain", widths=(4, 6)):
     inputs = layers.Input(shape=input_shape)
     x = layers.Conv2D(4, 3, name="stem")(inputs)
     block = Block if kind == "plain" else Bottleneck
     x = block(4, name="b1")(x)
+    stages = []
+    for i in range(len(widths)):  # Sequentials built in a loop, applied later by index
+        stages.append(keras.Sequential([layers.Conv2D(widths[i], 1, name=f"s{i}_conv"),
+                                        layers.BatchNormalization(name=f"s{i}_bn")], name=f"stage{i}"))
+    for i in range(len(widths)):
+        x = stages[i](x)
     layer = layers.Activation(act, name="act")
     if act == "relu":
         pool = layers.MaxPooling2D(2)
@@ -239,10 +247,11 @@ def build(input_shape=(16, 16, 3), act="relu", kind="plain"):
 '''
 
 
-@pytest.mark.parametrize("kwargs", [{}, {"act": "tanh", "kind": "bottleneck"}])
+@pytest.mark.parametrize("kwargs", [{}, {"act": "tanh", "kind": "bottleneck", "widths": (3, 5, 2)}])
 def test_layer_values_and_factories_picked_by_a_branch(tmp_path, kwargs):
     """A layer built before it is applied (`layer = layers.Activation(act)`, one of two pools
-    picked by a branch), a layer factory picked by an expression, `return keras.Model(...)`."""
+    picked by a branch), a layer factory picked by an expression, Sequentials built in a loop
+    and applied by index, `return keras.Model(...)`."""
     source = tmp_path / "values.py"
     source.write_text(LAYER_VALUES)
     result = translate_source(LAYER_VALUES, str(source), to="torch", engine="code")

@@ -38,6 +38,8 @@ class OwnVariables:
     id: str = "own variables"
     torch_units: int = 1
     weights: tuple = ()
+    activation: bool = False  # no activation argument the port applies after the module
+    layout: str = "channels_first"  # its port takes and gives the port's tensors (code/layer_class.py)
 
 
 OWN = OwnVariables()

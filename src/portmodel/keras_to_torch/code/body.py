@@ -126,6 +126,8 @@ class ClassWriter:
     lengths: dict[str, int] = field(default_factory=dict)  # names bound to a tuple of known length
     # names bound to a layer built before it is applied: (its output channels, None: its input's; rank)
     layer_vals: dict[str, tuple] = field(default_factory=dict)
+    makers: set[str] = field(default_factory=set)  # names bound to a module class built where applied
+    loop_nodes: list = field(default_factory=list)  # the loops being translated, outermost first
     loops: int = 0
     translated: int = 0
 
@@ -297,6 +299,14 @@ class ClassWriter:
         if isinstance(node, cst.Return):
             return self.return_(node)
         if isinstance(node, cst.Expr):
+            value = node.value
+            if isinstance(value, cst.Call) and isinstance(value.func, cst.Attribute) and len(value.args) == 1 \
+                    and isinstance(value.func.value, cst.Name) and value.func.value.value in self.fn.layer_lists \
+                    and self.files.sequential(value.args[0].value) is not None:
+                # `stages.append(keras.Sequential([...]))`: the list holds the Sequential's module class
+                name = f"{value.func.value.value}_item"
+                init, _ = self.maker(name, value.args[0].value, self.files.sequential(value.args[0].value))
+                return init + [Line(f"{code(value.func)}({name})")], []
             if self._model_method(node.value) or self._downloads(node.value):
                 self.note(stmt, "loading pretrained Keras weights: a clear error in the port (use `portmodel weights`)")
                 return [Line(WEIGHTS_ERROR)], []
@@ -317,7 +327,7 @@ class ClassWriter:
             return self.input_(name, value)
         if name is not None and self.files.is_model(value):
             return self.model(name, value)
-        if name is not None and self.files.unapplied_layer(value):
+        if name is not None and (self.files.unapplied_layer(value) or self.files.sequential(value) is not None):
             return self.layer_value(name, value)
         if self._downloads(value):
             self.note(value, "downloading pretrained Keras weights: a clear error in the port (use `portmodel weights`)")
@@ -460,6 +470,7 @@ class ClassWriter:
             if isinstance(n, cst.AssignTarget | cst.AugAssign) and isinstance(n.target, cst.Name):
                 self.consts.pop(n.target.value, None)
         self.loops += 1
+        self.loop_nodes.append(node)
         before = len(self.sequences)
         outer = self.loops == 1
         if outer:
@@ -468,6 +479,7 @@ class ClassWriter:
             init, fwd = self.block(node.body.body)
         finally:
             self.loops -= 1
+            self.loop_nodes.pop()
         # ModuleLists filled by this loop are made just before it (registration follows the code)
         made = [Line(f"self.{a} = nn.ModuleList()") for a in self.sequences[before:]] if self.loops == 0 else []
         if self.loops == 0:
@@ -486,6 +498,11 @@ class ClassWriter:
         applied = self.files.applied_layer(node)
         if applied is not None:
             return self.layer(node, *applied)
+        if isinstance(node, cst.Call) and len(node.args) == 1 and (
+                isinstance(node.func, cst.Name) and node.func.value in self.makers
+                or isinstance(node.func, cst.Subscript) and isinstance(node.func.value, cst.Name)
+                and node.func.value.value in self.fn.layer_lists):
+            return self.maker_call(node)
         if isinstance(node, cst.Call) and isinstance(node.func, cst.Name) and node.func.value in self.layer_vals \
                 and len(node.args) == 1:  # `layer(x)`, the layer built before
             ins = self.tensor(node.args[0].value)
@@ -589,6 +606,9 @@ class ClassWriter:
         """`layer = layers.Activation("linear")` / `StochasticDepth(rate)`: a layer built before
         it is applied (`inputs + layer(x)`). Its module is built here (one whose weights do not
         depend on its input's size); forward binds the name to what computes it."""
+        layers = self.files.sequential(call)
+        if layers is not None:
+            return self.maker(name, call, layers)
         cls = self.files.layer_class(call)
         if cls is None:
             module, layer_name, channels = self._custom(call)
@@ -623,6 +643,43 @@ class ClassWriter:
         self.translated += 1
         return init, [Line(f"{name} = {fwd}")]
 
+    def maker(self, name: str, call: cst.Call, layers: list) -> tuple[list, list]:
+        """`stem = keras.Sequential([layers.Conv2D(...), layers.LayerNormalization(...)])`, applied
+        later (`stem(x)`, or from a list: `downsample_layers[i](x)`): a module class taking its
+        input's channels, defined here and built where it is applied. Names the enclosing loops
+        change (`i`) are bound as the class's defaults, so each class keeps its own."""
+        targets = [t for loop in self.loop_nodes for n in [loop, *own_nodes(loop)]
+                   for t in ([n.target] if isinstance(n, cst.For | cst.AssignTarget | cst.AugAssign) else [])]
+        changing = {n.value for t in targets for n in [t, *own_nodes(t)] if isinstance(n, cst.Name)}
+        used = {n.value for n in own_nodes(call) if isinstance(n, cst.Name)}
+        bound = sorted((changing & used) - {"x"})
+        x = cst.Name("x")
+        body = [cst.SimpleStatementLine([cst.Assign([cst.AssignTarget(x)], cst.Call(layer, [cst.Arg(x)]))])
+                for layer in layers]
+        body.append(cst.SimpleStatementLine([cst.Return(x)]))
+        params = cst.Parameters([cst.Param(x)] + [cst.Param(cst.Name(b), default=cst.Name(b), star="", equal=cst.AssignEqual(
+            cst.SimpleWhitespace(""), cst.SimpleWhitespace(""))) for b in bound])
+        node = cst.FunctionDef(cst.Name(name), params, cst.IndentedBlock(body))
+        inner = Function(node, self.fn, ["x", *bound], tensor_params=["x"])
+        writer = ClassWriter(self.files, self.rules, inner, self.path, _Anchored(self.positions, call),
+                             consts=closure(self.consts, inner))
+        text = writer.write().rstrip("\n")
+        self.diagnostics += writer.diagnostics
+        self.translated += writer.translated
+        self.makers.add(name)
+        self.layer_vals.pop(name, None)
+        return [Line(text, pure=True)], []
+
+    def maker_call(self, node: cst.Call) -> Out:
+        ins = self.tensor(node.args[0].value)
+        if ins.channels == UNKNOWN_CHANNELS:
+            raise Untranslatable(f"`{code(node)}`: a Sequential applied to a tensor of open channels")
+        base = node.func.value if isinstance(node.func, cst.Name) else node.func.value.value
+        slot = self.key(None, base)
+        self.translated += 1
+        return Out(ins.init + [Line(slot.build(f"{code(node.func)}({ins.channels})"))], f"{slot.ref}({ins.fwd})",
+                   f"{slot.init_ref}.out_channels", ins.rank)
+
     def module_call(self, node: cst.Call, helper: Function | None, factory: cst.Call | None = None) -> Out:
         """A tensor helper's module (`stack_fn(x)`, `block(x, 64, name=...)`), or a layer
         factory's (`factory`: `Block(64, name=...)` of `Block(64, name=...)(x)`)."""
@@ -647,8 +704,9 @@ class ClassWriter:
         if factory is None:
             name_arg, callee = _arg(node, "name", None), code(node.func)
             module = f"{callee}({', '.join(ctor_args)})"
-        else:  # `Block(filters, name=...)(x)`: the factory's layer class, built with x's channels
-            name_arg, callee = _arg(factory, "name", None), code(factory.func)
+        else:  # `Block(filters, name=...)(x)`: the factory's layer class, built with x's channels; its
+            # `name` prefixes its layers' names and may be shared (ConvNeXt's PreStem and Head): no key
+            name_arg, callee = None, code(factory.func)
             module = f"{callee}({', '.join(self._plain_args(factory.args))})({', '.join(ctor_args)})"
         slot = self.key(code(name_arg) if name_arg is not None else None, callee.rsplit(".", 1)[-1])
         init.append(Line(slot.build(module)))
@@ -826,6 +884,16 @@ class ClassWriter:
 
     def note(self, node, message: str) -> None:
         self.diag(node, message, "PM002", "note")
+
+
+class _Anchored:
+    """Positions for code the engine made up (a Sequential's class): its source's position."""
+
+    def __init__(self, positions, anchor):
+        self.positions, self.anchor = positions, anchor
+
+    def get(self, node, default=None):
+        return self.positions.get(node) or self.positions.get(self.anchor, default)
 
 
 class _TensorReads(cst.CSTTransformer):

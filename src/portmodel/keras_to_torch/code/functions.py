@@ -27,6 +27,7 @@ MODEL = "keras.Model"
 MERGE_FUNCTIONS = {"add": "Add", "subtract": "Subtract", "multiply": "Multiply", "average": "Average",
                    "maximum": "Maximum", "minimum": "Minimum", "concatenate": "Concatenate"}
 INPUT = "keras.Input"
+SEQUENTIAL = ("keras.Sequential", "keras.models.sequential.Sequential")
 
 
 @dataclass
@@ -42,6 +43,7 @@ class Function:
     # locals bound to layer factories (`block = {0: MBConvBlock, 1: FusedMBConvBlock}[kind]`)
     factories: dict[str, list[Function]] = field(default_factory=dict)
     layer_values: set[str] = field(default_factory=set)  # locals bound to a layer not applied yet
+    layer_lists: set[str] = field(default_factory=set)  # lists such layers are appended to
 
     @property
     def name(self) -> str:
@@ -129,6 +131,14 @@ class FileFunctions:
         return isinstance(node, cst.Call) and (self.layer_class(node) is not None or (
             isinstance(node.func, cst.Name) and node.func.value in self.layer_types))
 
+    def sequential(self, node: cst.CSTNode) -> list[cst.CSTNode] | None:
+        """`keras.Sequential([layers.Conv2D(...), ...], name=...)`: its layers, else None."""
+        if not isinstance(node, cst.Call) or self.keras(node.func) not in SEQUENTIAL or not node.args \
+                or node.args[0].keyword is not None or not isinstance(node.args[0].value, cst.List | cst.Tuple):
+            return None
+        items = [e.value for e in node.args[0].value.elements]
+        return items if items and all(self.unapplied_layer(e) for e in items) else None
+
     def applied_layer(self, node: cst.CSTNode) -> tuple[list[cst.Arg], cst.CSTNode, str] | None:
         """`layers.Conv2D(...)(x)` -> (the constructor's arguments, the input, "Conv2D");
         the functional forms of merge layers too (`layers.add([x, y], name=...)`)."""
@@ -207,6 +217,10 @@ class FileFunctions:
 
     def _aliases(self, fn: Function) -> None:
         for node in fn.nodes:
+            if isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute) and node.func.attr.value == "append" \
+                    and isinstance(node.func.value, cst.Name) and len(node.args) == 1 and (
+                    _name(node.args[0].value) in fn.layer_values or self.sequential(node.args[0].value)):
+                fn.layer_lists.add(node.func.value.value)  # `downsample_layers.append(stem)`
             if not (isinstance(node, cst.Assign) and len(node.targets) == 1
                     and isinstance(node.targets[0].target, cst.Name)):
                 continue
@@ -215,7 +229,7 @@ class FileFunctions:
                 target = self.lookup(fn, node.value.value)
                 if target is not None and target.tensor_params:
                     fn.aliases.setdefault(name, target)
-            if self.unapplied_layer(node.value):
+            if self.unapplied_layer(node.value) or self.sequential(node.value) is not None:
                 fn.layer_values.add(name)
             choices = [self.lookup(fn, leaf) for leaf in _choices(node.value)]
             if choices and name not in fn.factories and all(c is not None and c.made is not None for c in choices):
@@ -230,9 +244,9 @@ class FileFunctions:
     def _step(self) -> bool:
         changed = False
         for fn in self.all:
-            before = len(fn.aliases) + len(fn.factories)
+            before = len(fn.aliases) + len(fn.factories) + len(fn.layer_values) + len(fn.layer_lists)
             self._aliases(fn)
-            changed |= len(fn.aliases) + len(fn.factories) != before
+            changed |= len(fn.aliases) + len(fn.factories) + len(fn.layer_values) + len(fn.layer_lists) != before
             tensors = set(fn.tensor_params) | self.local_tensors(fn)
             for node in fn.nodes:
                 for name in self._tensor_args(fn, node, tensors):
@@ -263,7 +277,8 @@ class FileFunctions:
         applied = self.applied_layer(node)
         if applied is None and isinstance(node, cst.Call) and node.args and (
                 isinstance(node.func, cst.Name) and node.func.value in fn.layer_values
-                or isinstance(node.func, cst.Call) and self.unapplied_layer(node.func)):
+                or isinstance(node.func, cst.Call) and self.unapplied_layer(node.func)
+                or _listed(node.func) in fn.layer_lists):
             applied = ([], node.args[0].value, "")
         if applied is not None:
             value = applied[1]
@@ -308,6 +323,8 @@ class FileFunctions:
             return True
         if isinstance(node, cst.Call) and isinstance(node.func, cst.Call) and self.unapplied_layer(node.func):
             return True  # one of the file's Layer subclasses applied: `CustomScaleLayer(scale)([x, up])`
+        if isinstance(node, cst.Call) and _listed(node.func) in fn.layer_lists:
+            return True  # `downsample_layers[i](x)`
         if isinstance(node, cst.BinaryOperation):
             return self.is_tensor(fn, node.left, tensors) or self.is_tensor(fn, node.right, tensors)
         if isinstance(node, cst.IfExp):
@@ -343,6 +360,11 @@ def own_nodes(node: cst.CSTNode):
         yield n
         if not isinstance(n, cst.FunctionDef | cst.ClassDef | cst.Lambda):
             stack.extend(n.children)
+
+
+def _listed(node) -> str | None:
+    """`layers_list[i]` -> "layers_list"."""
+    return node.value.value if isinstance(node, cst.Subscript) and isinstance(node.value, cst.Name) else None
 
 
 def _choices(node) -> list[str]:
