@@ -248,8 +248,10 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--strict", action="store_true", help="exit 1 when anything is left as TODO")
     t.add_argument("--force", action="store_true", help="overwrite existing output files")
     t.add_argument("--jobs", "-j", type=int, help="processes for many files (default: all cores)")
-    t.add_argument("--engine", choices=["code"], help="Keras -> PyTorch: the code-directed engine (builders and "
-                   "helpers as nn.Module classes for every value of their arguments: docs/keras_to_torch.md)")
+    t.add_argument("--engine", choices=["auto", "first", "code"], help="Keras -> PyTorch translator: auto (default: "
+                   "the first engine, or the code-directed one where the first leaves TODOs and it fewer), first, "
+                   "code (builders and helpers as nn.Module classes for every value of their arguments: "
+                   "docs/keras_to_torch.md)")
     t.add_argument("--report", help="migration report: .md or .json")
     _verbose(t)
     t.set_defaults(func=cmd_translate)

@@ -7,7 +7,7 @@ import re
 
 import libcst as cst
 
-from .core.errors import PortmodelError
+from .core.errors import Diagnostic, PortmodelError
 from .core.parsing import TOO_DEEP, parse_python
 from .core.result import ModelInfo, TranslationResult
 from .core.rules import RuleSet
@@ -28,6 +28,9 @@ def guess_target(source: str) -> str:
     return "keras" if _TORCH_IMPORT.search(source) and not _KERAS_IMPORT.search(source) else "torch"
 
 
+ENGINES = (None, "auto", "first", "code")  # Keras -> PyTorch translators (None: auto)
+
+
 def translate_source(
     source: str, path: str = "<string>", *, input_shape=None, rules: RuleSet | None = None, to: str | None = None,
     parsed: cst.Module | None = None, translated: set[str] | None = None, engine: str | None = None,
@@ -39,7 +42,10 @@ def translate_source(
     PyTorch -> Keras (`portmodel.torch_to_keras`) translates every class and function once, as
     code; `translated`: the modules of the same run (their imports of each other stay relative).
     Keras -> PyTorch: `engine="code"` picks the code-directed engine (`keras_to_torch.code`),
-    which translates builders and helpers for every value of their arguments."""
+    which translates builders and helpers for every value of their arguments; "first" the
+    first engine, which follows the model its default arguments build; "auto" (None, the
+    default) the first engine, or the code engine's translation where the first leaves TODOs
+    and the code engine fewer (a note says so)."""
     rules = rules or load_rules()
     to = to or guess_target(source)
     module = parsed if parsed is not None else parse_python(source, path)
@@ -47,9 +53,20 @@ def translate_source(
         if to == "keras":
             return translate_torch(source, path, translated=translated, rules=rules, parsed=module,
                                    input_shape=input_shape)
+        if engine not in ENGINES:
+            raise PortmodelError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}", path)
         if engine == "code":
             return translate_code(module, source, path, rules, translated=translated)
-        return translate_keras(module, source, path, input_shape, rules)
+        first = translate_keras(module, source, path, input_shape, rules)
+        if engine == "first" or not first.todos:
+            return first
+        code = translate_code(module, source, path, rules, translated=translated)
+        if code.status != "converted" or len(code.todos) >= len(first.todos):
+            return first
+        code.diagnostics.insert(0, Diagnostic(path, 1, 1, "PM002", (
+            f"translated by the code engine (builders and helpers as code): the first engine left "
+            f"{len(first.todos)} TODO(s), this one {len(code.todos)} (`--engine first` for the first's)"), "note"))
+        return code
     except RecursionError:  # a pathological but parseable file: report it, never crash
         raise PortmodelError(TOO_DEEP, path) from None
 

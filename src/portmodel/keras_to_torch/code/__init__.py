@@ -31,7 +31,7 @@ from ..assemble import add_support_functions, assemble, is_keras_import
 from ..names import ImportTable
 from ..subclass import KERAS_BASES, TODO
 from ..values import code
-from .body import ClassWriter, closure, plumbed
+from .body import PLUMBING, ClassWriter, pure_call, closure, plumbed
 from .functions import FileFunctions, Function, own_nodes
 from .layer_class import is_layer_class, write_layer_class
 
@@ -115,20 +115,23 @@ def translate_code(module: cst.Module, source: str, path: str, rules: RuleSet,
         return TranslationResult(path, "unchanged", source)
     add_support_functions(pieces, source)
     header = code(module.with_changes(body=[])).rstrip("\n")
-    out = _prune_keras_imports(assemble(header, pieces, import_slot))
+    out = _prune_keras_imports(assemble(header, pieces, import_slot), source)
     return TranslationResult(path, "converted", out, diagnostics, models, translated=layers)
 
 
-def _prune_keras_imports(text: str) -> str:
-    """Keras names the port no longer reads (`layers`: the port's `self.layers` is no use of it)."""
+def _prune_keras_imports(text: str, source: str) -> str:
+    """Keras names the port no longer reads (`layers`: the port's `self.layers` is no use of it),
+    and other imports the source read and the port no longer does (`warnings`, for a branch the
+    port fixes); an import the source never read (for its side effects) stays."""
     read = {n.id for n in ast.walk(ast.parse(text)) if isinstance(n, ast.Name)}
+    was_read = {n.id for n in ast.walk(ast.parse(source)) if isinstance(n, ast.Name)}
     module = cst.parse_module(text)
     body = []
     for stmt in module.body:
         small = stmt.body[0] if isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1 else None
-        if isinstance(small, cst.ImportFrom | cst.Import) and is_keras_import(small) \
-                and not isinstance(small.names, cst.ImportStar):
-            kept = [a for a in small.names if (code(a.asname.name) if a.asname else code(a.name).split(".")[0]) in read]
+        if isinstance(small, cst.ImportFrom | cst.Import) and not isinstance(small.names, cst.ImportStar) and (
+                is_keras_import(small) or all(_bound(a) in was_read for a in small.names)):
+            kept = [a for a in small.names if _bound(a) in read]
             if not kept:
                 continue
             if len(kept) != len(small.names):
@@ -136,6 +139,11 @@ def _prune_keras_imports(text: str) -> str:
                 stmt = stmt.with_changes(body=[small.with_changes(names=kept)])
         body.append(stmt)
     return module.with_changes(body=body).code
+
+
+def _bound(alias: cst.ImportAlias) -> str:
+    """The name an import binds (`import a.b` binds `a`)."""
+    return code(alias.asname.name) if alias.asname else code(alias.name).split(".")[0]
 
 
 def _package_import(files: FileFunctions, stmt, translated: set[str]) -> tuple[str, bool] | None:
@@ -182,6 +190,23 @@ def _untranslated_model(files: FileFunctions, stmt) -> str | None:
     return None
 
 
+def _without_dead_values(files: FileFunctions, node: cst.FunctionDef) -> cst.FunctionDef:
+    """A factory less its top-level values nothing reads any more (`bn_axis`, which its layer
+    now knows as a constant), where computing them has no effect."""
+    tree = ast.parse(code(node.with_changes(leading_lines=(), decorators=())).strip())
+    read = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+    body = []
+    for stmt in node.body.body:
+        small = stmt.body[0] if isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1 else None
+        if isinstance(small, cst.Assign) and len(small.targets) == 1 and isinstance(small.targets[0].target, cst.Name) \
+                and small.targets[0].target.value not in read \
+                and not any(isinstance(n, cst.Call) and not pure_call(n) and files.keras(n.func) not in PLUMBING
+                            for n in [small.value, *own_nodes(small.value)]):
+            continue
+        body.append(stmt)
+    return node.with_changes(body=node.body.with_changes(body=body))
+
+
 def _has_models(fn: Function) -> bool:
     return fn.is_model or any(_has_models(inner) for inner in fn.nested.values())
 
@@ -224,6 +249,7 @@ def _factory(files: FileFunctions, rules: RuleSet, fn: Function, path: str, posi
     for old, new in replacements.items():
         new = new.with_changes(leading_lines=old.leading_lines)
         node = node.deep_replace(old, new)
+    node = _without_dead_values(files, node)
     leading = "".join(code(line) for line in fn.node.leading_lines)
     notes = ClassWriter(files, rules, fn, path, positions)
     decorators = _decorated(files, fn.node, notes)

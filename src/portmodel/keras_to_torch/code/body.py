@@ -363,7 +363,8 @@ class ClassWriter:
             else:
                 self.consts.pop(name, None)
         # a call may validate (raise): kept in __init__ unless the engine knows its value
-        has_call = any(isinstance(n, cst.Call) for n in [value, *own_nodes(value)]) and self.static(value) is _UNSET
+        has_call = any(isinstance(n, cst.Call) and not pure_call(n) for n in [value, *own_nodes(value)]) \
+            and self.static(value) is _UNSET
         init = [Line(f"{code(target)} = {init_value}", pure=not has_call)] if init_value is not None else []
         fwd = [Line(f"{code(target)} = {fwd_value}", pure=True)] if fwd_value is not None else []
         return init, fwd
@@ -635,13 +636,13 @@ class ClassWriter:
         else:
             ref = None
         if call_text == "{m}({x})":
-            fwd = ref
-        else:
-            fwd = "lambda t: " + call_text.replace("{x}", "t").replace("{xs}", "t").replace("{m}", ref or "")
+            fwd = f"{name} = {ref}"
+        else:  # a layer without a module, or called in its own way: a function of the tensor
+            fwd = f"def {name}(t):\n    return " + call_text.format(x="t", xs="t", m=ref or "")
         known = self.layer_vals.get(name, (channels, rank))
         self.layer_vals[name] = (channels, rank) if known == (channels, rank) else (UNKNOWN_CHANNELS, None)
         self.translated += 1
-        return init, [Line(f"{name} = {fwd}")]
+        return init, [Line(fwd)]
 
     def maker(self, name: str, call: cst.Call, layers: list) -> tuple[list, list]:
         """`stem = keras.Sequential([layers.Conv2D(...), layers.LayerNormalization(...)])`, applied
@@ -974,6 +975,20 @@ OPEN = "__input_channels__"  # a layer's input channels, where it is built befor
 
 def args_text(given: dict[str, str], key: str) -> str | None:
     return given.get(key)
+
+
+PURE_BUILTINS = frozenset({"str", "int", "float", "bool", "round", "len", "abs", "max", "min", "tuple", "list",
+                           "sorted", "sum", "range", "enumerate", "zip"})
+
+
+def pure_call(call: cst.Call) -> bool:
+    """A call that only computes a value (`str(alpha)`, `"{}_{}".format(a, b)`): a statement
+    made of these may go where nothing reads it."""
+    func = call.func
+    if isinstance(func, cst.Name):
+        return func.value in PURE_BUILTINS
+    return isinstance(func, cst.Attribute) and func.attr.value == "format" and isinstance(
+        func.value, cst.SimpleString | cst.ConcatenatedString)
 
 
 def closure(consts: dict[str, object], inner: Function) -> dict[str, object]:

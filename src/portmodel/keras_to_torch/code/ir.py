@@ -57,7 +57,7 @@ def _names(text: str) -> tuple[frozenset[str], frozenset[str]]:
         tree = ast.parse(text)
     except SyntaxError:
         return frozenset(), frozenset()
-    stores, loads = set(), set()
+    stores, loads, own = set(), set(), set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Name):
             (stores if isinstance(node.ctx, ast.Store) else loads).add(node.id)
@@ -65,7 +65,9 @@ def _names(text: str) -> tuple[frozenset[str], frozenset[str]]:
             stores.add(node.name)
         elif isinstance(node, ast.arg):
             stores.add(node.arg)
-    return frozenset(stores), frozenset(loads)
+        elif isinstance(node, ast.comprehension):  # `[float(x) for x in rates]`: its own `x`
+            own |= {n.id for n in ast.walk(node.target) if isinstance(n, ast.Name)}
+    return frozenset(stores - own), frozenset(loads - own)
 
 
 def loads(nodes: list) -> set[str]:
