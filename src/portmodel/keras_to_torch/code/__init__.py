@@ -37,13 +37,16 @@ from .layer_class import is_layer_class, write_layer_class
 
 
 def translate_code(module: cst.Module, source: str, path: str, rules: RuleSet,
-                   translated: set[str] | None = None) -> TranslationResult:
+                   translated: set[str] | None = None, sizes: bool = False) -> TranslationResult:
     """One file; `translated`: the dotted modules of the same run (a tree), whose models the
-    file may use: imports of them become relative, so the port uses their ports."""
+    file may use: imports of them become relative, so the port uses their ports. `sizes`:
+    bookkeep spatial sizes in `__init__` (a file whose code reads one there is translated
+    again with them)."""
     wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
     positions = wrapper.resolve(PositionProvider)
     module = wrapper.module
     files = FileFunctions(module, ImportTable(module), set(rules.layers), path)
+    files.sizes = sizes
     pieces: list[str] = []
     diagnostics = []
     models: list[ModelInfo] = []
@@ -106,6 +109,8 @@ def translate_code(module: cst.Module, source: str, path: str, rules: RuleSet,
             layers += sum(w.translated for w in inner)
             if _returns_model(files, fn):
                 models.append(ModelInfo(fn.name, fn.name, "functional"))
+    if files.wants_sizes and not sizes:
+        return translate_code(module, source, path, rules, translated, sizes=True)
     if not changed:
         return TranslationResult(path, "unchanged", source)
     add_support_functions(pieces, source)
