@@ -30,7 +30,7 @@ from portmodel.weights import transfer
 APPS = Path(keras.__file__).parent / "src" / "applications"
 # files the engine translates without a TODO (the rest: see docs/keras_to_torch.md)
 CLEAN = ["vgg16", "vgg19", "resnet", "mobilenet_v2", "densenet", "xception", "mobilenet", "mobilenet_v3", "efficientnet",
-         "inception_v3", "efficientnet_v2", "inception_resnet_v2", "convnext"]
+         "inception_v3", "efficientnet_v2", "inception_resnet_v2", "convnext", "nasnet"]
 
 
 def _port(tmp_path: Path, name: str):
@@ -79,6 +79,8 @@ CASES = [
     # Sequentials held in a list and applied by index, Layer subclasses built before they are applied
     ("convnext", "ConvNeXtTiny", {"include_top": False, "pooling": "avg"}, [(32, 32, 3)]),
     ("mobilenet_v3", "MobileNetV3Large", {"include_top": False, "pooling": "avg", "minimalistic": True}, [(40, 48, 3)]),
+    # a tensor that may be None (`p = None`; `if p is None`), spatial sizes read in __init__ (`_adjust_block`)
+    ("nasnet", "NASNetMobile", {"include_top": False, "pooling": "avg"}, [(32, 32, 3)]),
 ]
 
 

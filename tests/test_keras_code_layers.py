@@ -138,3 +138,52 @@ def test_cropping2d(tmp_path, kwargs):
     torch_model = torch_build(**kwargs)
     keras_model = keras_build(**kwargs)
     _check(keras_model, torch_model, kwargs.get("input_shape", (16, 16, 3)))
+
+
+SPATIAL = """
+def shrink(x, filters, name=None):
+    x = layers.ZeroPadding2D(((0, 1), (0, 1)))(x)
+    x = layers.Cropping2D(((1, 0), (1, 0)))(x)
+    x = layers.MaxPooling2D(3, strides=2, padding="same")(x)
+    return layers.Conv2D(filters, 1, name=name)(x)
+
+
+def adjust(p, x, name=None):
+    if p is None:
+        p = x
+    elif p.shape[1] != x.shape[1]:
+        p = layers.Conv2D(x.shape[-1], 3, strides=2, padding="same", name=f"{name}_down")(p)
+    return layers.add([p, x])
+
+
+def build(input_shape=(16, 16, 3), blocks=2):
+    inputs = layers.Input(shape=input_shape)
+    x = layers.Conv2D(4, 3, name="stem")(inputs)
+    p = None
+    for i in range(blocks):
+        y = adjust(p, x, name=f"adjust{i}")
+        p = x
+        x = shrink(y, 4 * (i + 2), name=f"shrink{i}")
+    if x.shape[1] >= 4:
+        x = layers.Conv2D(6, 3, name="head")(x)
+    else:
+        x = layers.Conv2D(6, 1, name="tail")(x)
+    model = keras.Model(inputs, x)
+    return model
+"""
+
+
+@pytest.mark.parametrize("shape", [(16, 16, 3), (9, 11, 3)])
+def test_spatial_sizes_read_in_init_and_tensors_that_may_be_none(tmp_path, shape):
+    """Which modules to build depends on spatial sizes (`p.shape[1] != x.shape[1]`): `__init__`
+    bookkeeps them (`x_size`, helpers' `self.out_size`), and `p = None` is a tensor that may be None."""
+    result, keras_build, torch_build = _port(tmp_path, SPATIAL)
+    assert "elif p_size[0] != x_size[0]:" in result.code and "elif p.shape[2] != x.shape[2]:" in result.code
+    assert "if p_channels is None:" in result.code and "if p is None:" in result.code
+    assert "if x_size[0] >= 4:" in result.code and "self.out_size = " in result.code
+    assert "def __init__(self, p_channels, x_channels, name=None, p_size=None, x_size=None):" in result.code
+    names = {n.rsplit(".", 1)[-1] for n, _ in torch_build(input_shape=shape).named_modules()}
+    assert ("head" in names) == (shape[0] == 16) and "adjust0_down" not in names and "adjust1_down" in names
+    _check(keras_build(input_shape=shape), torch_build(input_shape=shape), shape)
+    plain = translate_source(HEAD + CROPPING, "m.py", to="torch", engine="code")
+    assert "_size" not in plain.code  # no spatial size read in __init__: no size bookkeeping

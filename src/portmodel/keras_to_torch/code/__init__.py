@@ -31,19 +31,22 @@ from ..assemble import add_support_functions, assemble, is_keras_import
 from ..names import ImportTable
 from ..subclass import KERAS_BASES, TODO
 from ..values import code
-from .body import PLUMBING, ClassWriter, pure_call, closure, plumbed
+from .body import PLUMBING, ClassWriter, closure, plumbed, pure_call
 from .functions import FileFunctions, Function, own_nodes
 from .layer_class import is_layer_class, write_layer_class
 
 
 def translate_code(module: cst.Module, source: str, path: str, rules: RuleSet,
-                   translated: set[str] | None = None) -> TranslationResult:
+                   translated: set[str] | None = None, sizes: bool = False) -> TranslationResult:
     """One file; `translated`: the dotted modules of the same run (a tree), whose models the
-    file may use: imports of them become relative, so the port uses their ports."""
+    file may use: imports of them become relative, so the port uses their ports. `sizes`:
+    bookkeep spatial sizes in `__init__` (a file whose code reads one there is translated
+    again with them)."""
     wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
     positions = wrapper.resolve(PositionProvider)
     module = wrapper.module
     files = FileFunctions(module, ImportTable(module), set(rules.layers), path)
+    files.sizes = sizes
     pieces: list[str] = []
     diagnostics = []
     models: list[ModelInfo] = []
@@ -111,6 +114,8 @@ def translate_code(module: cst.Module, source: str, path: str, rules: RuleSet,
             layers += sum(w.translated for w in inner)
             if _returns_model(files, fn):
                 models.append(ModelInfo(fn.name, fn.name, "functional"))
+    if files.wants_sizes and not sizes:
+        return translate_code(module, source, path, rules, translated, sizes=True)
     if not changed:
         return TranslationResult(path, "unchanged", source)
     add_support_functions(pieces, source)

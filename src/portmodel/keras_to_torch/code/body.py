@@ -7,7 +7,11 @@ Every statement is translated once, for every value of the function's parameters
 - a tensor helper (or a parameter called on a tensor, `stack_fn(x)`) is a module class
   built with the tensor's channel count in place of the tensor;
 - the channel count of each tensor variable `x` is bookkept in `__init__` as `x_channels`,
-  real code, so branches and loops over any argument give the right sizes;
+  real code, so branches and loops over any argument give the right sizes; in a file whose
+  code reads a spatial size where `__init__` needs it (`p.shape[img_dim] != ip.shape[img_dim]`
+  choosing the modules to build), the spatial sizes too, as `x_size` (a tuple, None where
+  the builder leaves them open): helpers then take `x_size=` beside `x_channels` and expose
+  `self.out_size`; a tensor that may be None (`p = None`) has `p_channels = None`;
 - branches and loops are kept in both methods; a branch the port fixes (`input_tensor`
   is always None: the module takes its input in `forward`; `image_data_format()` is
   "channels_last") is resolved;
@@ -32,11 +36,13 @@ from .functions import FileFunctions, Function, own_nodes
 from .ir import Block, Line, has_code, inline_counts, live_in, prune, render, stores
 from .layers import (
     CORRECT_PAD,
+    CORRECT_PAD_SIZE,
     GET_UID,
     KERAS_ONLY,
     LAYER_KEY,
     SUM_OF_INPUTS,
     UNKNOWN_CHANNELS,
+    UNKNOWN_SIZE,
     WRITERS,
     Applied,
     Args,
@@ -52,6 +58,8 @@ KERAS_TENSOR_CALLS = {"keras.backend.is_keras_tensor", "keras.ops.operation_util
                       "keras.utils.get_source_inputs"}
 # Keras functions of a tensor, as the port's support functions (channels-first tensors)
 KERAS_FUNCTIONS = {"keras.applications.imagenet_utils.correct_pad": CORRECT_PAD}
+# the same, as `__init__`'s size bookkeeping computes them from the tensor's size (`x_size`)
+KERAS_SIZE_FUNCTIONS = {"keras.applications.imagenet_utils.correct_pad": CORRECT_PAD_SIZE}
 # Keras calls of plain values, as the port's support functions
 KERAS_VALUES = {"keras.backend.get_uid": GET_UID, "keras.utils.get_uid": GET_UID}
 DOWNLOADS = {"keras.utils.get_file", "keras.utils.file_utils.get_file"}
@@ -76,6 +84,7 @@ class Tensor:
     rank: int | None
     known: bool = True  # its channel count is known when __init__ runs (not after a Flatten)
     listed: bool = False  # a list of tensors (`branches = [b1, b2]`): channels are their sum
+    sized: bool = True  # its spatial size is known when __init__ runs (the size bookkeeping)
 
 
 @dataclass
@@ -88,6 +97,7 @@ class Out:
     channels: str
     rank: int | None
     listed: bool = False  # a list of tensors (its channels: their sum)
+    size: str = UNKNOWN_SIZE  # its spatial size, an `__init__` expression (files with size bookkeeping)
 
 
 @dataclass
@@ -124,7 +134,8 @@ class ClassWriter:
     made_lists: list[str] = field(default_factory=list)  # ModuleLists made before their loop
     loop_list: str | None = None  # the ModuleList of the outermost loop being translated
     lengths: dict[str, int] = field(default_factory=dict)  # names bound to a tuple of known length
-    # names bound to a layer built before it is applied: (its output channels, None: its input's; rank)
+    # names bound to a layer built before it is applied: (its output channels, None: its input's; rank;
+    # its size, as Applied.size)
     layer_vals: dict[str, tuple] = field(default_factory=dict)
     makers: set[str] = field(default_factory=set)  # names bound to a module class built where applied
     loop_nodes: list = field(default_factory=list)  # the loops being translated, outermost first
@@ -230,6 +241,8 @@ class ClassWriter:
         elif p.kwonly_params:
             parts.append("*")
         parts += [self._param(param) for param in p.kwonly_params]
+        if self.files.sizes:  # the tensors' spatial sizes, beside their channels
+            parts += [f"{t}_size=None" for t in self.fn.tensor_params]
         if p.star_kwarg is not None:
             parts.append("**" + code(p.star_kwarg.with_changes(comma=cst.MaybeSentinel.DEFAULT)).lstrip("*"))
         return ", ".join(parts)
@@ -332,6 +345,13 @@ class ClassWriter:
         if self._downloads(value):
             self.note(value, "downloading pretrained Keras weights: a clear error in the port (use `portmodel weights`)")
             return [Line(WEIGHTS_ERROR)], []
+        if name is not None and isinstance(value, cst.Name) and value.value == "None" and name in self._tensor_names():
+            # a tensor that may be None (`p = None`, then `x, p = cell(x, p)`): its channels None too
+            self.tensors[name] = Tensor(None)
+            init = [Line(f"{name}_channels = None", pure=True)]
+            if self.files.sizes:
+                init.append(Line(f"{name}_size = None", pure=True))
+            return init, [Line(f"{name} = None", pure=True)]
         if isinstance(value, cst.IfExp) and (self.is_tensor(value.body) or self.is_tensor(value.orelse)):
             # `x = a if c else b` on tensors: an if statement, so each branch builds its own modules
             def branch(v):
@@ -341,10 +361,12 @@ class ClassWriter:
             if name is None:
                 return self.unpack(target, value)
             out = self.tensor(value)
-            self.tensors[name] = Tensor(out.rank, out.channels != UNKNOWN_CHANNELS, out.listed)
+            self.tensors[name] = Tensor(out.rank, out.channels != UNKNOWN_CHANNELS, out.listed, out.size != UNKNOWN_SIZE)
             init = list(out.init)
             if out.channels != f"{name}_channels":
                 init.append(Line(f"{name}_channels = {out.channels or 'None'}", pure=True))
+            if self.files.sizes and out.size != f"{name}_size":
+                init.append(Line(f"{name}_size = {out.size or 'None'}", pure=True))
             return init, [Line(f"{name} = {out.fwd}", pure=True)]
         if self._mentions_model(value):
             raise Untranslatable(f"`{code(value)}`: a value the code engine does not follow")
@@ -376,9 +398,21 @@ class ClassWriter:
             raise Untranslatable("tensors unpacked into several names")
         out = self.tensor(value)
         for n in names:
-            self.tensors[n] = Tensor(out.rank)
-        return (out.init + [Line(f"{', '.join(n + '_channels' for n in names)} = {out.channels}", pure=True)],
-                [Line(f"{', '.join(names)} = {out.fwd}", pure=True)])
+            self.tensors[n] = Tensor(out.rank, sized=out.size != UNKNOWN_SIZE)
+        init = out.init + [Line(f"{', '.join(n + '_channels' for n in names)} = {out.channels}", pure=True)]
+        if self.files.sizes:
+            sizes = out.size or "(" + ", ".join("None" for _ in names) + ")"
+            init.append(Line(f"{', '.join(n + '_size' for n in names)} = {sizes}", pure=True))
+        return init, [Line(f"{', '.join(names)} = {out.fwd}", pure=True)]
+
+    def _tensor_names(self) -> set[str]:
+        """Names the function binds to tensors somewhere, unpacked ones too (`x, p = cell(x, p)`)."""
+        names = self.files.local_tensors(self.fn)
+        for node in self.fn.nodes:
+            if isinstance(node, cst.Assign) and self.files.is_tensor(self.fn, node.value, names):
+                names |= {e.value.value for t in node.targets if isinstance(t.target, cst.Tuple | cst.List)
+                          for e in t.target.elements if isinstance(e.value, cst.Name)}
+        return names
 
     def input_(self, name: str, call: cst.Call) -> tuple[list, list]:
         shape = _arg(call, "shape", 0)
@@ -393,9 +427,15 @@ class ClassWriter:
             self.inputs.append(name)
         if isinstance(shape, cst.Tuple | cst.List):
             channels = code(shape.elements[-1].value)
+            spatial = [code(e.value) for e in shape.elements[:-1]]
+            size = "(" + ", ".join(spatial) + ("," if len(spatial) == 1 else "") + ")"
         else:
             channels = f"{code(shape)}[-1]"
-        return [Line(f"{name}_channels = {channels}", pure=True)], []
+            size = f"tuple({code(shape)}[:-1])"
+        init = [Line(f"{name}_channels = {channels}", pure=True)]
+        if self.files.sizes:
+            init.append(Line(f"{name}_size = {size}", pure=True))
+        return init, []
 
     def model(self, name: str, call: cst.Call) -> tuple[list, list]:
         outputs = _arg(call, "outputs", 1)
@@ -403,7 +443,14 @@ class ClassWriter:
             raise Untranslatable("a model without outputs")
         self.model_var = name
         out = self.tensor(outputs)
-        return out.init + [Line(f"self.out_channels = {out.channels or 'None'}")], [Line(f"return {out.fwd}")]
+        return out.init + self._outs(out.channels or "None", out.size), [Line(f"return {out.fwd}")]
+
+    def _outs(self, channels: str, size: str) -> list:
+        """`self.out_channels = ...`, and `self.out_size = ...` where the file keeps sizes."""
+        lines = [Line(f"self.out_channels = {channels}")]
+        if self.files.sizes:
+            lines.append(Line(f"self.out_size = {size or 'None'}"))
+        return lines
 
     def return_(self, node: cst.Return) -> tuple[list, list]:
         value = node.value
@@ -414,12 +461,13 @@ class ClassWriter:
         if isinstance(value, cst.Tuple) and self.is_tensor(value):  # several tensors
             outs = [self.tensor(e.value) for e in value.elements]
             channels = ", ".join(o.channels or "None" for o in outs)
-            return ([line for o in outs for line in o.init] + [Line(f"self.out_channels = ({channels})")],
+            sizes = ", ".join(o.size or "None" for o in outs)
+            return ([line for o in outs for line in o.init] + self._outs(f"({channels})", f"({sizes})"),
                     [Line(f"return {', '.join(o.fwd for o in outs)}")])
         if not self.is_tensor(value):
             raise Untranslatable("a model function returning something other than a tensor")
         out = self.tensor(value)
-        return out.init + [Line(f"self.out_channels = {out.channels or 'None'}")], [Line(f"return {out.fwd}")]
+        return out.init + self._outs(out.channels or "None", out.size), [Line(f"return {out.fwd}")]
 
     def if_(self, node: cst.If) -> tuple[list, list]:
         decided = self.decide(node.test)
@@ -433,23 +481,33 @@ class ClassWriter:
             return [], []
         init_branches, fwd_branches, states = [], [], []
         before = (dict(self.tensors), dict(self.consts))
-        branch, header = node, f"if {code(node.test)}:"
+        branch, keyword = node, "if"
+        unread = None  # a test on tensors `__init__` cannot read (its branches must build nothing)
         while branch is not None:
             self.tensors, self.consts = dict(before[0]), dict(before[1])
+            if isinstance(branch, cst.If):
+                init_test, fwd_test = self.sides(branch.test)
+                if init_test is None or fwd_test is None:
+                    unread = unread or branch.test
+                    init_test = fwd_test = code(branch.test)
+                init_header, fwd_header = f"{keyword} {init_test}:", f"{keyword} {fwd_test}:"
+            else:
+                init_header = fwd_header = "else:"
             body = branch.body.body
             i, f = self.block(body)
-            init_branches.append((header, i))
-            fwd_branches.append((header, f))
+            init_branches.append((init_header, i))
+            fwd_branches.append((fwd_header, f))
             states.append(self.tensors)
             if isinstance(branch, cst.If):
                 nxt = branch.orelse
-                if isinstance(nxt, cst.If):
-                    header = f"elif {code(nxt.test)}:"
-                elif isinstance(nxt, cst.Else):
-                    header = "else:"
-                branch = nxt
+                keyword = "elif"
+                branch = nxt if isinstance(nxt, cst.If | cst.Else) else None
             else:
                 branch = None
+        if unread is not None and any(_builds(b) for _, b in init_branches):
+            self.tensors, self.consts = before
+            raise Untranslatable(f"`{code(unread)}`: a test on tensors `__init__` cannot read chooses the "
+                                 "modules to build")
         if init_branches[-1][0] != "else:":
             states.append(before[0])  # no else: the tensors as they were may come out
         self.tensors = _join(states)
@@ -495,7 +553,8 @@ class ClassWriter:
     def tensor(self, node) -> Out:
         if isinstance(node, cst.Name) and node.value in self.tensors:
             t = self.tensors[node.value]
-            return Out([], node.value, f"{node.value}_channels" if t.known else UNKNOWN_CHANNELS, t.rank, t.listed)
+            return Out([], node.value, f"{node.value}_channels" if t.known else UNKNOWN_CHANNELS, t.rank, t.listed,
+                       f"{node.value}_size" if t.sized else UNKNOWN_SIZE)
         applied = self.files.applied_layer(node)
         if applied is not None:
             return self.layer(node, *applied)
@@ -507,9 +566,9 @@ class ClassWriter:
         if isinstance(node, cst.Call) and isinstance(node.func, cst.Name) and node.func.value in self.layer_vals \
                 and len(node.args) == 1:  # `layer(x)`, the layer built before
             ins = self.tensor(node.args[0].value)
-            channels, rank = self.layer_vals[node.func.value]
+            channels, rank, size = self.layer_vals[node.func.value]
             return Out(ins.init, f"{node.func.value}({ins.fwd})", ins.channels if channels is None else channels,
-                       rank or ins.rank)
+                       rank or ins.rank, size=_size_after(size, ins.size))
         if isinstance(node, cst.Call) and isinstance(node.func, cst.Call) and self.files.unapplied_layer(node.func) \
                 and len(node.args) == 1:  # one of the file's Layer subclasses: `CustomScaleLayer(scale)([x, up])`
             return self.custom_layer(node)
@@ -527,7 +586,8 @@ class ClassWriter:
             channels = UNKNOWN_CHANNELS if any(i.channels == UNKNOWN_CHANNELS for i in items) else \
                 " + ".join(i.channels for i in items)
             text = ", ".join(i.fwd for i in items)
-            return Out([line for i in items for line in i.init], f"[{text}]", channels, items[0].rank, listed=True)
+            return Out([line for i in items for line in i.init], f"[{text}]", channels, items[0].rank, listed=True,
+                       size=items[0].size)
         if isinstance(node, cst.BinaryOperation):
             left = self.tensor(node.left) if self.is_tensor(node.left) else None
             right = self.tensor(node.right) if self.is_tensor(node.right) else None
@@ -536,7 +596,7 @@ class ClassWriter:
             rt = right.fwd if right else code(node.right)
             op = code(node.operator).strip()
             return Out((left.init if left else []) + (right.init if right else []), f"{lt} {op} {rt}",
-                       first.channels, first.rank)
+                       first.channels, first.rank, size=first.size)
         raise Untranslatable(f"`{code(node)}` is not a tensor expression the code engine follows")
 
     def layer(self, node: cst.Call, ctor_args, value, cls: str) -> Out:
@@ -548,7 +608,7 @@ class ClassWriter:
         ins = [self.tensor(i.value if isinstance(i, cst.BaseElement) else i) for i in items]
         given, static, name = self.bind(ctor_args, rule.signature)
         first = ins[0]
-        args = Args(given, first.rank, first.channels, self.rules, static)
+        args = Args(given, first.rank, first.channels, self.rules, static, self.sized_args)
         applied: Applied = write(args)
         if applied.module is not None and any(t in applied.module for t in self.forward_only):
             raise Untranslatable(f"layers.{cls}: an argument computed from a tensor sizes its weights")
@@ -576,7 +636,7 @@ class ClassWriter:
         else:
             channels = applied.channels
         self.translated += 1
-        return Out(init, call, channels, rank)
+        return Out(init, call, channels, rank, size=_size_after(applied.size, first.size))
 
     def _custom(self, call: cst.Call, in_channels: str | None = None) -> tuple[str, str | None, str | None]:
         """One of the file's Layer subclasses built: (the module, its name, None: the output
@@ -613,7 +673,7 @@ class ClassWriter:
         cls = self.files.layer_class(call)
         if cls is None:
             module, layer_name, channels = self._custom(call)
-            call_text, rank = "{m}({x})", None
+            call_text, rank, size = "{m}({x})", None, UNKNOWN_SIZE
             base = _snake(call.func.value)
         else:
             rule = self.rules.layers[cls]
@@ -621,10 +681,11 @@ class ClassWriter:
             if write is None:
                 raise Untranslatable(f"layers.{cls} has no code writer yet")
             given, static, layer_name = self.bind(call.args, rule.signature)
-            applied = write(Args(given, None, OPEN, self.rules, static))
+            applied = write(Args(given, None, OPEN, self.rules, static, self.sized_args))
             if applied.join or applied.module is not None and OPEN in applied.module:
                 raise Untranslatable(f"layers.{cls} built before its input, its weights sized by that input")
             module, call_text, rank, base = applied.module, applied.call, applied.rank, _snake(cls)
+            size = applied.size
             if rule.activation and args_text(given, "activation") is not None:
                 call_text = activation(self.rules, given["activation"], call_text, None)
             channels = applied.channels if applied.channels is None or OPEN not in applied.channels else UNKNOWN_CHANNELS
@@ -639,8 +700,9 @@ class ClassWriter:
             fwd = f"{name} = {ref}"
         else:  # a layer without a module, or called in its own way: a function of the tensor
             fwd = f"def {name}(t):\n    return " + call_text.format(x="t", xs="t", m=ref or "")
-        known = self.layer_vals.get(name, (channels, rank))
-        self.layer_vals[name] = (channels, rank) if known == (channels, rank) else (UNKNOWN_CHANNELS, None)
+        known = self.layer_vals.get(name, (channels, rank, size))
+        self.layer_vals[name] = (channels, rank, size) if known == (channels, rank, size) else \
+            (UNKNOWN_CHANNELS, None, UNKNOWN_SIZE)
         self.translated += 1
         return init, [Line(fwd)]
 
@@ -686,7 +748,9 @@ class ClassWriter:
         factory's (`factory`: `Block(64, name=...)` of `Block(64, name=...)(x)`)."""
         tensor_params = helper.tensor_params if helper else []
         init: list = []
-        ctor_args, fwd_args, first = [], [], None
+        ctor_args, fwd_args, first, sizes = [], [], None, []
+        # a helper of this file takes its tensors' sizes where the file keeps them (`x_size=`)
+        sized = self.files.sizes and helper is not None and any(f is helper for f in self.files.all)
         for i, arg in enumerate(node.args):
             param = (arg.keyword.value if arg.keyword else
                      helper.params[i] if helper and arg.star == "" and i < len(helper.params) else None)
@@ -698,10 +762,14 @@ class ClassWriter:
                 fwd_args.append(out.fwd)
                 channels = out.channels or "None"
                 ctor_args.append(f"{arg.keyword.value}_channels={channels}" if arg.keyword else channels)
+                if sized:
+                    sizes.append(f"{param}_size={out.size or 'None'}")
             else:
                 ctor_args += self._plain_args([arg])
         if first is None:
             raise Untranslatable("a tensor helper called without a tensor")
+        if sizes:
+            ctor_args = [a.rstrip() for a in ctor_args] + sizes
         if factory is None:
             name_arg, callee = _arg(node, "name", None), code(node.func)
             module = f"{callee}({', '.join(ctor_args)})"
@@ -712,7 +780,8 @@ class ClassWriter:
         slot = self.key(code(name_arg) if name_arg is not None else None, callee.rsplit(".", 1)[-1])
         init.append(Line(slot.build(module)))
         self.translated += 1
-        return Out(init, f"{slot.ref}({', '.join(fwd_args)})", f"{slot.init_ref}.out_channels", first.rank)
+        return Out(init, f"{slot.ref}({', '.join(fwd_args)})", f"{slot.init_ref}.out_channels", first.rank,
+                   size=f"{slot.init_ref}.out_size" if sized else UNKNOWN_SIZE)
 
     def _plain_args(self, args) -> list[str]:
         """Arguments that are no tensors, as `__init__` reads them (`**args` too)."""
@@ -729,6 +798,7 @@ class ClassWriter:
         given: dict[str, str] = {}
         static: dict[str, object] = {}
         forward_only = self.forward_only = set()
+        self.sized_args = {}  # arguments as the size bookkeeping reads them, where `given` has another text
         for i, arg in enumerate(args):
             if arg.star:
                 raise Untranslatable("a layer built from *args/**kwargs")
@@ -741,6 +811,8 @@ class ClassWriter:
                     raise Untranslatable(f"`{code(arg.value)}`: an argument the code engine does not follow")
                 forward_only.add(fwd_text)
             given[key] = init_text if init_text is not None else fwd_text
+            if init_text is None and self.files.sizes:
+                self.sized_args[key] = self.sides(arg.value, "size")[0]
             value = self.static(arg.value)
             if value is not _UNSET:
                 static[key] = value
@@ -749,17 +821,19 @@ class ClassWriter:
             given.pop(key)
         return given, static, name
 
-    def sides(self, node) -> tuple[str | None, str | None]:
+    def sides(self, node, init_side: str = "init") -> tuple[str | None, str | None]:
         """The expression's text in `__init__` and in `forward` (None where it cannot be there):
-        `x.shape[channel_axis]` reads `x_channels` in `__init__` and `x.shape[1]` in `forward`;
-        Keras functions on tensors become the port's (`imagenet_utils.correct_pad`)."""
+        `x.shape[channel_axis]` reads `x_channels` in `__init__` and `x.shape[1]` in `forward`,
+        a spatial axis `x_size[0]` (files with size bookkeeping); `x is None` reads `x_channels
+        is None`; Keras functions on tensors become the port's (`imagenet_utils.correct_pad`;
+        `init_side="size"`: as the size bookkeeping computes them, from `x_size`)."""
         if not self._mentions_tensor(node):
             return code(node), code(node)
         sides = []
-        for side in ("init", "fwd"):
+        for side in (init_side, "fwd"):
             rewriter = _TensorReads(self, side)
             new = node.visit(rewriter)
-            sides.append(None if rewriter.failed or self._mentions_tensor(new) and side == "init" else code(new))
+            sides.append(None if rewriter.failed or self._mentions_tensor(new) and side != "fwd" else code(new))
         return sides[0], sides[1]
 
     def static(self, node):
@@ -919,7 +993,14 @@ class _TensorReads(cst.CSTTransformer):
             self.failed = True
             return updated
         axis %= rank
-        if self.side == "init":
+        if self.side != "fwd" and rank >= 3 and 0 < axis < rank - 1:  # a spatial axis: the size bookkeeping
+            if not self.writer.files.sizes:
+                self.writer.files.wants_sizes = True  # the file is translated again, with sizes
+            if not self.writer.files.sizes or not t.sized:
+                self.failed = True
+                return updated
+            return cst.parse_expression(f"{name}_size[{axis - 1}]")
+        if self.side != "fwd":
             if axis != rank - 1 or not t.known or rank < 3:
                 self.failed = axis != rank - 1 or not t.known
                 return cst.Name(f"{name}_channels") if not self.failed else updated
@@ -927,11 +1008,29 @@ class _TensorReads(cst.CSTTransformer):
         dim = axis if axis == 0 or rank < 3 else (1 if axis == rank - 1 else axis + 1)
         return cst.parse_expression(f"{name}.shape[{dim}]")
 
+    def leave_Comparison(self, original, updated):
+        """`p is None` (a tensor that may be None): `p_channels is None` in `__init__`."""
+        left = original.left
+        if self.side != "fwd" and isinstance(left, cst.Name) and left.value in self.writer.tensors \
+                and self.writer.tensors[left.value].known and len(original.comparisons) == 1 \
+                and isinstance(original.comparisons[0].operator, cst.Is | cst.IsNot) \
+                and isinstance(original.comparisons[0].comparator, cst.Name) \
+                and original.comparisons[0].comparator.value == "None":
+            return updated.with_changes(left=cst.Name(f"{left.value}_channels"))
+        return updated
+
     def leave_Call(self, original, updated):
-        target = KERAS_FUNCTIONS.get(self.writer.files.keras(original.func) or "")
+        name = self.writer.files.keras(original.func) or ""
+        target = KERAS_FUNCTIONS.get(name)
         if target is None:
             return updated
-        if self.side == "init":
+        if self.side == "size" and name in KERAS_SIZE_FUNCTIONS and updated.args:  # correct_pad(x, 3) from x_size
+            first = updated.args[0].value
+            t = self.writer.tensors.get(first.value) if isinstance(first, cst.Name) else None
+            if t is not None and t.sized and self.writer.files.sizes:
+                args = [updated.args[0].with_changes(value=cst.Name(f"{first.value}_size")), *updated.args[1:]]
+                return updated.with_changes(func=cst.Name(KERAS_SIZE_FUNCTIONS[name]), args=args)
+        if self.side != "fwd":
             self.failed = True
             return updated
         return updated.with_changes(func=cst.Name(target))
@@ -1019,6 +1118,20 @@ def _snake(cls: str) -> str:
     return re.sub(r"([a-z])([A-Z])", r"\1_\2", text).lower()
 
 
+def _builds(nodes: list) -> bool:
+    """Statements that do more than bind names (build a module, raise)."""
+    return any(_builds([x for _, b in n.branches for x in b]) if isinstance(n, Block) else not n.pure for n in nodes)
+
+
+def _size_after(size: str | None, before: str) -> str:
+    """A layer's output size (`Applied.size`: None unchanged, else over `{s}`) after `before`."""
+    if size is None:
+        return before
+    if "{s}" in size and before == UNKNOWN_SIZE:
+        return UNKNOWN_SIZE
+    return size.replace("{s}", before)
+
+
 def _join(states: list[dict[str, Tensor]]) -> dict[str, Tensor]:
     """Tensors after branches: a rank the branches agree on, channels known where all know them."""
     names = set().union(*states)
@@ -1027,7 +1140,7 @@ def _join(states: list[dict[str, Tensor]]) -> dict[str, Tensor]:
         seen = [s[name] for s in states if name in s]
         ranks = {t.rank for t in seen}
         out[name] = Tensor(ranks.pop() if len(ranks) == 1 else None, all(t.known for t in seen),
-                           all(t.listed for t in seen))
+                           all(t.listed for t in seen), all(t.sized for t in seen))
     return out
 
 

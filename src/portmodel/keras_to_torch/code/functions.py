@@ -78,6 +78,10 @@ class FileFunctions:
                  others: dict | None = None):
         self.table = table
         self.layer_names = layer_names  # Keras layer classes the rules know
+        # spatial sizes bookkept in `__init__` (`x_size`): set where the file's code reads one there
+        # (`wants_sizes`, found while writing), which translates the file again with them
+        self.sizes = False
+        self.wants_sizes = False
         self.top: dict[str, Function] = {}
         self.all: list[Function] = []
         # modules of the same package this file calls into (`resnet.stack_residual_blocks_v2`)

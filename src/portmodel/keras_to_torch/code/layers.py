@@ -29,6 +29,8 @@ from ..hooks.registry import support_function
 
 UNKNOWN_CHANNELS = ""  # the channel count is only known when the module first runs (LazyLinear)
 SUM_OF_INPUTS = "+"  # a concatenation over channels: the inputs' counts added
+UNKNOWN_SIZE = ""  # the spatial size is not known to `__init__` (a reshape to -1, say)
+NO_SIZE = "()"  # no spatial axes left (a global pool, a Flatten)
 
 
 @dataclass
@@ -40,9 +42,16 @@ class Args:
     channels: str  # the input's channel count: an expression `__init__` evaluates, or UNKNOWN_CHANNELS
     rules: object = None  # the RuleSet (activations)
     static: dict = field(default_factory=dict)  # argument -> its value where the engine knows it (`bn_axis` = 3)
+    # the arguments as `__init__`'s size bookkeeping reads them (`correct_pad(x, 3)` from `x_size`),
+    # where that differs from `given`; None: an argument `__init__` cannot read
+    sized: dict = field(default_factory=dict)
 
     def text(self, name: str, default: str | None = None) -> str | None:
         return self.given.get(name, default)
+
+    def size_text(self, name: str, default: str | None = None) -> str | None:
+        """The argument as `__init__` reads it for the size bookkeeping (None: it cannot)."""
+        return self.sized[name] if name in self.sized else self.given.get(name, default)
 
     def value(self, name: str, default=None):
         """The argument's value where the source writes a literal (None: `default`)."""
@@ -73,6 +82,9 @@ class Applied:
     channels: str | None = None
     rank: int | None = None
     join: str | None = None  # merge layers: the inputs joined by this operator
+    # the spatial size after, an `__init__` expression of `{s}` (the input's size tuple);
+    # None: unchanged, UNKNOWN_SIZE: not known to `__init__`
+    size: str | None = None
 
 
 WRITERS: dict[str, Callable[[Args], Applied]] = {}
@@ -176,6 +188,36 @@ def keras_pad_amounts(padding):
         padding = (padding, padding)
     (top, bottom), (left, right) = [(p, p) if isinstance(p, int) else tuple(p) for p in padding]
     return (left, right, top, bottom)
+''')
+CONV_SIZE = support_function('''
+def keras_conv_size(size, kernel_size, strides=1, padding="valid", dilation_rate=1):
+    """The spatial size (a tuple, None where unknown) after a Keras convolution or pooling
+    window of `kernel_size`, `strides` and `dilation_rate` (each an int or one per axis)."""
+    n = len(size)
+    k, s, d = [(v,) * n if isinstance(v, int) else tuple(v) for v in (kernel_size, strides, dilation_rate)]
+    same = str(padding).lower() == "same"
+    return tuple(None if size[i] is None else (size[i] - 1) // s[i] + 1 if same
+                 else (size[i] - (k[i] - 1) * d[i] - 1) // s[i] + 1 for i in range(n))
+''')
+PAD_SIZE = support_function('''
+def keras_pad_size(size, padding):
+    """The spatial size (a tuple, None where unknown) after Keras' ZeroPadding (an int, one
+    per axis or one (start, end) pair per axis)."""
+    n = len(size)
+    if isinstance(padding, int):
+        padding = (padding,) * n
+    pairs = [(p, p) if isinstance(p, int) else tuple(p) for p in padding]
+    return tuple(None if size[i] is None else size[i] + pairs[i][0] + pairs[i][1] for i in range(n))
+''')
+CORRECT_PAD_SIZE = support_function('''
+def keras_correct_pad_size(size, kernel_size):
+    """keras.applications' `imagenet_utils.correct_pad` from a spatial size (a tuple, None
+    where unknown), as `__init__` knows it."""
+    if isinstance(kernel_size, int):
+        kernel_size = (kernel_size, kernel_size)
+    adjust = (1, 1) if size[0] is None else (1 - size[0] % 2, 1 - size[1] % 2)
+    correct = (kernel_size[0] // 2, kernel_size[1] // 2)
+    return ((correct[0] - adjust[0], correct[0]), (correct[1] - adjust[1], correct[1]))
 ''')
 
 
@@ -287,7 +329,18 @@ def _conv_like(args: Args, parts: list[str], out: str | None) -> Applied:
         call = _padded(args, "{m}")
     if not args.channels:
         raise Untranslatable("the convolution's input channels are not known to the code engine")
-    return Applied(f"nn.Conv2d({', '.join(parts)})", call, out, 4)
+    return Applied(f"nn.Conv2d({', '.join(parts)})", call, out, 4, size=_window_size(args, "kernel_size"))
+
+
+def _window_size(args: Args, kernel: str, strides: str | None = None) -> str:
+    """The size after a convolution or pooling window, as `__init__` computes it."""
+    texts = [args.size_text(kernel), strides or args.size_text("strides", "1"),
+             args.size_text("padding", '"valid"'), args.size_text("dilation_rate", "1")]
+    if None in texts:
+        return UNKNOWN_SIZE
+    if texts[3] == "1":
+        texts = texts[:3]
+    return f"{CONV_SIZE}({{s}}, {', '.join(texts)})"
 
 
 @writer("separable_conv")
@@ -306,7 +359,7 @@ def separable_conv(args: Args) -> Applied:
     _kw(pointwise, "bias", args.text("use_bias"), True)
     applied = _conv_like(args, depthwise, filters)
     module = f"nn.Sequential({applied.module}, nn.Conv2d({', '.join(pointwise)}))"
-    return Applied(module, applied.call, filters, 4)
+    return Applied(module, applied.call, filters, 4, size=applied.size)
 
 
 @writer("dense")
@@ -452,12 +505,14 @@ def _pool(args: Args, kind: str) -> Applied:
     if same and (isinstance(k, _Text) or isinstance(s, _Text)):
         raise Untranslatable("'same' pooling with a window or stride only known at run time")
     x = "{x}"
+    padding = '"same"' if same else '"valid"'
+    size = f"{CONV_SIZE}({{s}}, {k}, {s}, {padding})"
     if same and (k != (1, 1) or s != (1, 1)):
         if kind == "avg":  # TensorFlow leaves the padding out of the mean
-            return Applied(None, f"{SAME_AVG_POOL}({{x}}, {k}, {s})")
+            return Applied(None, f"{SAME_AVG_POOL}({{x}}, {k}, {s})", size=size)
         x = f"{SAME_PAD}({{x}}, {k}, {s}, value=float(\"-inf\"))"
     fn = "F.max_pool2d" if kind == "max" else "F.avg_pool2d"
-    return Applied(None, f"{fn}({x}, {k}, {s})")
+    return Applied(None, f"{fn}({x}, {k}, {s})", size=size)
 
 
 @writer("global_avg_pool")
@@ -477,8 +532,8 @@ def _global(args: Args, fn: str) -> Applied:
     if keep is _SYMBOLIC:
         raise Untranslatable("keepdims only known at run time")
     if keep:
-        return Applied(None, f"{{x}}.{fn}((2, 3), keepdim=True)")
-    return Applied(None, f"{{x}}.{fn}((2, 3))", rank=2)
+        return Applied(None, f"{{x}}.{fn}((2, 3), keepdim=True)", size="(1, 1)")
+    return Applied(None, f"{{x}}.{fn}((2, 3))", rank=2, size=NO_SIZE)
 
 
 @writer("zero_padding")
@@ -486,15 +541,17 @@ def zero_padding(args: Args) -> Applied:
     _need_image(args, "ZeroPadding2D")
     _channels_last(args)
     pad = args.value("padding", (1, 1))
+    text = args.size_text("padding", "(1, 1)")
+    size = UNKNOWN_SIZE if text is None else f"{PAD_SIZE}({{s}}, {text})"
     if pad is _SYMBOLIC:
-        return Applied(None, f"F.pad({{x}}, {PAD_AMOUNTS}({args.text('padding')}))")
+        return Applied(None, f"F.pad({{x}}, {PAD_AMOUNTS}({args.text('padding')}))", size=size)
     if isinstance(pad, int):
         (top, bottom), (left, right) = (pad, pad), (pad, pad)
     elif all(isinstance(p, int) for p in pad):
         (top, bottom), (left, right) = (pad[0], pad[0]), (pad[1], pad[1])
     else:
         (top, bottom), (left, right) = pad
-    return Applied(None, f"F.pad({{x}}, ({left}, {right}, {top}, {bottom}))")
+    return Applied(None, f"F.pad({{x}}, ({left}, {right}, {top}, {bottom}))", size=size)
 
 
 CROP = support_function('''
@@ -511,6 +568,17 @@ def keras_crop(x, cropping):
     spans = [slice(a, x.shape[2 + i] - b) for i, (a, b) in enumerate(pairs)]
     return x[(slice(None), slice(None), *spans)]
 ''')
+CROP_SIZE = support_function('''
+def keras_crop_size(size, cropping):
+    """The spatial size (a tuple, None where unknown) after Keras' Cropping1D/2D/3D."""
+    if isinstance(cropping, int):
+        pairs = [(cropping, cropping)] * len(size)
+    elif len(size) == 1:
+        pairs = [tuple(cropping)]
+    else:
+        pairs = [(c, c) if isinstance(c, int) else tuple(c) for c in cropping]
+    return tuple(None if n is None else n - a - b for n, (a, b) in zip(size, pairs))
+''')
 
 
 @writer("cropping")
@@ -522,8 +590,12 @@ def cropping(args: Args) -> Applied:
         raise Untranslatable(f"cropping of a rank-{rank} tensor")
     crop = args.value("cropping", CROP_DEFAULTS[rank])
     if crop is _SYMBOLIC or isinstance(crop, Sequence):  # sizes only known at run time
-        return Applied(None, f"{CROP}({{x}}, {args.text('cropping')})")
-    return Applied(None, crop_slice(crop_pairs(crop, rank - 2)))
+        text = args.size_text("cropping")
+        size = UNKNOWN_SIZE if text is None else f"{CROP_SIZE}({{s}}, {text})"
+        return Applied(None, f"{CROP}({{x}}, {args.text('cropping')})", size=size)
+    pairs = crop_pairs(crop, rank - 2)
+    written = tuple(pairs) if len(pairs) > 1 else pairs[0]  # Cropping1D's is one (start, end) pair
+    return Applied(None, crop_slice(pairs), size=f"{CROP_SIZE}({{s}}, {written})")
 
 
 @writer("flatten")
@@ -535,7 +607,7 @@ def flatten(args: Args) -> Applied:
     order = "(0, 2, 3, 1)" if args.rank in (4, None) else None
     if order is None:
         raise Untranslatable(f"Flatten of a rank-{args.rank} tensor")
-    return Applied(None, f"torch.flatten({{x}}.permute{order}, 1)", UNKNOWN_CHANNELS, 2)
+    return Applied(None, f"torch.flatten({{x}}.permute{order}, 1)", UNKNOWN_CHANNELS, 2, size=NO_SIZE)
 
 
 @writer("add")
@@ -572,7 +644,7 @@ def average(args: Args) -> Applied:
 def concatenate(args: Args) -> Applied:
     dim = _axis(args, args.value("axis", -1))
     channels = SUM_OF_INPUTS if dim == 1 else None
-    return Applied(None, f"torch.cat({{xs}}, dim={dim})", channels)
+    return Applied(None, f"torch.cat({{xs}}, dim={dim})", channels, size=None if dim == 1 else UNKNOWN_SIZE)
 
 
 @writer("reshape")
@@ -602,7 +674,10 @@ def reshape(args: Args) -> Applied:
     elif rank not in (2, 3):
         raise Untranslatable(f"Reshape to rank {rank}")
     channels = str(target[-1]) if target[-1] not in (None, -1, "-1") else UNKNOWN_CHANNELS
-    return Applied(None, out, channels, rank)
+    spatial = [str(t) for t in target[:-1]]
+    size = UNKNOWN_SIZE if any(t in ("None", "-1") for t in spatial) else \
+        "(" + ", ".join(spatial) + ("," if len(spatial) == 1 else "") + ")"
+    return Applied(None, out, channels, rank, size=size)
 
 
 @writer("rescaling")
