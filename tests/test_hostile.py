@@ -63,7 +63,7 @@ def test_code_in_the_model_file_is_never_run(tmp_path):
         f"exec(\"open({str(marker)!r}, 'w')\")\n\n\n"
         "def build():\n    i = keras.Input((4,))\n    return keras.Model(i, layers.Dense(eval('2'))(i))\n"
     )
-    proc = run_cli("translate", str(src), "-o", str(tmp_path / "out.py"))
+    proc = run_cli("translate", str(src), "-o", str(tmp_path / "out.py"), "--engine", "first")
     run_cli("lint", str(src))
     assert not marker.exists()
     assert "argument 'units' is not a constant the translator can read" in proc.stderr

@@ -105,7 +105,7 @@ class Only(keras.layers.Layer):
     def call(self, x, *, training=False, mask=None):
         return x if training else x * 2
 '''
-    code = translate_source(source, "wrap.py", to="torch").code
+    code = translate_source(source, "wrap.py", to="torch", engine="first").code
     compile(code, "wrap.py", "exec")
     assert "def forward(self, *args, **kwargs):" in code and "if self.training is False:" in code
     assert "def forward(self, x):" in code

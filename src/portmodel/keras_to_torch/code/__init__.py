@@ -192,6 +192,26 @@ def _untranslated_model(files: FileFunctions, stmt) -> str | None:
         made = next((c for c in calls if c in ("keras.Model", "keras.Sequential")), None)
         if made:
             return f"{stmt.name.value}() makes a {made} the code engine does not follow yet"
+        trained = _training_call(files, stmt)
+        if trained:
+            return (f"{stmt.name.value}() calls `{trained}` on a model of this file: Keras training code, "
+                    "not translated by the code engine (`--engine first` translates compile/fit)")
+    return None
+
+
+TRAINING = frozenset({"compile", "fit", "evaluate", "predict", "train_on_batch", "test_on_batch",
+                      "predict_on_batch", "save", "save_weights", "load_weights"})
+
+
+def _training_call(files: FileFunctions, stmt: cst.FunctionDef) -> str | None:
+    """`model.fit` (and the like) where `model = build_mlp()`, a model function of the file."""
+    models = {t.target.value for n in own_nodes(stmt.body) if isinstance(n, cst.Assign) and isinstance(n.value, cst.Call)
+              and isinstance(n.value.func, cst.Name) and (f := files.top.get(n.value.func.value)) is not None
+              and (f.is_model or _returns_model(files, f)) for t in n.targets if isinstance(t.target, cst.Name)}
+    for n in own_nodes(stmt.body):
+        if isinstance(n, cst.Call) and isinstance(n.func, cst.Attribute) and isinstance(n.func.value, cst.Name) \
+                and n.func.value.value in models and n.func.attr.value in TRAINING:
+            return f"{n.func.value.value}.{n.func.attr.value}"
     return None
 
 
