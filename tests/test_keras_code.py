@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import ast
 import importlib.util
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -108,6 +110,11 @@ def test_translated_without_todo_and_compiles(name):
                 and isinstance(n.func, ast.Attribute) and n.func.attr in ("image_data_format", "get_uid")]
     assert not plumbing  # Keras' plumbing as the port fixes it ("channels_last", keras_get_uid)
     assert "@keras_export" not in result.code  # the port never registers itself under Keras' names
+    ruff = shutil.which("ruff") or os.path.join(os.path.dirname(sys.executable), "ruff")
+    if os.path.exists(ruff):  # ruff's correctness rules (pyflakes, syntax); style is the source's own
+        proc = subprocess.run([ruff, "check", "--isolated", "--select", "E4,E7,E9,F", "--stdin-filename",
+                               f"{name}.py", "-"], input=result.code, capture_output=True, text=True, check=False)
+        assert proc.returncode == 0, proc.stdout
 
 
 def test_builder_keeps_every_argument_and_branch(tmp_path):
@@ -191,6 +198,17 @@ def test_resnet_v2_alone_says_its_models_stay_keras():
     assert [d.message for d in result.todos] == [(
         "`from keras.src.applications import resnet`: models of that module stay Keras unless it is translated "
         "too (translate its folder, or name it)")]
+
+
+def test_branches_left_with_the_same_body_are_one():
+    """`if a: raise E` `elif b: raise E` (weights checks, once pruning has made them equal)."""
+    from portmodel.keras_to_torch.code.ir import merge_branches
+
+    raise_ = [Line('raise ValueError("weights")')]
+    merged = merge_branches([Block([('if weights == "imagenet":', raise_), ("elif weights is not None:", raise_),
+                                    ("elif (x if c else y):", raise_), ("else:", [Line("pass")])])])
+    assert render(merged, "") == ('if weights == "imagenet" or weights is not None or (x if c else y):\n'
+                                  '    raise ValueError("weights")\nelse:\n    pass')
 
 
 def test_a_builder_whose_every_statement_is_a_todo_still_compiles():

@@ -150,12 +150,11 @@ def pick_engine(source: str, src: str, name: str | None, engine: str = "auto", i
     if engine not in ENGINES:
         raise PortmodelError(f"--engine must be one of {', '.join(ENGINES)}, got {engine!r}")
     if engine != "auto":
-        result = translate_source(source, src, input_shape=input_shape, to="torch",
-                                  engine="code" if engine == "code" else None)
+        result = translate_source(source, src, input_shape=input_shape, to="torch", engine=engine)
         info = pick_model(result, name)
         _refuse_todos(result, src)
         return result, info, engine
-    first = translate_source(source, src, input_shape=input_shape)
+    first = translate_source(source, src, input_shape=input_shape, to="torch", engine="first")
     if _has(first, name) and not first.todos:
         return first, pick_model(first, name), "first"
     try:

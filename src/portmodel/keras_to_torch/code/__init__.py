@@ -43,7 +43,7 @@ def translate_code(module: cst.Module, source: str, path: str, rules: RuleSet,
     bookkeep spatial sizes in `__init__` (a file whose code reads one there is translated
     again with them)."""
     wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
-    positions = wrapper.resolve(PositionProvider)
+    positions = _Positions(wrapper)
     module = wrapper.module
     files = FileFunctions(module, ImportTable(module), set(rules.layers), path)
     files.sizes = sizes
@@ -122,6 +122,19 @@ def translate_code(module: cst.Module, source: str, path: str, rules: RuleSet,
     header = code(module.with_changes(body=[])).rstrip("\n")
     out = _prune_keras_imports(assemble(header, pieces, import_slot), source)
     return TranslationResult(path, "converted", out, diagnostics, models, translated=layers)
+
+
+class _Positions:
+    """The source positions of a file's nodes, resolved when a diagnostic first asks (a file
+    with none, most of a package, never pays for them)."""
+
+    def __init__(self, wrapper: MetadataWrapper):
+        self.wrapper, self.map = wrapper, None
+
+    def get(self, node, default=None):
+        if self.map is None:
+            self.map = self.wrapper.resolve(PositionProvider)
+        return self.map.get(node, default)
 
 
 def _prune_keras_imports(text: str, source: str) -> str:

@@ -33,7 +33,7 @@ from ...core.errors import Diagnostic
 from ..hooks import Untranslatable
 from ..values import code
 from .functions import FileFunctions, Function, own_nodes
-from .ir import Block, Line, has_code, inline_counts, live_in, prune, render, stores
+from .ir import Block, Line, has_code, inline_counts, live_in, merge_branches, prune, render, stores
 from .layers import (
     CORRECT_PAD,
     CORRECT_PAD_SIZE,
@@ -157,12 +157,13 @@ class ClassWriter:
         fwd_params = self.inputs if fn.builder else fn.tensor_params
         if self.ordered:  # every module of self.layers is then taken in order
             fwd = _ordered(fwd)
-        fwd = prune(fwd)
+        fwd = merge_branches(prune(fwd))
         free = live_in(fwd) - set(fwd_params) - {"self"}
         stored = [p for p in fn.params if p in free and p not in fn.tensor_params]
         assigned = stores(init)
         init = prune(inline_counts(init, lambda name, value: name.endswith("_channels") and (
             value.isdigit() or value in self.fn.params and value not in assigned)), keep={"self"})
+        init = merge_branches(init)
         head = [Line(f"self.{_attr(p)} = {p}") for p in stored]
         if self.uses_dict:
             head.append(Line("self.layers = nn.ModuleDict()"))
@@ -356,6 +357,15 @@ class ClassWriter:
             # `x = a if c else b` on tensors: an if statement, so each branch builds its own modules
             def branch(v):
                 return cst.IndentedBlock([cst.SimpleStatementLine([cst.Assign([cst.AssignTarget(target)], v)])])
+
+            def same(v):  # `p = p0 if c else p`: no `p = p` branch
+                return isinstance(v, cst.Name) and v.value == name
+            if same(value.orelse):
+                return self.if_(cst.If(value.test, branch(value.body)))
+            if same(value.body):
+                return self.if_(cst.If(cst.UnaryOperation(cst.Not(), cst.ParenthesizedExpression(value.test)
+                                                          if isinstance(value.test, cst.BooleanOperation) else value.test),
+                                       branch(value.orelse)))
             return self.if_(cst.If(value.test, branch(value.body), cst.Else(branch(value.orelse))))
         if self.is_tensor(value):
             if name is None:
@@ -1062,6 +1072,19 @@ def plumbed(text: str, files: FileFunctions) -> str:
                 return cst.SimpleString(repr(PLUMBING[name]).replace("'", '"'))
             if name in KERAS_VALUES:
                 return updated.with_changes(func=cst.Name(KERAS_VALUES[name]))
+            return updated
+
+        def leave_Comparison(self, original, updated):  # `"channels_last" == "channels_last"`: True
+            if len(updated.comparisons) == 1 and isinstance(updated.left, cst.SimpleString) and isinstance(
+                    updated.comparisons[0].comparator, cst.SimpleString) and isinstance(
+                    updated.comparisons[0].operator, cst.Equal | cst.NotEqual):
+                same = updated.left.evaluated_value == updated.comparisons[0].comparator.evaluated_value
+                return cst.Name(str(same == isinstance(updated.comparisons[0].operator, cst.Equal)))
+            return updated
+
+        def leave_IfExp(self, original, updated):  # `3 if True else 1`: 3
+            if isinstance(updated.test, cst.Name) and updated.test.value in ("True", "False"):
+                return updated.body if updated.test.value == "True" else updated.orelse
             return updated
 
     if not any(name in text for name in ("image_data_format", "get_uid")):

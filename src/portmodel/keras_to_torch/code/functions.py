@@ -108,7 +108,7 @@ class FileFunctions:
         params = [a.name.value for a in (*p.posonly_params, *p.params, *p.kwonly_params)]
         fn = Function(node, parent, params)
         self.all.append(fn)
-        for inner in own_nodes(node.body):
+        for inner in fn.nodes:
             if isinstance(inner, cst.FunctionDef):
                 fn.nested[inner.name.value] = self._collect(inner, fn)
         return fn
@@ -358,12 +358,31 @@ def _sibling(path: Path, layer_names: frozenset, others: dict) -> FileFunctions 
 def own_nodes(node: cst.CSTNode):
     """Every node under `node`, not entering nested functions, classes or lambdas (a nested
     def itself is yielded)."""
-    stack = list(node.children)
+    stack = _children(node)
     while stack:
         n = stack.pop()
         yield n
         if not isinstance(n, cst.FunctionDef | cst.ClassDef | cst.Lambda):
-            stack.extend(n.children)
+            stack.extend(_children(n))
+
+
+_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _children(node: cst.CSTNode) -> list[cst.CSTNode]:
+    """`node.children`, read from its fields (libcst's property visits the node: the engine's
+    walks spent most of their time there)."""
+    names = _FIELDS.get(type(node))
+    if names is None:
+        names = _FIELDS[type(node)] = tuple(node.__dataclass_fields__)
+    out = []
+    for name in names:
+        value = getattr(node, name)
+        if isinstance(value, cst.CSTNode):
+            out.append(value)
+        elif isinstance(value, list | tuple):
+            out.extend(v for v in value if isinstance(v, cst.CSTNode))
+    return out
 
 
 def _listed(node) -> str | None:

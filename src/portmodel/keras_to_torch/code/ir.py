@@ -165,6 +165,34 @@ def has_code(text: str) -> bool:
     return any(t.strip() and not t.strip().startswith("#") for t in text.splitlines())
 
 
+def merge_branches(nodes: list) -> list:
+    """`if a: X` `elif b: X` (the same body, as pruning may leave them) as `if a or b: X`."""
+    out = []
+    for node in nodes:
+        if isinstance(node, Line):
+            out.append(node)
+            continue
+        branches = [(h, merge_branches(b)) for h, b in node.branches]
+        merged: list = []
+        for header, body in branches:
+            prev = merged[-1] if merged else None
+            if prev and header.startswith("elif ") and prev[0].startswith(("if ", "elif ")) \
+                    and render(prev[1], "") == render(body, ""):
+                word = "if " if prev[0].startswith("if ") else "elif "
+                merged[-1] = (f"{word}{_test(prev[0])} or {_test(header)}:", prev[1])
+                continue
+            merged.append((header, body))
+        out.append(Block(merged, node.comments))
+    return out
+
+
+def _test(header: str) -> str:
+    """An if/elif header's test, parenthesised where `or` would bind into it."""
+    test = header.split(" ", 1)[1].rstrip()[:-1].strip()
+    wrapped = test.startswith("(") and test.endswith(")") and test.count("(") == 1
+    return f"({test})" if not wrapped and any(w in test for w in (" if ", "lambda", ":=")) else test
+
+
 def render(nodes: list, indent: str) -> str:
     lines: list[str] = []
     for node in nodes:
