@@ -58,14 +58,18 @@ def translate_source(
         if engine == "code":
             return translate_code(module, source, path, rules, translated=translated)
         first = translate_keras(module, source, path, input_shape, rules)
-        if engine == "first" or not first.todos:
-            return first
+        functions = any(isinstance(stmt, cst.FunctionDef) for stmt in module.body)
+        if engine == "first" or not first.todos and (first.models or not functions):
+            return first  # the code engine may find models where the first finds none (`resnet.ResNet(...)`)
         code = translate_code(module, source, path, rules, translated=translated)
-        if code.status != "converted" or len(code.todos) >= len(first.todos):
+        fewer = len(code.todos) < len(first.todos)
+        more = len(code.todos) <= len(first.todos) and len(code.models) > len(first.models)
+        if code.status != "converted" or not (fewer or more):
             return first
         code.diagnostics.insert(0, Diagnostic(path, 1, 1, "PM002", (
             f"translated by the code engine (builders and helpers as code): the first engine left "
-            f"{len(first.todos)} TODO(s), this one {len(code.todos)} (`--engine first` for the first's)"), "note"))
+            f"{len(first.todos)} TODO(s) and found {len(first.models)} model(s), this one {len(code.todos)} and "
+            f"{len(code.models)} (`--engine first` for the first's)"), "note"))
         return code
     except RecursionError:  # a pathological but parseable file: report it, never crash
         raise PortmodelError(TOO_DEEP, path) from None
