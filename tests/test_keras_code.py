@@ -153,6 +153,20 @@ def test_cli_translates_with_the_code_engine(tmp_path):
     assert "class VGG16(nn.Module)" in out.read_text()
 
 
+def test_the_installed_folder_translates_by_default_without_todo(tmp_path):
+    """`portmodel translate <keras>/src/applications --to torch`, no engine named: each file
+    goes to the engine that ports it (auto), 0 TODOs, every file compiles."""
+    out = tmp_path / "apps"
+    proc = subprocess.run([sys.executable, "-m", "portmodel.cli", "translate", str(APPS), "--to", "torch", "-o", str(out)],
+                          capture_output=True, text=True, timeout=600, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert " 0 TODO(s)" in proc.stderr.splitlines()[-1], proc.stderr.splitlines()[-1]
+    assert proc.stderr.count("translated by the code engine") >= 14
+    for path in out.glob("*.py"):
+        compile(path.read_text(), str(path), "exec")
+    assert "from . import resnet" in (out / "resnet_v2.py").read_text()
+
+
 def test_forward_keeps_only_what_its_tensors_need():
     """Liveness over branches and loops: a name set in both branches of an if, read after."""
     fwd = [
