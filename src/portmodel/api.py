@@ -77,8 +77,9 @@ def translate(
 
     `to`: "torch" or "keras" (default: away from the framework the code imports);
     `input_shape`: the source layout without the batch, where the code does not state it;
-    `path`: the name diagnostics give source text (default "<string>"); `engine="code"`:
-    Keras -> PyTorch with the code-directed engine (docs/keras_to_torch.md).
+    `path`: the name diagnostics give source text (default "<string>"); `engine`, Keras ->
+    PyTorch: "auto" (None: the first engine, or the code-directed one where it ports more of
+    the file), "first" or "code" (docs/keras_to_torch.md).
     Returns a `TranslationResult`: `.code` (what `portmodel translate -o` writes: the input
     unchanged where nothing was translated, a notebook's JSON for a notebook),
     `.diagnostics` (TODOs with positions), `.models`, `.status`. Static: the code is never run.
