@@ -141,22 +141,34 @@ def _prune_keras_imports(text: str, source: str) -> str:
     """Keras names the port no longer reads (`layers`: the port's `self.layers` is no use of it),
     and other imports the source read and the port no longer does (`warnings`, for a branch the
     port fixes); an import the source never read (for its side effects) stays."""
-    read = {n.id for n in ast.walk(ast.parse(text)) if isinstance(n, ast.Name)}
+    tree = ast.parse(text)
+    read = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
     was_read = {n.id for n in ast.walk(ast.parse(source)) if isinstance(n, ast.Name)}
-    module = cst.parse_module(text)
-    body = []
-    for stmt in module.body:
-        small = stmt.body[0] if isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1 else None
-        if isinstance(small, cst.ImportFrom | cst.Import) and not isinstance(small.names, cst.ImportStar) and (
-                is_keras_import(small) or all(_bound(a) in was_read for a in small.names)):
-            kept = [a for a in small.names if _bound(a) in read]
-            if not kept:
-                continue
-            if len(kept) != len(small.names):
-                kept[-1] = kept[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
-                stmt = stmt.with_changes(body=[small.with_changes(names=kept)])
-        body.append(stmt)
-    return module.with_changes(body=body).code
+    lines = text.splitlines(keepends=True)
+    ends = [0] + [stmt.end_lineno for stmt in tree.body]
+    for i in reversed(range(len(tree.body))):  # each import statement alone, from the end (libcst
+        stmt = tree.body[i]                      # parses a few lines, not the whole port)
+        if not isinstance(stmt, ast.Import | ast.ImportFrom) or any(a.name == "*" for a in stmt.names) \
+                or i + 1 < len(tree.body) and tree.body[i + 1].lineno == stmt.end_lineno:
+            continue
+        start = ends[i] + 1 if i else stmt.lineno  # its comments and blank lines go with it, as in libcst
+        while start < stmt.lineno and lines[start - 1].strip() and not lines[start - 1].lstrip().startswith("#"):
+            start += 1
+        node = cst.parse_module("".join(lines[start - 1:stmt.end_lineno])).body[-1]
+        small = node.body[0] if isinstance(node, cst.SimpleStatementLine) and len(node.body) == 1 else None
+        if not (isinstance(small, cst.ImportFrom | cst.Import) and (
+                is_keras_import(small) or all(_bound(a) in was_read for a in small.names))):
+            continue
+        kept = [a for a in small.names if _bound(a) in read]
+        if len(kept) == len(small.names):
+            continue
+        if kept:
+            kept[-1] = kept[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
+            replacement = cst.Module([node.with_changes(body=[small.with_changes(names=kept)])]).code
+            lines[start - 1:stmt.end_lineno] = [replacement]
+        else:
+            del lines[start - 1:stmt.end_lineno]
+    return "".join(lines)
 
 
 def _bound(alias: cst.ImportAlias) -> str:
