@@ -142,6 +142,14 @@ def test_helpers_become_classes_and_factories_stay_functions(tmp_path):
     assert {"conv1_conv", "conv2_block1_1_conv", "conv5_block3_3_bn"} <= names  # Keras' layer names kept
 
 
+def test_a_layer_applied_twice_is_a_todo():
+    """Keras shares one layer's weights between its applications; a port building a module
+    per application would not: a TODO, never two sets of weights."""
+    source = LAYER_VALUES.replace("    x = head(x)\n", "    x = head(x)\n    x = head(x)\n")
+    result = translate_source(source, "values.py", to="torch", engine="code")
+    assert [d.message for d in result.todos] == ["`head` applied more than once: Keras shares its weights, the port would not"]
+
+
 def test_cli_translates_with_the_code_engine(tmp_path):
     out = tmp_path / "vgg16.py"
     proc = subprocess.run(
@@ -271,6 +279,8 @@ def build(input_shape=(16, 16, 3), act="relu", kind="plain", widths=(4, 6)):
                                         layers.BatchNormalization(name=f"s{i}_bn")], name=f"stage{i}"))
     for i in range(len(widths)):
         x = stages[i](x)
+    head = layers.Conv2D(3, 1, name="head")  # sized by its input: built where applied
+    x = head(x)
     layer = layers.Activation(act, name="act")
     if act == "relu":
         pool = layers.MaxPooling2D(2)

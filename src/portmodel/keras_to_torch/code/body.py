@@ -137,7 +137,8 @@ class ClassWriter:
     # names bound to a layer built before it is applied: (its output channels, None: its input's; rank;
     # its size, as Applied.size)
     layer_vals: dict[str, tuple] = field(default_factory=dict)
-    makers: set[str] = field(default_factory=set)  # names bound to a module class built where applied
+    # names bound to a module class built where applied: the loop depth it was made at, or -1 once applied
+    makers: dict[str, int] = field(default_factory=dict)
     loop_nodes: list = field(default_factory=list)  # the loops being translated, outermost first
     loops: int = 0
     translated: int = 0
@@ -675,8 +676,9 @@ class ClassWriter:
 
     def layer_value(self, name: str, call: cst.Call) -> tuple[list, list]:
         """`layer = layers.Activation("linear")` / `StochasticDepth(rate)`: a layer built before
-        it is applied (`inputs + layer(x)`). Its module is built here (one whose weights do not
-        depend on its input's size); forward binds the name to what computes it."""
+        it is applied (`inputs + layer(x)`). Its module is built here where its weights do not
+        depend on its input's size (forward binds the name to what computes it); a layer whose
+        weights do (`conv = layers.Conv2D(8, 3)`) is a module class built where applied."""
         layers = self.files.sequential(call)
         if layers is not None:
             return self.maker(name, call, layers)
@@ -692,11 +694,13 @@ class ClassWriter:
                 raise Untranslatable(f"layers.{cls} has no code writer yet")
             given, static, layer_name = self.bind(call.args, rule.signature)
             applied = write(Args(given, None, OPEN, self.rules, static, self.sized_args))
-            if applied.join or applied.module is not None and OPEN in applied.module:
-                raise Untranslatable(f"layers.{cls} built before its input, its weights sized by that input")
+            if applied.join:
+                raise Untranslatable(f"layers.{cls}: a merge built before its inputs")
+            if applied.module is not None and OPEN in applied.module:  # sized by its input: built where applied
+                return self.maker(name, call, [call])
             module, call_text, rank, base = applied.module, applied.call, applied.rank, _snake(cls)
             size = applied.size
-            if rule.activation and args_text(given, "activation") is not None:
+            if rule.activation and given.get("activation") is not None:
                 call_text = activation(self.rules, given["activation"], call_text, None)
             channels = applied.channels if applied.channels is None or OPEN not in applied.channels else UNKNOWN_CHANNELS
         init = []
@@ -739,7 +743,7 @@ class ClassWriter:
         text = writer.write().rstrip("\n")
         self.diagnostics += writer.diagnostics
         self.translated += writer.translated
-        self.makers.add(name)
+        self.makers[name] = self.loops
         self.layer_vals.pop(name, None)
         return [Line(text, pure=True)], []
 
@@ -748,6 +752,10 @@ class ClassWriter:
         if ins.channels == UNKNOWN_CHANNELS:
             raise Untranslatable(f"`{code(node)}`: a Sequential applied to a tensor of open channels")
         base = node.func.value if isinstance(node.func, cst.Name) else node.func.value.value
+        if isinstance(node.func, cst.Name):  # one Keras layer applied twice (or in a loop) shares its weights
+            if self.makers[base] < 0 or self.loops > self.makers[base]:
+                raise Untranslatable(f"`{base}` applied more than once: Keras shares its weights, the port would not")
+            self.makers[base] = -1
         slot = self.key(None, base)
         self.translated += 1
         return Out(ins.init + [Line(slot.build(f"{code(node.func)}({ins.channels})"))], f"{slot.ref}({ins.fwd})",
@@ -1093,10 +1101,6 @@ def plumbed(text: str, files: FileFunctions) -> str:
 
 
 OPEN = "__input_channels__"  # a layer's input channels, where it is built before its input is known
-
-
-def args_text(given: dict[str, str], key: str) -> str | None:
-    return given.get(key)
 
 
 PURE_BUILTINS = frozenset({"str", "int", "float", "bool", "round", "len", "abs", "max", "min", "tuple", "list",
