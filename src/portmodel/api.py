@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from .core.errors import PortmodelError
+from .core.identifiers import unique
 from .core.result import ModelInfo, TranslationResult
 
 __all__ = [
@@ -832,12 +833,7 @@ def _identifier(name: str, taken: set[str]) -> str:
     base = re.sub(r"\W", "_", name)
     base = "x_" + base if not base or base[0].isdigit() or keyword.iskeyword(base) else base
     base = base if base not in ("keras", "layers", "build_model") else base + "_"
-    out, i = base, 1
-    while out in taken:
-        i += 1
-        out = f"{base}_{i}"
-    taken.add(out)
-    return out
+    return unique(base, taken, first=2)
 
 
 def keras_source(model: Any, input_shapes: Sequence[Sequence[int]] | None = None) -> str:

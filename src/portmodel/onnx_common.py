@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .core.errors import PortmodelError
+from .core.identifiers import unique
 
 BUILTINS = {n for n in dir(builtins) if not n.startswith("_")} - {"input"}
 
@@ -108,13 +109,7 @@ class GraphWalker:
 
     def unique(self, base: str, taken: set[str] | None = None) -> str:
         """`base`, or `base_2`, `base_3`... where taken (local names, or the `taken` set)."""
-        taken = self._names if taken is None else taken
-        name, i = base, 1
-        while name in taken:
-            i += 1
-            name = f"{base}_{i}"
-        taken.add(name)
-        return name
+        return unique(base, self._names if taken is None else taken, first=2)
 
     def variable(self, output: str, hint: str | None = None) -> str:
         """A new local name for an ONNX value: `hint` (the layer that computes it) where given,

@@ -25,8 +25,9 @@ from dataclasses import dataclass, field
 
 import libcst as cst
 
+from ..core.identifiers import unique
 from ..core.parsing import walk as _walk
-from .values import code, param_text, single, snake, unique
+from .values import code, param_text, single, snake
 
 BUILDER_CALLS = ("keras.Sequential", "keras.Model", "keras.Input")
 LAYER_BASES = ("layers.Layer", "keras.layers.Layer", "tf.keras.layers.Layer", "keras.Layer")

@@ -9,6 +9,7 @@ from typing import Any
 
 import libcst as cst
 
+from ..core.identifiers import unique
 from ..core.static_eval import UNKNOWN, is_int
 from .hooks import Untranslatable
 from .layout import TensorInfo, torch_dim
@@ -94,16 +95,6 @@ class KerasModelValue:
 
     outputs: Any
     name: str | None
-
-
-def unique(base: str, taken: set[str]) -> str:
-    """`base`, or `base_1`, `base_2`... whichever is not taken yet; added to `taken`."""
-    name, i = base, 0
-    while name in taken:
-        i += 1
-        name = f"{base}_{i}"
-    taken.add(name)
-    return name
 
 
 class Scope:
