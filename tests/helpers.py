@@ -85,3 +85,31 @@ def torch_port(src: Path, cls: str, shape: tuple, tmp_path: Path, seed: int = 0,
     keras_model = load_keras_port(f"{out}:{cls}", shape)
     transfer_to_keras(torch_model, keras_model)
     return torch_model, keras_model, make_torch_inputs(torch_model, shape, seed=seed)
+
+
+def onnx_graph(op_type: str, **attrs):
+    """A one-node ONNX model `y = op_type(x)` on a (2, 3) float input (the ONNX readers' tests)."""
+    from onnx import TensorProto, helper
+
+    node = helper.make_node(op_type, ["x"], ["y"], name=f"my_{op_type.lower()}", **attrs)
+    graph = helper.make_graph(
+        [node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 3])],
+    )
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def conv_transpose_graph(attributes: dict):
+    """ConvTranspose (3 -> 2 channels, 3x3) with `attributes` on a (2, 3, 5, 4) input, as tf2onnx
+    writes Keras' Conv2DTranspose: (the ONNX model, a seeded input)."""
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper
+
+    w = np.random.default_rng(2).standard_normal((3, 2, 3, 3)).astype("float32")
+    node = helper.make_node("ConvTranspose", ["x", "w"], ["y"], name="up", **attributes)
+    graph = helper.make_graph(
+        [node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3, 5, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], [numpy_helper.from_array(w, "w")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    return model, np.random.default_rng(3).standard_normal((2, 3, 5, 4)).astype("float32")

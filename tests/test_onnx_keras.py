@@ -20,8 +20,7 @@ import pytest
 onnx = pytest.importorskip("onnx")  # the `convert` extra (scripts/setup installs it)
 ort = pytest.importorskip("onnxruntime")
 import torch
-from helpers import TORCH_FIXTURES
-from onnx import TensorProto, helper
+from helpers import TORCH_FIXTURES, conv_transpose_graph, onnx_graph
 from torch import nn
 from torch.nn import functional as F
 
@@ -256,15 +255,6 @@ def test_names_come_from_the_source_not_a_folded_neighbour(tmp_path, converted):
         assert f"self.{name} = nn." in torch_names
 
 
-def _graph(op_type: str) -> onnx.ModelProto:
-    node = helper.make_node(op_type, ["x"], ["y"], name=f"my_{op_type.lower()}")
-    graph = helper.make_graph(
-        [node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 3])],
-    )
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-
-
 @pytest.mark.parametrize(
     "attributes",
     [{"pads": [0, 1, 1, 0], "strides": [2, 2]}, {"auto_pad": "SAME_UPPER", "strides": [2, 2]},
@@ -274,14 +264,7 @@ def _graph(op_type: str) -> onnx.ModelProto:
 def test_conv_transpose_pads_are_cropped(attributes, tmp_path):
     """ConvTranspose as tf2onnx writes Keras' Conv2DTranspose(padding='same'): Keras' 'valid'
     output with ONNX's pads cropped off."""
-    w = np.random.default_rng(2).standard_normal((3, 2, 3, 3)).astype("float32")
-    node = helper.make_node("ConvTranspose", ["x", "w"], ["y"], name="up", **attributes)
-    graph = helper.make_graph(
-        [node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3, 5, 4])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], [onnx.numpy_helper.from_array(w, "w")],
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    x = np.random.default_rng(3).standard_normal((2, 3, 5, 4)).astype("float32")
+    model, x = conv_transpose_graph(attributes)
     ref = ort.InferenceSession(model.SerializeToString()).run(None, {"x": x})[0]
     result = onnx_to_keras(model)
     keras_model, _, _ = save(result, str(tmp_path), keras_file=False)
@@ -290,7 +273,7 @@ def test_conv_transpose_pads_are_cropped(attributes, tmp_path):
 
 def test_an_op_without_converter_names_the_op_and_the_node():
     with pytest.raises(UnsupportedOp, match=r"ONNX op Hardmax \(node 'my_hardmax'\) has no Keras converter"):
-        onnx_to_keras(_graph("Hardmax"))
+        onnx_to_keras(onnx_graph("Hardmax"))
 
 
 def test_a_second_registration_is_refused():

@@ -16,7 +16,7 @@ import pytest
 onnx = pytest.importorskip("onnx")  # the `convert` extra (scripts/setup installs it)
 ort = pytest.importorskip("onnxruntime")
 import torch
-from onnx import TensorProto, helper
+from helpers import conv_transpose_graph, onnx_graph
 from torch import nn
 from torch.nn import functional as F
 
@@ -205,15 +205,6 @@ def test_torch_export_of_the_generated_module(tmp_path):
     assert torch.equal(program.module()(bigger), model(bigger))
 
 
-def _graph(op_type: str, **attrs) -> onnx.ModelProto:
-    node = helper.make_node(op_type, ["x"], ["y"], name=f"my_{op_type.lower()}", **attrs)
-    graph = helper.make_graph(
-        [node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 3])],
-    )
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-
-
 @pytest.mark.parametrize(
     "attributes",
     [{"pads": [0, 1, 1, 0], "strides": [2, 2]}, {"auto_pad": "SAME_UPPER", "strides": [2, 2]},
@@ -223,15 +214,7 @@ def _graph(op_type: str, **attrs) -> onnx.ModelProto:
 def test_conv_transpose_pads_torch_cannot_write_become_a_crop(attributes, tmp_path):
     """ConvTranspose as tf2onnx writes Keras' Conv2DTranspose(padding='same'): pads that are
     not alike on both sides, or sizes given by auto_pad / output_shape."""
-    w = np.random.default_rng(2).standard_normal((3, 2, 3, 3)).astype("float32")
-    node = helper.make_node("ConvTranspose", ["x", "w"], ["y"], name="up", **attributes)
-    graph = helper.make_graph(
-        [node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3, 5, 4])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
-        [onnx.numpy_helper.from_array(w, "w")],
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    x = np.random.default_rng(3).standard_normal((2, 3, 5, 4)).astype("float32")
+    model, x = conv_transpose_graph(attributes)
     expected = ort.InferenceSession(model.SerializeToString()).run(None, {"x": x})[0]
     result = onnx_to_torch(model)
     module = load_generated(result, tmp_path)
@@ -242,12 +225,12 @@ def test_conv_transpose_pads_torch_cannot_write_become_a_crop(attributes, tmp_pa
 
 def test_an_op_without_converter_names_the_op_and_the_node():
     with pytest.raises(UnsupportedOp, match=r"ONNX op Hardmax \(node 'my_hardmax'\) has no PyTorch converter"):
-        onnx_to_torch(_graph("Hardmax"))
+        onnx_to_torch(onnx_graph("Hardmax"))
 
 
 def test_an_unsupported_form_names_the_op_and_why():
     with pytest.raises(UnsupportedOp, match=r"ONNX op Softmax \(node 'my_softmax'\): Softmax before opset 13"):
-        model = _graph("Softmax", axis=0)
+        model = onnx_graph("Softmax", axis=0)
         model.opset_import[0].version = 11
         onnx_to_torch(model)
 
@@ -263,7 +246,7 @@ def test_erfc_from_tf2onnx_is_rewritten_as_one_minus_erf(tmp_path):
     from portmodel.convert.onnx_fixes import replace_erfc
 
     path = tmp_path / "erfc.onnx"
-    onnx.save(_graph("Erfc"), path)
+    onnx.save(onnx_graph("Erfc"), path)
     notes = replace_erfc(str(path))
     assert notes and "1 - Erf(x)" in notes[0]
     x = np.linspace(-2, 2, 6, dtype=np.float32).reshape(2, 3)
