@@ -92,25 +92,25 @@ def translate_code(module: cst.Module, source: str, path: str, rules: RuleSet,
                 pieces.append(leading + f"{TODO} {reason}\n" + code(stmt.with_changes(leading_lines=())))
                 changed = True
             elif isinstance(stmt, cst.FunctionDef) and stmt.decorators:  # kept as written, less Keras' registration
-                notes = ClassWriter(files, rules, files.top[stmt.name.value], path, positions)
-                pieces.append(leading + _decorated(files, stmt, notes)
-                              + code(stmt.with_changes(leading_lines=(), decorators=())))
-                diagnostics += notes.diagnostics
+                decorators, notes = _decorated(files, stmt, path, positions)
+                pieces.append(leading + decorators + code(stmt.with_changes(leading_lines=(), decorators=())))
+                diagnostics += notes
             else:
                 pieces.append(code(stmt))
             continue
         changed = True
         if fn.is_model:
             writer = ClassWriter(files, rules, fn, path, positions)
-            pieces.append(leading + _decorated(files, stmt, writer) + plumbed(writer.write(), files))
-            diagnostics += writer.diagnostics
+            decorators, notes = _decorated(files, stmt, path, positions)
+            pieces.append(leading + decorators + plumbed(writer.write(), files))
+            diagnostics += notes + writer.diagnostics
             layers += writer.translated
             if fn.builder:
                 models.append(ModelInfo(fn.name, fn.name, "functional"))
         else:
-            text, inner = _factory(files, rules, fn, path, positions)
+            text, inner, notes = _factory(files, rules, fn, path, positions)
             pieces.append(plumbed(text, files))
-            diagnostics += [d for w in inner for d in w.diagnostics]
+            diagnostics += [d for w in inner for d in w.diagnostics] + notes
             layers += sum(w.translated for w in inner)
             if _returns_model(files, fn):
                 models.append(ModelInfo(fn.name, fn.name, "functional"))
@@ -213,11 +213,13 @@ def _untranslated_model(files: FileFunctions, stmt) -> str | None:
         if any(b in KERAS_BASES or b.startswith("keras.") and b.rsplit(".", 1)[1] in ("Layer", "Model") for b in bases):
             return f"class {stmt.name.value}: a Keras Model subclass, not translated by the code engine yet"
     elif isinstance(stmt, cst.FunctionDef):
-        calls = [files.keras(n.func) for n in own_nodes(stmt.body) if isinstance(n, cst.Call)]
+        fn = files.top.get(stmt.name.value)
+        nodes = fn.nodes if fn is not None and fn.node is stmt else list(own_nodes(stmt.body))  # walked once
+        calls = [files.keras(n.func) for n in nodes if isinstance(n, cst.Call)]
         made = next((c for c in calls if c in ("keras.Model", "keras.Sequential")), None)
         if made:
             return f"{stmt.name.value}() makes a {made} the code engine does not follow yet"
-        trained = _training_call(files, stmt)
+        trained = _training_call(files, nodes)
         if trained:
             return (f"{stmt.name.value}() calls `{trained}` on a model of this file: Keras training code, "
                     "not translated by the code engine (`--engine first` translates compile/fit)")
@@ -228,12 +230,13 @@ TRAINING = frozenset({"compile", "fit", "evaluate", "predict", "train_on_batch",
                       "predict_on_batch", "save", "save_weights", "load_weights"})
 
 
-def _training_call(files: FileFunctions, stmt: cst.FunctionDef) -> str | None:
-    """`model.fit` (and the like) where `model = build_mlp()`, a model function of the file."""
-    models = {t.target.value for n in own_nodes(stmt.body) if isinstance(n, cst.Assign) and isinstance(n.value, cst.Call)
+def _training_call(files: FileFunctions, nodes: list) -> str | None:
+    """`model.fit` (and the like) where `model = build_mlp()`, a model function of the file;
+    `nodes`: the calling function's own nodes."""
+    models = {t.target.value for n in nodes if isinstance(n, cst.Assign) and isinstance(n.value, cst.Call)
               and isinstance(n.value.func, cst.Name) and (f := files.top.get(n.value.func.value)) is not None
               and (f.is_model or _returns_model(files, f)) for t in n.targets if isinstance(t.target, cst.Name)}
-    for n in own_nodes(stmt.body):
+    for n in nodes:
         if isinstance(n, cst.Call) and isinstance(n.func, cst.Attribute) and isinstance(n.func.value, cst.Name) \
                 and n.func.value.value in models and n.func.attr.value in TRAINING:
             return f"{n.func.value.value}.{n.func.attr.value}"
@@ -271,22 +274,28 @@ def _returns_model(files: FileFunctions, fn: Function) -> bool:
     return False
 
 
-def _decorated(files: FileFunctions, stmt: cst.FunctionDef, writer: ClassWriter) -> str:
-    """Decorators that register the function with Keras (`@keras_export`) go, with a note
-    (a port registered under Keras' names would stand in for the Keras function)."""
-    kept = []
+def _decorated(files: FileFunctions, stmt: cst.FunctionDef, path: str, positions) -> tuple[str, list[Diagnostic]]:
+    """The function's decorators as the port keeps them, and a note for each that goes:
+    those registering it with Keras (`@keras_export`; a port registered under Keras' names
+    would stand in for the Keras function)."""
+    kept, notes = [], []
     for dec in stmt.decorators:
         target = dec.decorator.func if isinstance(dec.decorator, cst.Call) else dec.decorator
         name = files.keras(target)
         if name is not None and name.startswith("keras."):
-            writer.note(dec, f"@{code(target)} registers the function in Keras' API: removed from the port")
+            p = positions.get(dec) or positions.get(stmt)
+            notes.append(Diagnostic(path, p.start.line if p else 1, p.start.column + 1 if p else 1, "PM002",
+                                    f"@{code(target)} registers the function in Keras' API: removed from the port",
+                                    "note"))
             continue
         kept.append("@" + code(dec.decorator) + "\n")
-    return "".join(kept)
+    return "".join(kept), notes
 
 
-def _factory(files: FileFunctions, rules: RuleSet, fn: Function, path: str, positions) -> tuple[str, list[ClassWriter]]:
-    """A function that is no model itself: its nested model functions become classes."""
+def _factory(files: FileFunctions, rules: RuleSet, fn: Function, path: str,
+             positions) -> tuple[str, list[ClassWriter], list[Diagnostic]]:
+    """A function that is no model itself: its nested model functions become classes (their
+    writers, and the notes on its decorators, come back with its text)."""
     writers: list[ClassWriter] = []
     replacements = {}
     known = ClassWriter(files, rules, fn, path, positions).known_locals()
@@ -301,7 +310,5 @@ def _factory(files: FileFunctions, rules: RuleSet, fn: Function, path: str, posi
         node = node.deep_replace(old, new)
     node = _without_dead_values(files, node)
     leading = "".join(code(line) for line in fn.node.leading_lines)
-    notes = ClassWriter(files, rules, fn, path, positions)
-    decorators = _decorated(files, fn.node, notes)
-    writers.append(notes)
-    return leading + decorators + code(node.with_changes(leading_lines=(), decorators=())), writers
+    decorators, notes = _decorated(files, fn.node, path, positions)
+    return leading + decorators + code(node.with_changes(leading_lines=(), decorators=())), writers, notes

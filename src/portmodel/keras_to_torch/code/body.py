@@ -1073,31 +1073,38 @@ def plumbed(text: str, files: FileFunctions) -> str:
     """A function's port with Keras' plumbing as the port fixes it: `image_data_format()`
     is "channels_last", `backend.get_uid` the port's own counter (what validation and name
     code around the layers call)."""
-    class Plumbing(cst.CSTTransformer):
-        def leave_Call(self, original, updated):
-            name = files.keras(original.func) or ""
-            if name in PLUMBING and not original.args:
-                return cst.SimpleString(repr(PLUMBING[name]).replace("'", '"'))
-            if name in KERAS_VALUES:
-                return updated.with_changes(func=cst.Name(KERAS_VALUES[name]))
-            return updated
-
-        def leave_Comparison(self, original, updated):  # `"channels_last" == "channels_last"`: True
-            if len(updated.comparisons) == 1 and isinstance(updated.left, cst.SimpleString) and isinstance(
-                    updated.comparisons[0].comparator, cst.SimpleString) and isinstance(
-                    updated.comparisons[0].operator, cst.Equal | cst.NotEqual):
-                same = updated.left.evaluated_value == updated.comparisons[0].comparator.evaluated_value
-                return cst.Name(str(same == isinstance(updated.comparisons[0].operator, cst.Equal)))
-            return updated
-
-        def leave_IfExp(self, original, updated):  # `3 if True else 1`: 3
-            if isinstance(updated.test, cst.Name) and updated.test.value in ("True", "False"):
-                return updated.body if updated.test.value == "True" else updated.orelse
-            return updated
-
     if not any(name in text for name in ("image_data_format", "get_uid")):
         return text
-    return cst.parse_module(text).visit(Plumbing()).code
+    return cst.parse_module(text).visit(_Plumbing(files)).code
+
+
+class _Plumbing(cst.CSTTransformer):
+    """`plumbed`'s rewrite, with the comparisons and conditional values it makes constant folded."""
+
+    def __init__(self, files: FileFunctions):
+        super().__init__()
+        self.files = files
+
+    def leave_Call(self, original, updated):
+        name = self.files.keras(original.func) or ""
+        if name in PLUMBING and not original.args:
+            return cst.SimpleString(repr(PLUMBING[name]).replace("'", '"'))
+        if name in KERAS_VALUES:
+            return updated.with_changes(func=cst.Name(KERAS_VALUES[name]))
+        return updated
+
+    def leave_Comparison(self, original, updated):  # `"channels_last" == "channels_last"`: True
+        if len(updated.comparisons) == 1 and isinstance(updated.left, cst.SimpleString) and isinstance(
+                updated.comparisons[0].comparator, cst.SimpleString) and isinstance(
+                updated.comparisons[0].operator, cst.Equal | cst.NotEqual):
+            same = updated.left.evaluated_value == updated.comparisons[0].comparator.evaluated_value
+            return cst.Name(str(same == isinstance(updated.comparisons[0].operator, cst.Equal)))
+        return updated
+
+    def leave_IfExp(self, original, updated):  # `3 if True else 1`: 3
+        if isinstance(updated.test, cst.Name) and updated.test.value in ("True", "False"):
+            return updated.body if updated.test.value == "True" else updated.orelse
+        return updated
 
 
 OPEN = "__input_channels__"  # a layer's input channels, where it is built before its input is known

@@ -94,9 +94,7 @@ class FileFunctions:
         for stmt in module.body:
             if isinstance(stmt, cst.FunctionDef):
                 self.top[stmt.name.value] = self._collect(stmt, None)
-            elif isinstance(stmt, cst.ClassDef) and any(
-                    (self.keras(b.value) or "").startswith("keras.") and (self.keras(b.value) or "").endswith(".Layer")
-                    for b in stmt.bases):
+            elif isinstance(stmt, cst.ClassDef) and any(is_layer_base(self.keras(b.value)) for b in stmt.bases):
                 self.layer_types.add(stmt.name.value)
         for fn in self.all:
             fn.builder = self._builds_model(fn)
@@ -383,6 +381,11 @@ def _children(node: cst.CSTNode) -> list[cst.CSTNode]:
         elif isinstance(value, list | tuple):
             out.extend(v for v in value if isinstance(v, cst.CSTNode))
     return out
+
+
+def is_layer_base(name: str | None) -> bool:
+    """A canonical Keras name of the Layer class (`keras.layers.Layer`, `keras.layers.layer.Layer`)."""
+    return bool(name) and name.startswith("keras.") and name.rsplit(".", 1)[1] == "Layer"
 
 
 def _listed(node) -> str | None:

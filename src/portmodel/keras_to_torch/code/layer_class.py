@@ -57,7 +57,7 @@ from ..names import KERAS_ROOTS
 from ..ops import keras_ops
 from ..subclass import KERAS_ONLY_METHODS, TODO
 from ..values import code, param_text
-from .functions import own_nodes
+from .functions import is_layer_base, own_nodes
 
 CHANNELS_LAST = support_function('''
 def keras_channels_last(value):
@@ -168,11 +168,7 @@ _STATEMENTS = (cst.SimpleStatementLine, cst.BaseCompoundStatement)
 def is_layer_class(files, stmt: cst.CSTNode) -> bool:
     """`stmt` is a class whose base is Keras' Layer (`layers.Layer`, `keras.src.layers.layer.Layer`).
     `files`: the file's `functions.FileFunctions` (resolves names through its imports)."""
-    return isinstance(stmt, cst.ClassDef) and any(_is_layer(files.keras(b.value)) for b in stmt.bases)
-
-
-def _is_layer(name: str | None) -> bool:
-    return bool(name) and name.startswith("keras.") and name.rsplit(".", 1)[1] == "Layer"
+    return isinstance(stmt, cst.ClassDef) and any(is_layer_base(files.keras(b.value)) for b in stmt.bases)
 
 
 @dataclass
@@ -283,7 +279,7 @@ class _Writer:
 
     def base(self, arg: cst.Arg) -> cst.Arg:
         name = self.keras(arg.value)
-        if _is_layer(name):
+        if is_layer_base(name):
             return arg.with_changes(value=cst.parse_expression("nn.Module"))
         if name:
             self.class_todo(arg, f"base class `{code(arg.value)}` ({name}) has no PyTorch counterpart")
