@@ -248,6 +248,22 @@ def test_a_builder_whose_every_statement_is_a_todo_still_compiles():
     assert result.todos and "class build(nn.Module):" in result.code
 
 
+def test_an_output_named_like_a_count_is_kept_an_attribute(tmp_path):
+    """Found by the fuzz test: the output `out` has its channel count kept as `self.out_channels`, which
+    inlining `out_channels = 4` once rewrote to `self.4 = 4`. A builder without arguments gets a plain
+    `def __init__(self):`."""
+    source = (
+        "import keras\nfrom keras import layers\n\n\n"
+        "def build():\n"
+        "    inp = keras.Input(shape=(8, 8, 3))\n"
+        "    out = layers.Conv2D(4, 3)(inp)\n"
+        "    return keras.Model(inp, out)\n"
+    )
+    result = translate_source(source, "m.py", to="torch", engine="code")
+    compile(result.code, "m.py", "exec")
+    assert not result.todos and "self.out_channels = 4" in result.code and "def __init__(self):" in result.code
+
+
 LAYER_VALUES = '''
 import keras
 from keras import layers

@@ -819,7 +819,8 @@ def _loads(fn) -> set[str]:
     """Names the function's code reads (not the names it assigns)."""
     import ast
 
-    tree = ast.parse(code_of(fn).strip() if not isinstance(fn, str) else fn)
+    text = fn if isinstance(fn, str) else code_of(fn)
+    tree = ast.parse(text.lstrip() + "\n")  # the newline ends a last line continued by a backslash
     return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
 
 

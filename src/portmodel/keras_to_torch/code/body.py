@@ -182,7 +182,8 @@ class ClassWriter:
         lines = [f"class {fn.name}(nn.Module):"]
         if doc is not None:
             lines.append(f"    {doc}\n")
-        lines.append(f"    def __init__(self, {self._init_params()}):")
+        params = self._init_params()
+        lines.append(f"    def __init__(self{', ' + params if params else ''}):")
         lines.append("        super().__init__()")
         text = render(guard + head + init, "        ")
         if text.strip():

@@ -225,7 +225,8 @@ def inline_counts(nodes: list, is_simple) -> list:
             i += 1
             continue
         name, value = target
-        pattern = re.compile(rf"\b{re.escape(name)}\b")
+        # a read of the name: not an attribute (`self.out_channels`) nor a keyword (`f(out_channels=...)`)
+        pattern = re.compile(rf"(?<![.\w]){re.escape(name)}\b(?!\s*=(?!=))")
         j = i + 1
         while j < len(out):
             nxt = out[j]
