@@ -34,7 +34,7 @@ def main(argv=None) -> int:
     for round_ in range(1, args.rounds + 1):
         start = time.perf_counter()
         proc = subprocess.run(
-            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--hypothesis-profile=fuzz",
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--hypothesis-profile=fuzz", "-p", "no:warnings",
              "--hypothesis-show-statistics", "-k", args.k, "tests/test_hostile.py"],
             check=False, cwd=ROOT, env=env, capture_output=True, text=True,
         )

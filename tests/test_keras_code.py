@@ -248,6 +248,21 @@ def test_a_builder_whose_every_statement_is_a_todo_still_compiles():
     assert result.todos and "class build(nn.Module):" in result.code
 
 
+def test_a_layer_output_unpacked_is_a_todo():
+    """Found by bench/fuzz.py: `x, = layer(x)` gave `x_channels = ` (a count not known in `__init__`).
+    Only a helper of the file gives several tensors to unpack (NASNet's `x, p = cell(x, p)`)."""
+    source = (
+        "import keras\nfrom keras import layers\n\n\n"
+        "def build():\n"
+        "    inp = keras.Input(shape=(4,))\n"
+        "    x, = layers.Dense(3)(inp)\n"
+        "    return keras.Model(inp, x)\n"
+    )
+    result = translate_source(source, "m.py", to="torch", engine="code")
+    compile(result.code, "m.py", "exec")
+    assert [d.line for d in result.todos if "unpacked" in d.message] == [7]
+
+
 def test_an_output_named_like_a_count_is_kept_an_attribute(tmp_path):
     """Found by the fuzz test: the output `out` has its channel count kept as `self.out_channels`, which
     inlining `out_channels = 4` once rewrote to `self.4 = 4`. A builder without arguments gets a plain

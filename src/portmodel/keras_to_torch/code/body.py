@@ -406,8 +406,9 @@ class ClassWriter:
     def unpack(self, target, value) -> tuple[list, list]:
         """`x, p = cell(x, p)`: a helper giving several tensors, their channels a tuple."""
         names = [e.value.value for e in getattr(target, "elements", ()) if isinstance(e.value, cst.Name)]
-        if not names or len(names) != len(target.elements) or not isinstance(value, cst.Call):
-            raise Untranslatable("tensors unpacked into several names")
+        if not names or len(names) != len(target.elements) or not isinstance(value, cst.Call) \
+                or self.files.helper(self.fn, value) is None:
+            raise Untranslatable("tensors unpacked into several names from something other than a helper of the file")
         out = self.tensor(value)
         for n in names:
             self.tensors[n] = Tensor(out.rank, sized=out.size != UNKNOWN_SIZE)
