@@ -49,6 +49,7 @@ def _port(tmp_path: Path, src: str):
 def _check(keras_model, torch_model, shape) -> None:
     x = np.random.default_rng(0).standard_normal((2, *shape)).astype("float32")
     randomize(keras_model)
+    run_torch(torch_model, [x])  # lazy modules (a Dense after a Flatten or Reshape) take their sizes
     torch_model.load_state_dict(transfer(keras_model, torch_model), strict=True)
     rows = per_layer(keras_model, torch_model, [x], atol=1e-5, rtol=1e-5)
     compared = [r for r in rows if r["compared"]]
@@ -187,3 +188,96 @@ def test_spatial_sizes_read_in_init_and_tensors_that_may_be_none(tmp_path, shape
     _check(keras_build(input_shape=shape), torch_build(input_shape=shape), shape)
     plain = translate_source(HEAD + CROPPING, "m.py", to="torch", engine="code")
     assert "_size" not in plain.code  # no spatial size read in __init__: no size bookkeeping
+
+
+UNET = """
+def down(x, filters, name):
+    x = layers.Conv2D(filters, 3, padding="same", activation="relu", name=f"{name}_conv")(x)
+    x = layers.GroupNormalization(groups=2, name=f"{name}_gn")(x)
+    return layers.MaxPooling2D(2, name=f"{name}_pool")(x), x
+
+
+def up(x, skip, filters, name, learned=True):
+    if learned:
+        x = layers.Conv2DTranspose(filters, 3, strides=2, padding="same", name=f"{name}_up")(x)
+    else:
+        x = layers.UpSampling2D(interpolation="bilinear", name=f"{name}_up")(x)
+    x = layers.Concatenate(name=f"{name}_cat")([x, skip])
+    x = layers.Conv2D(filters, 3, padding="same", name=f"{name}_conv")(x)
+    return layers.LeakyReLU(negative_slope=0.1, name=f"{name}_act")(x)
+
+
+def build(input_shape=(16, 16, 3), widths=(4, 8), classes=2, learned=True):
+    inputs = layers.Input(shape=input_shape)
+    x = inputs
+    skips = []
+    for i, w in enumerate(widths):
+        x, skip = down(x, w, name=f"down{i}")
+        skips.append(skip)
+    x = layers.Conv2D(2 * widths[-1], 3, padding="same", name="middle")(x)
+    x = layers.ELU(alpha=0.5, name="middle_elu")(x)
+    for i, w in reversed(list(enumerate(widths))):
+        x = up(x, skips[i], w, name=f"up{i}", learned=learned)
+    outputs = layers.Conv2D(classes, 1, activation="softmax", name="head")(x)
+    return keras.Model(inputs, outputs)
+"""
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"input_shape": (24, 16, 1), "widths": (4, 6, 8), "learned": False}],
+                         ids=["transposed", "upsampled"])
+def test_a_unet_builder(tmp_path, kwargs):
+    """Conv2DTranspose, UpSampling2D, GroupNormalization, LeakyReLU and ELU in a builder whose depth,
+    widths and way up are arguments, helpers giving two tensors (`x, skip = down(...)`)."""
+    result, keras_build, torch_build = _port(tmp_path, UNET)
+    assert "nn.ConvTranspose2d(" in result.code and 'mode="bilinear", align_corners=False' in result.code
+    _check(keras_build(**kwargs), torch_build(**kwargs), kwargs.get("input_shape", (16, 16, 3)))
+
+
+SEQUENCE = """
+def build(steps=12, vocab=30, dim=8, kernel=3, pool="max"):
+    tokens = layers.Input(shape=(steps,), dtype="int32")
+    x = layers.Embedding(vocab, dim, name="embed")(tokens)
+    x = layers.Conv1D(6, kernel, padding="causal", dilation_rate=2, activation="relu", name="causal")(x)
+    x = layers.Conv1D(6, 3, strides=2, padding="same", name="strided")(x)
+    x = layers.UpSampling1D(2, name="up")(x)
+    x = layers.LayerNormalization(name="norm")(x)
+    x = layers.Dense(5, name="per_step")(x)
+    if pool == "max":
+        x = layers.MaxPooling1D(2, name="pool")(x)
+        x = layers.GlobalMaxPooling1D(name="global")(x)
+    else:
+        x = layers.GlobalAveragePooling1D(name="global")(x)
+    return keras.Model(tokens, layers.Dense(3, name="head")(x))
+"""
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"steps": 9, "dim": 4, "pool": "avg"}], ids=["max", "avg"])
+def test_a_sequence_builder(tmp_path, kwargs):
+    """Sequences (rank 3, channels first inside the port): Embedding, Conv1D causal and strided 'same',
+    UpSampling1D, LayerNormalization and Dense per step, 1-D pooling."""
+    result, keras_build, torch_build = _port(tmp_path, SEQUENCE)
+    assert "nn.Embedding(vocab, dim)" in result.code and "F.pad(" in result.code
+    keras_model, torch_model = keras_build(**kwargs), torch_build(**kwargs)
+    steps = kwargs.get("steps", 12)
+    tokens = np.random.default_rng(0).integers(0, 30, (2, steps)).astype("int32")
+    randomize(keras_model)
+    torch_model.load_state_dict(transfer(keras_model, torch_model), strict=True)
+    (ref,), (got,) = run_keras(keras_model, [tokens]), run_torch(torch_model, [tokens])
+    assert ref.shape == got.shape and np.abs(ref - got).max() <= 1e-5 * max(1.0, float(np.abs(ref).max()))
+
+
+def test_a_sequence_output_goes_out_as_keras_gives_it(tmp_path):
+    """A model taking and giving sequences: (batch, steps, channels) at both ends, as `portmodel verify`
+    and a Keras user pass them; channels first inside."""
+    src = """
+def build(steps=7):
+    inputs = layers.Input(shape=(steps, 4))
+    x = layers.Conv1D(5, 3, padding="same")(inputs)
+    x = layers.Reshape((steps, 5, 1))(x)
+    x = layers.Conv2D(2, 1)(x)
+    x = layers.Reshape((steps, -1))(x)
+    return keras.Model(inputs, layers.Dense(3)(x))
+"""
+    result, keras_build, torch_build = _port(tmp_path, src)
+    assert "inputs = inputs.transpose(1, 2)" in result.code
+    _check(keras_build(), torch_build(), (7, 4))

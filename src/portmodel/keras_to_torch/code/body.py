@@ -139,6 +139,9 @@ class ClassWriter:
     layer_vals: dict[str, tuple] = field(default_factory=dict)
     # names bound to a module class built where applied: the loop depth it was made at, or -1 once applied
     makers: dict[str, int] = field(default_factory=dict)
+    # lists of tensors (`skips.append(x)`, read `skips[i]`): their rank. `__init__`'s list of the
+    # same name holds the channel counts, appended where forward appends the tensors
+    stacks: dict[str, int | None] = field(default_factory=dict)
     loop_nodes: list = field(default_factory=list)  # the loops being translated, outermost first
     loops: int = 0
     translated: int = 0
@@ -323,6 +326,8 @@ class ClassWriter:
                 name = f"{value.func.value.value}_item"
                 init, _ = self.maker(name, value.args[0].value, self.files.sequential(value.args[0].value))
                 return init + [Line(f"{code(value.func)}({name})")], []
+            if _appended(value) in self.stacks or _appended(value) and self.is_tensor(value.args[0].value):
+                return self.push(value)
             if self._model_method(node.value) or self._downloads(node.value):
                 self.note(stmt, "loading pretrained Keras weights: a clear error in the port (use `portmodel weights`)")
                 return [Line(WEIGHTS_ERROR)], []
@@ -448,7 +453,8 @@ class ClassWriter:
         init = [Line(f"{name}_channels = {channels}", pure=True)]
         if self.files.sizes:
             init.append(Line(f"{name}_size = {size}", pure=True))
-        return init, []
+        # a sequence comes in as Keras gives it, (batch, steps, channels); inside, channels first
+        return init, [Line(f"{name} = {name}.transpose(1, 2)")] if rank == 3 else []
 
     def model(self, name: str, call: cst.Call) -> tuple[list, list]:
         outputs = _arg(call, "outputs", 1)
@@ -456,7 +462,12 @@ class ClassWriter:
             raise Untranslatable("a model without outputs")
         self.model_var = name
         out = self.tensor(outputs)
-        return out.init + self._outs(out.channels or "None", out.size), [Line(f"return {out.fwd}")]
+        fwd = out.fwd
+        if out.rank == 3:  # a sequence goes out as Keras gives it, (batch, steps, channels)
+            if out.listed or isinstance(outputs, cst.List | cst.Tuple):
+                raise Untranslatable("a model with several outputs, sequences among them")
+            fwd = f"{_paren(fwd)}.transpose(1, 2)"
+        return out.init + self._outs(out.channels or "None", out.size), [Line(f"return {fwd}")]
 
     def _outs(self, channels: str, size: str) -> list:
         """`self.out_channels = ...`, and `self.out_size = ...` where the file keeps sizes."""
@@ -561,9 +572,24 @@ class ClassWriter:
     # -- tensors ----------------------------------------------------------------------------
 
     def is_tensor(self, node) -> bool:
+        if isinstance(node, cst.Subscript) and isinstance(node.value, cst.Name) and node.value.value in self.stacks:
+            return True
         return self.files.is_tensor(self.fn, node, set(self.tensors))
 
+    def push(self, call: cst.Call) -> tuple[list, list]:
+        """`skips.append(x)`: forward's list gets the tensor, `__init__`'s its channel count."""
+        name, out = call.func.value.value, self.tensor(call.args[0].value)
+        if self.files.sizes:
+            raise Untranslatable(f"`{name}`: a list of tensors in a file that bookkeeps spatial sizes")
+        if self.stacks.setdefault(name, out.rank) != out.rank or out.listed:
+            raise Untranslatable(f"`{name}`: a list of tensors of different ranks, or of lists")
+        return out.init + [Line(f"{name}.append({out.channels or 'None'})")], [Line(f"{name}.append({out.fwd})")]
+
     def tensor(self, node) -> Out:
+        if isinstance(node, cst.Subscript) and isinstance(node.value, cst.Name) and node.value.value in self.stacks:
+            if self._mentions_tensor(node.slice[0]) if node.slice else False:
+                raise Untranslatable(f"`{code(node)}`: a list of tensors indexed by a tensor")
+            return Out([], code(node), code(node), self.stacks[node.value.value])  # `__init__`'s list: channels
         if isinstance(node, cst.Name) and node.value in self.tensors:
             t = self.tensors[node.value]
             return Out([], node.value, f"{node.value}_channels" if t.known else UNKNOWN_CHANNELS, t.rank, t.listed,
@@ -621,7 +647,7 @@ class ClassWriter:
         ins = [self.tensor(i.value if isinstance(i, cst.BaseElement) else i) for i in items]
         given, static, name = self.bind(ctor_args, rule.signature)
         first = ins[0]
-        args = Args(given, first.rank, first.channels, self.rules, static, self.sized_args)
+        args = Args(given, first.rank, first.channels, self.rules, static, self.sized_args, rule)
         applied: Applied = write(args)
         if applied.module is not None and any(t in applied.module for t in self.forward_only):
             raise Untranslatable(f"layers.{cls}: an argument computed from a tensor sizes its weights")
@@ -695,7 +721,7 @@ class ClassWriter:
             if write is None:
                 raise Untranslatable(f"layers.{cls} has no code writer yet")
             given, static, layer_name = self.bind(call.args, rule.signature)
-            applied = write(Args(given, None, OPEN, self.rules, static, self.sized_args))
+            applied = write(Args(given, None, OPEN, self.rules, static, self.sized_args, rule))
             if applied.join:
                 raise Untranslatable(f"layers.{cls}: a merge built before its inputs")
             if applied.module is not None and OPEN in applied.module:  # sized by its input: built where applied
@@ -1210,6 +1236,14 @@ def _literal(text: str):
         return ast.literal_eval(text)
     except (ValueError, SyntaxError, TypeError):
         return _UNSET
+
+
+def _appended(call) -> str | None:
+    """`name` of a call `name.append(value)`, else None."""
+    if isinstance(call, cst.Call) and isinstance(call.func, cst.Attribute) and call.func.attr.value == "append" \
+            and isinstance(call.func.value, cst.Name) and len(call.args) == 1 and not call.args[0].keyword:
+        return call.func.value.value
+    return None
 
 
 def _paren(text: str) -> str:

@@ -45,6 +45,7 @@ class Args:
     # the arguments as `__init__`'s size bookkeeping reads them (`correct_pad(x, 3)` from `x_size`),
     # where that differs from `given`; None: an argument `__init__` cannot read
     sized: dict = field(default_factory=dict)
+    rule: object = None  # the LayerRule (its torch class and argument names, for the generic writers)
 
     def text(self, name: str, default: str | None = None) -> str | None:
         return self.given.get(name, default)
@@ -243,6 +244,14 @@ def _need_image(args: Args, what: str) -> None:
         raise Untranslatable(f"{what} on a rank-{args.rank} tensor is not translated by the code engine yet")
 
 
+def _spatial_dims(args: Args, what: str) -> int:
+    """The number of spatial axes of the layer's input: 1 (a sequence, rank 3) or 2 (an image,
+    rank 4, or a rank the engine does not know)."""
+    if args.rank not in (3, 4, None):
+        raise Untranslatable(f"{what} on a rank-{args.rank} tensor is not translated by the code engine yet")
+    return 1 if args.rank == 3 else 2
+
+
 def _channels_last(args: Args) -> None:
     fmt = args.value("data_format")
     if fmt not in (None, "channels_last"):
@@ -260,9 +269,10 @@ def _same(args: Args) -> bool | None:
 KERAS_SAME_PAD = support_function('''
 def keras_same_pad(x, kernel_size, strides=1, dilation_rate=1):
     """TensorFlow's 'same' padding of a channels-first `x` for a Keras layer's kernel_size,
-    strides and dilation_rate (each an int or a pair), the odd pixel at the end."""
-    pair = [(v, v) if isinstance(v, int) else tuple(v) for v in (kernel_size, strides, dilation_rate)]
-    return tf_same_pad(x, *pair)
+    strides and dilation_rate (each an int or one per spatial axis), the odd pixel at the end."""
+    n = x.dim() - 2
+    sizes = [(v,) * n if isinstance(v, int) else tuple(v) for v in (kernel_size, strides, dilation_rate)]
+    return tf_same_pad(x, *sizes)
 ''')
 
 
@@ -283,7 +293,8 @@ def _padded(args: Args, m: str) -> str:
 
 def _same_is_symmetric(args: Args) -> bool:
     """'same' padding torch's own `padding="same"` does exactly: stride 1 written out."""
-    return _same(args) is True and args.value("strides", 1) in (1, (1, 1)) and args.value("dilation_rate", 1) in (1, (1, 1))
+    ones = (1, (1,), (1, 1), [1], [1, 1])
+    return _same(args) is True and args.value("strides", 1) in ones and args.value("dilation_rate", 1) in ones
 
 
 def _kw(parts: list[str], torch_name: str, text: str | None, default=None) -> None:
@@ -293,17 +304,39 @@ def _kw(parts: list[str], torch_name: str, text: str | None, default=None) -> No
 
 @writer("conv")
 def conv(args: Args) -> Applied:
-    _need_image(args, "Conv2D")
+    nd = _spatial_dims(args, "Conv1D/Conv2D")
     _channels_last(args)
     filters, k = args.text("filters"), args.text("kernel_size")
     if filters is None or k is None:
-        raise Untranslatable("Conv2D without filters or kernel_size")
+        raise Untranslatable("a convolution without filters or kernel_size")
     parts = [args.channels, filters, k]
     _kw(parts, "stride", args.text("strides"), 1)
     _kw(parts, "dilation", args.text("dilation_rate"), 1)
     _kw(parts, "groups", args.text("groups"), 1)
     _kw(parts, "bias", args.text("use_bias"), True)
-    return _conv_like(args, parts, filters)
+    if args.value("padding") == "causal":
+        return _causal(args, parts, filters)
+    return _conv_like(args, parts, filters, nd)
+
+
+def _causal(args: Args, parts: list[str], filters: str) -> Applied:
+    """Conv1D(padding="causal"): (kernel_size - 1) * dilation_rate zeros before the sequence."""
+    if args.rank != 3:
+        raise Untranslatable("causal padding of other than a sequence (Conv1D)")
+    if not args.channels:
+        raise Untranslatable("the convolution's input channels are not known to the code engine")
+    k, d = _single(args.value("kernel_size")), _single(args.value("dilation_rate", 1))
+    if isinstance(k, int) and isinstance(d, int):
+        amount = str((k - 1) * d)
+    else:  # an argument of the builder: an int (Keras also takes a one-element tuple, not read here)
+        amount = f"({args.text('kernel_size')} - 1)" + ("" if d == 1 else f" * {args.text('dilation_rate')}")
+    size = None if _single(args.value("strides", 1)) == 1 else UNKNOWN_SIZE
+    return Applied(f"nn.Conv1d({', '.join(parts)})", f"{{m}}(F.pad({{x}}, ({amount}, 0)))", filters, 3, size=size)
+
+
+def _single(value):
+    """A 1-D layer's size written as an int or a one-element tuple, as the int."""
+    return value[0] if isinstance(value, list | tuple) and len(value) == 1 else value
 
 
 @writer("depthwise_conv")
@@ -321,7 +354,7 @@ def depthwise_conv(args: Args) -> Applied:
     return _conv_like(args, parts, None if dm == "1" else out)
 
 
-def _conv_like(args: Args, parts: list[str], out: str | None) -> Applied:
+def _conv_like(args: Args, parts: list[str], out: str | None, nd: int = 2) -> Applied:
     if _same_is_symmetric(args):
         parts.append('padding="same"')
         call = "{m}({x})"
@@ -329,7 +362,7 @@ def _conv_like(args: Args, parts: list[str], out: str | None) -> Applied:
         call = _padded(args, "{m}")
     if not args.channels:
         raise Untranslatable("the convolution's input channels are not known to the code engine")
-    return Applied(f"nn.Conv2d({', '.join(parts)})", call, out, 4, size=_window_size(args, "kernel_size"))
+    return Applied(f"nn.Conv{nd}d({', '.join(parts)})", call, out, nd + 2, size=_window_size(args, "kernel_size"))
 
 
 def _window_size(args: Args, kernel: str, strides: str | None = None) -> str:
@@ -461,11 +494,11 @@ def _axis(args: Args, axis) -> int:
     return 1 if axis == rank - 1 else axis + 1
 
 
-def _pool_sizes(args: Args, name: str, default):
+def _pool_sizes(args: Args, name: str, default, nd: int = 2):
     value = args.value(name, default)
     if value is _SYMBOLIC:
-        return _Text(args.text(name))  # torch takes an int or a pair, as Keras
-    return (value, value) if isinstance(value, int) else tuple(value)
+        return _Text(args.text(name))  # torch takes an int or one per axis, as Keras
+    return (value,) * nd if isinstance(value, int) else tuple(value)
 
 
 @dataclass(frozen=True)
@@ -495,10 +528,10 @@ def avg_pool(args: Args) -> Applied:
 
 
 def _pool(args: Args, kind: str) -> Applied:
-    _need_image(args, "2-D pooling")
+    nd = _spatial_dims(args, "pooling")
     _channels_last(args)
-    k = _pool_sizes(args, "pool_size", (2, 2))
-    s = _pool_sizes(args, "strides", None) if args.value("strides") is not None else k
+    k = _pool_sizes(args, "pool_size", 2, nd)
+    s = _pool_sizes(args, "strides", None, nd) if args.value("strides") is not None else k
     same = _same(args)
     if same is None:
         raise Untranslatable("pooling padding only known at run time")
@@ -507,12 +540,13 @@ def _pool(args: Args, kind: str) -> Applied:
     x = "{x}"
     padding = '"same"' if same else '"valid"'
     size = f"{CONV_SIZE}({{s}}, {k}, {s}, {padding})"
-    if same and (k != (1, 1) or s != (1, 1)):
-        if kind == "avg":  # TensorFlow leaves the padding out of the mean
+    if same and (k != (1,) * nd or s != (1,) * nd):
+        if kind == "avg" and nd == 2:  # TensorFlow leaves the padding out of the mean
             return Applied(None, f"{SAME_AVG_POOL}({{x}}, {k}, {s})", size=size)
+        if kind == "avg":
+            raise Untranslatable("'same' 1-D average pooling is not translated by the code engine yet")
         x = f"{SAME_PAD}({{x}}, {k}, {s}, value=float(\"-inf\"))"
-    fn = "F.max_pool2d" if kind == "max" else "F.avg_pool2d"
-    return Applied(None, f"{fn}({x}, {k}, {s})", size=size)
+    return Applied(None, f"F.{kind}_pool{nd}d({x}, {k}, {s})", size=size)
 
 
 @writer("global_avg_pool")
@@ -526,14 +560,15 @@ def global_max_pool(args: Args) -> Applied:
 
 
 def _global(args: Args, fn: str) -> Applied:
-    _need_image(args, "global 2-D pooling")
+    nd = _spatial_dims(args, "global pooling")
     _channels_last(args)
     keep = args.value("keepdims", False)
     if keep is _SYMBOLIC:
         raise Untranslatable("keepdims only known at run time")
+    dims = "2" if nd == 1 else "(2, 3)"
     if keep:
-        return Applied(None, f"{{x}}.{fn}((2, 3), keepdim=True)", size="(1, 1)")
-    return Applied(None, f"{{x}}.{fn}((2, 3))", rank=2, size=NO_SIZE)
+        return Applied(None, f"{{x}}.{fn}({dims}, keepdim=True)", size="(1,)" if nd == 1 else "(1, 1)")
+    return Applied(None, f"{{x}}.{fn}({dims})", rank=2, size=NO_SIZE)
 
 
 @writer("zero_padding")
@@ -604,7 +639,7 @@ def flatten(args: Args) -> Applied:
     if args.rank == 2:
         return Applied(None, "{x}")
     # Keras flattens channels-last: the Dense after it takes the same kernel
-    order = "(0, 2, 3, 1)" if args.rank in (4, None) else None
+    order = "(0, 2, 3, 1)" if args.rank in (4, None) else "(0, 2, 1)" if args.rank == 3 else None
     if order is None:
         raise Untranslatable(f"Flatten of a rank-{args.rank} tensor")
     return Applied(None, f"torch.flatten({{x}}.permute{order}, 1)", UNKNOWN_CHANNELS, 2, size=NO_SIZE)
@@ -664,15 +699,16 @@ def reshape(args: Args) -> Applied:
         raise Untranslatable("Reshape without a target shape")
     if isinstance(target, Sequence):
         target = [_Text(f"{target.name}[{i}]") for i in range(target.length)]
-    x = "{x}.permute(0, 2, 3, 1)" if args.rank == 4 else "{x}" if args.rank in (2, 3) else None
-    if x is None:
+    to_keras = {4: "{x}.permute(0, 2, 3, 1)", 3: "{x}.transpose(1, 2)", 2: "{x}"}
+    if args.rank not in to_keras:
         raise Untranslatable(f"Reshape of a rank-{args.rank} tensor")
-    out = f"{x}.reshape(-1, {', '.join(map(str, target))})"
     rank = len(target) + 1
-    if rank == 4:
-        out += ".permute(0, 3, 1, 2)"
-    elif rank not in (2, 3):
+    out = f"{to_keras[args.rank]}.flatten(1)"  # the batch axis kept as it is (the target may hold a -1)
+    if rank > 2:
+        out += f".unflatten(1, ({', '.join(map(str, target))}))"
+    if rank not in to_keras:
         raise Untranslatable(f"Reshape to rank {rank}")
+    out += {4: ".permute(0, 3, 1, 2)", 3: ".transpose(1, 2)", 2: ""}[rank]  # back to channels first
     channels = str(target[-1]) if target[-1] not in (None, -1, "-1") else UNKNOWN_CHANNELS
     spatial = [str(t) for t in target[:-1]]
     size = UNKNOWN_SIZE if any(t in ("None", "-1") for t in spatial) else \
@@ -719,3 +755,106 @@ def dropout(args: Args) -> Applied:
     order = list(range(args.rank)) if args.rank < 3 else [0, args.rank - 1, *range(1, args.rank - 1)]
     dims = ", ".join(f"{{x}}.shape[{i}]" if noise[k] is None else str(noise[k]) for i, k in enumerate(order))
     return Applied(None, f"{{x}} * F.dropout({{x}}.new_ones(({dims})), {args.text('rate')}, self.training)")
+
+
+@writer("conv_transpose")
+def conv_transpose(args: Args) -> Applied:
+    """nn.ConvTranspose2d, its padding from the window and stride: TensorFlow crops 'same'
+    unevenly (the odd element at the end), so torch crops the even part and the port slices
+    the rest; where the window is smaller than the stride, torch adds the tail Keras keeps
+    through `output_padding`."""
+    _need_image(args, "Conv2DTranspose")
+    _channels_last(args)
+    filters = args.text("filters")
+    k, s = args.value("kernel_size"), args.value("strides", 1)
+    if filters is None or k is None:
+        raise Untranslatable("Conv2DTranspose without filters or kernel_size")
+    if k is _SYMBOLIC or s is _SYMBOLIC or _same(args) is None:
+        raise Untranslatable("Conv2DTranspose whose kernel_size, strides or padding are only known at run time")
+    if args.value("dilation_rate", 1) not in (1, (1, 1)) or args.value("output_padding") is not None:
+        raise Untranslatable("Conv2DTranspose with dilation_rate or output_padding")
+    if not args.channels:
+        raise Untranslatable("the transposed convolution's input channels are not known to the code engine")
+    k, s = [(v, v) if isinstance(v, int) else tuple(v) for v in (k, s)]
+    pad, out_pad, crop = [], [], []
+    for ki, si in zip(k, s):
+        excess = ki - si if _same(args) else 0
+        if excess < 0 or ki < si:  # the output is n * s: the missing tail through output_padding
+            pad.append(0), out_pad.append(si - ki), crop.append(0)
+        else:
+            pad.append(excess // 2), out_pad.append(0), crop.append(excess % 2)
+    parts = [args.channels, filters, args.text("kernel_size")]
+    _kw(parts, "stride", args.text("strides"), 1)
+    if any(pad):
+        parts.append(f"padding={tuple(pad)}")
+    if any(out_pad):
+        parts.append(f"output_padding={tuple(out_pad)}")
+    _kw(parts, "bias", args.text("use_bias"), True)
+    call = "{m}({x})"
+    if any(crop):
+        call += "[:, :, " + ", ".join(":-1" if c else ":" for c in crop) + "]"
+    return Applied(f"nn.ConvTranspose2d({', '.join(parts)})", call, filters, 4, size=UNKNOWN_SIZE)
+
+
+@writer("upsampling")
+def upsampling(args: Args) -> Applied:
+    """F.interpolate by whole factors; Keras' 'bilinear' is torch's with align_corners=False
+    (half-pixel centres)."""
+    nd = _spatial_dims(args, "UpSampling")
+    _channels_last(args)
+    mode = args.value("interpolation", "nearest")
+    if mode not in ("nearest", "bilinear") or (mode == "bilinear" and nd != 2):
+        raise Untranslatable(f"UpSampling with interpolation={args.text('interpolation')}")
+    size = args.value("size", 2)
+    factor = args.text("size") if size is _SYMBOLIC else repr(_single(size) if nd == 1 else (
+        (size, size) if isinstance(size, int) else tuple(size)))
+    extra = ', mode="bilinear", align_corners=False' if mode == "bilinear" else ""
+    return Applied(None, f"F.interpolate({{x}}, scale_factor={factor}{extra})", size=UNKNOWN_SIZE)
+
+
+@writer("module_same_shape")
+def module_same_shape(args: Args) -> Applied:
+    """A module whose torch constructor takes the rule's renamed arguments (ELU, Identity)."""
+    rule = args.rule
+    unknown = set(args.given) - set(rule.args) - set(rule.ignore)
+    if unknown:
+        raise Untranslatable(f"layers.{rule.keras[0]}({', '.join(sorted(unknown))}=...): no rule for the argument")
+    kwargs = [f"{rule.args[k]}={v}" for k, v in args.given.items() if k in rule.args]
+    return Applied(f"{rule.torch}({', '.join(kwargs)})", "{m}({x})")
+
+
+@writer("leaky_relu")
+def leaky_relu(args: Args) -> Applied:
+    """F.leaky_relu with Keras' slope written out (Keras' default 0.3, torch's 0.01; `alpha`
+    is Keras 2's name for it)."""
+    slope = args.text("negative_slope") or args.text("alpha") or "0.3"
+    return Applied(None, f"F.leaky_relu({{x}}, {slope})")
+
+
+@writer("group_norm")
+def group_norm(args: Args) -> Applied:
+    rank = args.rank or 4
+    axis = args.value("axis", -1)
+    if axis is _SYMBOLIC or axis not in (-1, rank - 1):
+        raise Untranslatable(f"GroupNormalization(axis={args.text('axis')}): only the channel axis is translated")
+    if not args.channels:
+        raise Untranslatable("GroupNormalization of a tensor whose channel count the code engine does not know")
+    norm = f"nn.GroupNorm({args.text('groups', '32')}, {args.channels}, eps={args.text('epsilon', '0.001')}"
+    center, scale = args.value("center", True), args.value("scale", True)
+    if center is True and scale is True:
+        return Applied(norm + ")", "{m}({x})")
+    if center is False and scale is False:
+        return Applied(norm + ", affine=False)", "{m}({x})")
+    flags = "".join(f", {n}={args.text(n)}" for n in ("scale", "center") if args.text(n) not in (None, "True"))
+    return Applied(f"{FIXED_AFFINE}({norm}){flags})", "{m}({x})")
+
+
+@writer("embedding")
+def embedding(args: Args) -> Applied:
+    """nn.Embedding of the token ids; the vectors are the channels (torch's dim 1) after it."""
+    if args.value("mask_zero", False) is not False:
+        raise Untranslatable("Embedding(mask_zero=...): masking is not translated")
+    rank = args.rank or 2
+    call = "{m}({x}.long())" + (".movedim(-1, 1)" if rank >= 2 else "")
+    module = f"nn.Embedding({args.text('input_dim')}, {args.text('output_dim')})"
+    return Applied(module, call, args.text("output_dim"), rank + 1, size=UNKNOWN_SIZE)
