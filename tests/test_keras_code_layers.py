@@ -281,3 +281,44 @@ def build(steps=7):
     result, keras_build, torch_build = _port(tmp_path, src)
     assert "inputs = inputs.transpose(1, 2)" in result.code
     _check(keras_build(), torch_build(), (7, 4))
+
+
+RECURRENT = """
+def recurrent(x, units, cell, name):
+    \"\"\"One recurrent layer, every step out.\"\"\"
+    if cell == "lstm":
+        return layers.LSTM(units, return_sequences=True, name=name)(x)
+    if cell == "gru":
+        return layers.GRU(units, return_sequences=True, name=name)(x)
+    return layers.SimpleRNN(units, activation="relu", return_sequences=True, name=name)(x)
+
+
+def build(steps=10, features=4, units=(6, 5), cell="lstm", classes=3):
+    inputs = layers.Input(shape=(steps, features))
+    x = inputs
+    for i, u in enumerate(units):
+        x = recurrent(x, u, cell, name=f"rnn{i}")
+    x = layers.GRU(units[-1], name="last")(x)
+    return keras.Model(inputs, layers.Dense(classes, name="head")(x))
+"""
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"cell": "gru", "units": (3, 4, 2)}, {"cell": "rnn", "steps": 6}],
+                         ids=["lstm", "gru", "simple_rnn"])
+def test_a_recurrent_builder(tmp_path, kwargs):
+    """LSTM, GRU and SimpleRNN in a helper picked by an argument, stacked in a loop: torch's modules
+    batch first, the rule's gate orders carried by `portmodel weights`."""
+    result, keras_build, torch_build = _port(tmp_path, RECURRENT)
+    assert "nn.LSTM(" in result.code and "nn.GRU(" in result.code and 'nonlinearity="relu"' in result.code
+    _check(keras_build(**kwargs), torch_build(**kwargs), (kwargs.get("steps", 10), 4))
+
+
+def test_return_sequences_only_known_at_run_time_is_a_todo():
+    """Whether the output keeps its steps sets its rank, which the engine follows statically."""
+    src = HEAD + """
+def build(every_step=False):
+    inputs = layers.Input(shape=(5, 3))
+    return keras.Model(inputs, layers.LSTM(4, return_sequences=every_step)(inputs))
+"""
+    result = translate_source(src, "m.py", to="torch", engine="code")
+    assert any("return_sequences=every_step" in d.message for d in result.todos)

@@ -158,6 +158,8 @@ class ClassWriter:
         if doc is not None:
             body = body[1:]
         init, fwd = self.block(body)
+        if init and isinstance(init[-1], Line) and init[-1].text == "return":  # the last statement's
+            init = init[:-1]
         fwd_params = self.inputs if fn.builder else fn.tensor_params
         if self.ordered:  # every module of self.layers is then taken in order
             fwd = _ordered(fwd)
@@ -477,6 +479,12 @@ class ClassWriter:
         return lines
 
     def return_(self, node: cst.Return) -> tuple[list, list]:
+        """The returned tensors' channels kept (`self.out_channels`); `__init__` returns there too,
+        so a branch that returns builds no more than forward's branch runs."""
+        init, fwd = self._returned(node)
+        return (init + [Line("return")] if init else init), fwd
+
+    def _returned(self, node: cst.Return) -> tuple[list, list]:
         value = node.value
         if value is None or (isinstance(value, cst.Name) and value.value == self.model_var):
             return [], []
@@ -647,7 +655,7 @@ class ClassWriter:
         ins = [self.tensor(i.value if isinstance(i, cst.BaseElement) else i) for i in items]
         given, static, name = self.bind(ctor_args, rule.signature)
         first = ins[0]
-        args = Args(given, first.rank, first.channels, self.rules, static, self.sized_args, rule)
+        args = Args(given, first.rank, first.channels, self.rules, static, self.sized_args, rule, cls)
         applied: Applied = write(args)
         if applied.module is not None and any(t in applied.module for t in self.forward_only):
             raise Untranslatable(f"layers.{cls}: an argument computed from a tensor sizes its weights")
@@ -721,7 +729,7 @@ class ClassWriter:
             if write is None:
                 raise Untranslatable(f"layers.{cls} has no code writer yet")
             given, static, layer_name = self.bind(call.args, rule.signature)
-            applied = write(Args(given, None, OPEN, self.rules, static, self.sized_args, rule))
+            applied = write(Args(given, None, OPEN, self.rules, static, self.sized_args, rule, cls))
             if applied.join:
                 raise Untranslatable(f"layers.{cls}: a merge built before its inputs")
             if applied.module is not None and OPEN in applied.module:  # sized by its input: built where applied

@@ -46,6 +46,7 @@ class Args:
     # where that differs from `given`; None: an argument `__init__` cannot read
     sized: dict = field(default_factory=dict)
     rule: object = None  # the LayerRule (its torch class and argument names, for the generic writers)
+    cls: str = ""  # the Keras class written (`Conv1D`: a sequence, where the input's rank is not known)
 
     def text(self, name: str, default: str | None = None) -> str | None:
         return self.given.get(name, default)
@@ -246,9 +247,12 @@ def _need_image(args: Args, what: str) -> None:
 
 def _spatial_dims(args: Args, what: str) -> int:
     """The number of spatial axes of the layer's input: 1 (a sequence, rank 3) or 2 (an image,
-    rank 4, or a rank the engine does not know)."""
+    rank 4); where the engine does not know the rank (a helper's argument), as the class says
+    (`Conv1D`), else 2."""
     if args.rank not in (3, 4, None):
         raise Untranslatable(f"{what} on a rank-{args.rank} tensor is not translated by the code engine yet")
+    if args.rank is None:
+        return 1 if args.cls.endswith("1D") else 2
     return 1 if args.rank == 3 else 2
 
 
@@ -321,7 +325,7 @@ def conv(args: Args) -> Applied:
 
 def _causal(args: Args, parts: list[str], filters: str) -> Applied:
     """Conv1D(padding="causal"): (kernel_size - 1) * dilation_rate zeros before the sequence."""
-    if args.rank != 3:
+    if _spatial_dims(args, "causal padding") != 1:
         raise Untranslatable("causal padding of other than a sequence (Conv1D)")
     if not args.channels:
         raise Untranslatable("the convolution's input channels are not known to the code engine")
@@ -858,3 +862,50 @@ def embedding(args: Args) -> Applied:
     call = "{m}({x}.long())" + (".movedim(-1, 1)" if rank >= 2 else "")
     module = f"nn.Embedding({args.text('input_dim')}, {args.text('output_dim')})"
     return Applied(module, call, args.text("output_dim"), rank + 1, size=UNKNOWN_SIZE)
+
+
+@writer("lstm")
+def lstm(args: Args) -> Applied:
+    return _recurrent(args)
+
+
+@writer("gru")
+def gru(args: Args) -> Applied:
+    if args.value("reset_after", True) is not True:
+        raise Untranslatable("GRU(reset_after=False) has no exact torch equivalent")
+    return _recurrent(args)
+
+
+@writer("simple_rnn")
+def simple_rnn(args: Args) -> Applied:
+    act = args.value("activation", "tanh")
+    if act not in ("tanh", "relu"):
+        raise Untranslatable(f"SimpleRNN(activation={args.text('activation')}): torch's RNN has tanh and relu only")
+    return _recurrent(args, "" if act == "tanh" else ', nonlinearity="relu"')
+
+
+def _recurrent(args: Args, extra: str = "") -> Applied:
+    """torch's recurrent module, batch first: the sequence (channels first in the port) goes in
+    as (batch, steps, features); all steps out, or the last one. The gate order and the split
+    biases are the rule's weight transforms (hooks/rnn.py)."""
+    name = args.rule.keras[0]
+    if args.rank not in (3, None):  # None: a helper's argument, a sequence as the layer says
+        raise Untranslatable(f"{name} needs a (batch, steps, features) input")
+    for flag in ("go_backwards", "stateful", "return_state"):
+        if args.value(flag, False) is not False:
+            raise Untranslatable(f"{name}({flag}={args.text(flag)}) is not translated")
+    if args.rule.id != "simple_rnn" and args.value("activation", "tanh") != "tanh" \
+            or args.value("recurrent_activation", "sigmoid") != "sigmoid":
+        raise Untranslatable(f"{name} with other activations than tanh and sigmoid: torch's has only these")
+    every_step = args.value("return_sequences", False)
+    if every_step not in (True, False):
+        raise Untranslatable(f"{name}(return_sequences={args.text('return_sequences')}): only known at run time")
+    if not args.channels:
+        raise Untranslatable(f"{name} of a sequence whose feature count the code engine does not know")
+    units = args.text("units")
+    parts = [args.channels, units, "batch_first=True"]
+    _kw(parts, "bias", args.text("use_bias"), True)
+    module = f"{args.rule.torch}({', '.join(parts)}{extra})"
+    if every_step:
+        return Applied(module, "{m}({x}.transpose(1, 2))[0].transpose(1, 2)", units, 3)
+    return Applied(module, "{m}({x}.transpose(1, 2))[0][:, -1]", units, 2, size=NO_SIZE)
