@@ -233,49 +233,38 @@ def test_branches_left_with_the_same_body_are_one():
                                   '    raise ValueError("weights")\nelse:\n    pass')
 
 
+def _small_builder(params: str, *lines: str):
+    """`def build(params)` of `lines` in a file importing keras and layers, translated by the code
+    engine; the port must compile."""
+    source = "import keras\nfrom keras import layers\n\n\n" + f"def build({params}):\n" + \
+        "".join(f"    {line}\n" for line in lines)
+    result = translate_source(source, "m.py", to="torch", engine="code")
+    compile(result.code, "m.py", "exec")
+    return result
+
+
 def test_a_builder_whose_every_statement_is_a_todo_still_compiles():
     """Found by translating all 770 files of keras/src with the engine (0 crashes, 0 invalid
     outputs since): a forward left with TODO comments only gets a body."""
-    source = (
-        "import keras\n\n\n"
-        "def build(shape=(4,)):\n"
-        "    inputs = keras.Input(shape=shape)\n"
-        "    x = unknown_helper(inputs)\n"
-        "    return keras.Model(inputs, x)\n"
-    )
-    result = translate_source(source, "m.py", to="torch", engine="code")
-    compile(result.code, "m.py", "exec")
+    result = _small_builder("shape=(4,)", "inputs = keras.Input(shape=shape)", "x = unknown_helper(inputs)",
+                            "return keras.Model(inputs, x)")
     assert result.todos and "class build(nn.Module):" in result.code
 
 
 def test_a_layer_output_unpacked_is_a_todo():
     """Found by bench/fuzz.py: `x, = layer(x)` gave `x_channels = ` (a count not known in `__init__`).
     Only a helper of the file gives several tensors to unpack (NASNet's `x, p = cell(x, p)`)."""
-    source = (
-        "import keras\nfrom keras import layers\n\n\n"
-        "def build():\n"
-        "    inp = keras.Input(shape=(4,))\n"
-        "    x, = layers.Dense(3)(inp)\n"
-        "    return keras.Model(inp, x)\n"
-    )
-    result = translate_source(source, "m.py", to="torch", engine="code")
-    compile(result.code, "m.py", "exec")
+    result = _small_builder("", "inp = keras.Input(shape=(4,))", "x, = layers.Dense(3)(inp)",
+                            "return keras.Model(inp, x)")
     assert [d.line for d in result.todos if "unpacked" in d.message] == [7]
 
 
-def test_an_output_named_like_a_count_is_kept_an_attribute(tmp_path):
+def test_an_output_named_like_a_count_is_kept_an_attribute():
     """Found by the fuzz test: the output `out` has its channel count kept as `self.out_channels`, which
     inlining `out_channels = 4` once rewrote to `self.4 = 4`. A builder without arguments gets a plain
     `def __init__(self):`."""
-    source = (
-        "import keras\nfrom keras import layers\n\n\n"
-        "def build():\n"
-        "    inp = keras.Input(shape=(8, 8, 3))\n"
-        "    out = layers.Conv2D(4, 3)(inp)\n"
-        "    return keras.Model(inp, out)\n"
-    )
-    result = translate_source(source, "m.py", to="torch", engine="code")
-    compile(result.code, "m.py", "exec")
+    result = _small_builder("", "inp = keras.Input(shape=(8, 8, 3))", "out = layers.Conv2D(4, 3)(inp)",
+                            "return keras.Model(inp, out)")
     assert not result.todos and "self.out_channels = 4" in result.code and "def __init__(self):" in result.code
 
 
