@@ -293,23 +293,27 @@ def recurrent(x, units, cell, name):
     return layers.SimpleRNN(units, activation="relu", return_sequences=True, name=name)(x)
 
 
-def build(steps=10, features=4, units=(6, 5), cell="lstm", classes=3):
+def build(steps=10, features=4, units=(6, 5), cell="lstm", classes=3, both_ways=False):
     inputs = layers.Input(shape=(steps, features))
     x = inputs
     for i, u in enumerate(units):
         x = recurrent(x, u, cell, name=f"rnn{i}")
-    x = layers.GRU(units[-1], name="last")(x)
+    if both_ways:
+        x = layers.Bidirectional(layers.LSTM(units[-1]), name="last")(x)
+    else:
+        x = layers.GRU(units[-1], name="last")(x)
     return keras.Model(inputs, layers.Dense(classes, name="head")(x))
 """
 
 
-@pytest.mark.parametrize("kwargs", [{}, {"cell": "gru", "units": (3, 4, 2)}, {"cell": "rnn", "steps": 6}],
-                         ids=["lstm", "gru", "simple_rnn"])
+@pytest.mark.parametrize("kwargs", [{}, {"cell": "gru", "units": (3, 4, 2), "both_ways": True}, {"cell": "rnn", "steps": 6}],
+                         ids=["lstm", "gru-bidirectional", "simple_rnn"])
 def test_a_recurrent_builder(tmp_path, kwargs):
-    """LSTM, GRU and SimpleRNN in a helper picked by an argument, stacked in a loop: torch's modules
-    batch first, the rule's gate orders carried by `portmodel weights`."""
+    """LSTM, GRU and SimpleRNN in a helper picked by an argument, stacked in a loop, a Bidirectional
+    LSTM's final states: torch's modules batch first, the rule's gate orders carried by `portmodel weights`."""
     result, keras_build, torch_build = _port(tmp_path, RECURRENT)
     assert "nn.LSTM(" in result.code and "nn.GRU(" in result.code and 'nonlinearity="relu"' in result.code
+    assert "bidirectional=True)" in result.code
     _check(keras_build(**kwargs), torch_build(**kwargs), (kwargs.get("steps", 10), 4))
 
 

@@ -909,3 +909,44 @@ def _recurrent(args: Args, extra: str = "") -> Applied:
     if every_step:
         return Applied(module, "{m}({x}.transpose(1, 2))[0].transpose(1, 2)", units, 3)
     return Applied(module, "{m}({x}.transpose(1, 2))[0][:, -1]", units, 2, size=NO_SIZE)
+
+
+@writer("bidirectional")
+def bidirectional(args: Args) -> Applied:
+    """The wrapped recurrent layer's module with bidirectional=True (the backward weights are
+    its *_reverse parameters); without return_sequences, the two final states side by side."""
+    if args.text("backward_layer") is not None or args.value("merge_mode", "concat") != "concat":
+        raise Untranslatable("Bidirectional with a backward_layer or a merge_mode other than 'concat'")
+    inner, rule = _wrapped(args)
+    applied = WRITERS[rule.lower](inner)
+    module = applied.module[:-1] + ", bidirectional=True)"
+    units = f"2 * {_paren_text(applied.channels)}"
+    if applied.rank == 3:  # every step: the two directions' features side by side already
+        return Applied(module, applied.call, units, 3)
+    final = "[1][0]" if rule.lower == "lstm" else "[1]"  # h_n (LSTM: of (h_n, c_n)), one row per direction
+    return Applied(module, f"torch.cat({{m}}({{x}}.transpose(1, 2)){final}.unbind(0), dim=-1)", units, 2, size=NO_SIZE)
+
+
+def _wrapped(args: Args):
+    """The recurrent layer a wrapper's `layer` argument builds (`layers.LSTM(units, ...)`), as
+    its writer's arguments: (Args, its rule)."""
+    try:
+        call = ast.parse(args.text("layer") or "", mode="eval").body
+    except SyntaxError:
+        call = None
+    func = call.func if isinstance(call, ast.Call) else None
+    cls = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else None
+    rule = args.rules.layers.get(cls) if cls else None
+    if rule is None or rule.lower not in ("lstm", "gru", "simple_rnn") or \
+            any(isinstance(a, ast.Starred) for a in call.args) or any(k.arg is None for k in call.keywords):
+        raise Untranslatable("Bidirectional of other than an LSTM, GRU or SimpleRNN built in place")
+    if len(call.args) > len(rule.signature):
+        raise Untranslatable(f"{cls}: more positional arguments than the rule's signature names")
+    given = {name: ast.unparse(a) for name, a in zip(rule.signature, call.args)}
+    given.update({k.arg: ast.unparse(k.value) for k in call.keywords})
+    given = {k: v for k, v in given.items() if k not in KERAS_ONLY}
+    return Args(given, args.rank, args.channels, args.rules, rule=rule, cls=cls), rule
+
+
+def _paren_text(text: str) -> str:
+    return text if text.isidentifier() or text.isdigit() else f"({text})"
