@@ -326,3 +326,33 @@ def build(every_step=False):
 """
     result = translate_source(src, "m.py", to="torch", engine="code")
     assert any("return_sequences=every_step" in d.message for d in result.todos)
+
+
+GROWING = """
+def block(x, n, growth, name):
+    features = []
+    features.append(x)
+    for i in range(n):
+        y = layers.Conv2D(growth, 3, padding="same", name=f"{name}_conv{i}")(x)
+        features.append(y)
+        x = layers.Concatenate(name=f"{name}_cat{i}")(features)
+    return x
+
+
+def build(input_shape=(8, 8, 3), blocks=(2, 3), growth=4):
+    inputs = layers.Input(shape=input_shape)
+    x = inputs
+    for b, n in enumerate(blocks):
+        x = block(x, n, growth, name=f"block{b}")
+        x = layers.Conv2D(growth * 2, 1, name=f"transition{b}")(x)
+    return keras.Model(inputs, x)
+"""
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"blocks": (1, 2, 2), "growth": 3}], ids=["defaults", "other"])
+def test_a_list_of_tensors_concatenated_as_it_grows(tmp_path, kwargs):
+    """`features.append(y)` then `Concatenate()(features)`: the channels are `sum(features)` of
+    `__init__`'s list."""
+    result, keras_build, torch_build = _port(tmp_path, GROWING)
+    assert "torch.cat(features, dim=1)" in result.code and "sum(features)" in result.code
+    _check(keras_build(**kwargs), torch_build(**kwargs), (8, 8, 3))

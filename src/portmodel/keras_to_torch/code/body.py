@@ -580,17 +580,22 @@ class ClassWriter:
     # -- tensors ----------------------------------------------------------------------------
 
     def is_tensor(self, node) -> bool:
-        if isinstance(node, cst.Subscript) and isinstance(node.value, cst.Name) and node.value.value in self.stacks:
+        if isinstance(node, cst.Subscript) and isinstance(node.value, cst.Name) and node.value.value in self.stacks \
+                or isinstance(node, cst.Name) and node.value in self.stacks:
             return True
         return self.files.is_tensor(self.fn, node, set(self.tensors))
 
     def push(self, call: cst.Call) -> tuple[list, list]:
         """`skips.append(x)`: forward's list gets the tensor, `__init__`'s its channel count."""
         name, out = call.func.value.value, self.tensor(call.args[0].value)
+        if name in self.tensors:
+            raise Untranslatable(f"`{name}`: a list of tensors built as a literal, then appended to")
         if self.files.sizes:
             raise Untranslatable(f"`{name}`: a list of tensors in a file that bookkeeps spatial sizes")
-        if self.stacks.setdefault(name, out.rank) != out.rank or out.listed:
+        known = self.stacks.get(name)
+        if known is not None and out.rank is not None and known != out.rank or out.listed:
             raise Untranslatable(f"`{name}`: a list of tensors of different ranks, or of lists")
+        self.stacks[name] = known if known is not None else out.rank  # None: a helper's argument
         return out.init + [Line(f"{name}.append({out.channels or 'None'})")], [Line(f"{name}.append({out.fwd})")]
 
     def tensor(self, node) -> Out:
@@ -598,6 +603,8 @@ class ClassWriter:
             if self._mentions_tensor(node.slice[0]) if node.slice else False:
                 raise Untranslatable(f"`{code(node)}`: a list of tensors indexed by a tensor")
             return Out([], code(node), code(node), self.stacks[node.value.value])  # `__init__`'s list: channels
+        if isinstance(node, cst.Name) and node.value in self.stacks:  # the whole list (`Concatenate()(skips)`)
+            return Out([], node.value, f"sum({node.value})", self.stacks[node.value], listed=True)
         if isinstance(node, cst.Name) and node.value in self.tensors:
             t = self.tensors[node.value]
             return Out([], node.value, f"{node.value}_channels" if t.known else UNKNOWN_CHANNELS, t.rank, t.listed,
