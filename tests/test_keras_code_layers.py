@@ -356,3 +356,36 @@ def test_a_list_of_tensors_concatenated_as_it_grows(tmp_path, kwargs):
     result, keras_build, torch_build = _port(tmp_path, GROWING)
     assert "torch.cat(features, dim=1)" in result.code and "sum(features)" in result.code
     _check(keras_build(**kwargs), torch_build(**kwargs), (8, 8, 3))
+
+
+ENCODER = """
+def encoder_block(x, dim, heads, name):
+    attended = layers.MultiHeadAttention(heads, dim // heads, name=f"{name}_attn")(x, x)
+    x = layers.LayerNormalization(epsilon=1e-6, name=f"{name}_norm1")(x + attended)
+    y = layers.Dense(2 * dim, activation="gelu", name=f"{name}_ff1")(x)
+    y = layers.Dense(dim, name=f"{name}_ff2")(y)
+    return layers.LayerNormalization(epsilon=1e-6, name=f"{name}_norm2")(x + y)
+
+
+def build(steps=6, vocab=20, dim=8, heads=2, depth=2, classes=3):
+    tokens = layers.Input(shape=(steps,), dtype="int32")
+    x = layers.Embedding(vocab, dim, name="embed")(tokens)
+    for i in range(depth):
+        x = encoder_block(x, dim, heads, name=f"block{i}")
+    x = layers.GlobalAveragePooling1D(name="pool")(x)
+    return keras.Model(tokens, layers.Dense(classes, name="head")(x))
+"""
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"dim": 12, "heads": 3, "depth": 1, "steps": 4}], ids=["defaults", "other"])
+def test_a_transformer_encoder_builder(tmp_path, kwargs):
+    """MultiHeadAttention called (query, value) in a helper stacked `depth` times, widths and heads
+    arguments: nn.MultiheadAttention batch first, Keras' per-head projections packed by `portmodel weights`."""
+    result, keras_build, torch_build = _port(tmp_path, ENCODER)
+    assert "nn.MultiheadAttention(x_channels, heads, batch_first=True)" in result.code
+    keras_model, torch_model = keras_build(**kwargs), torch_build(**kwargs)
+    tokens = np.random.default_rng(0).integers(0, 20, (2, kwargs.get("steps", 6))).astype("int32")
+    randomize(keras_model)
+    torch_model.load_state_dict(transfer(keras_model, torch_model), strict=True)
+    (ref,), (got,) = run_keras(keras_model, [tokens]), run_torch(torch_model, [tokens])
+    assert ref.shape == got.shape and np.abs(ref - got).max() <= 1e-5 * max(1.0, float(np.abs(ref).max()))

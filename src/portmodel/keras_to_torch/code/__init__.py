@@ -37,16 +37,19 @@ from .layer_class import is_layer_class, write_layer_class
 
 
 def translate_code(module: cst.Module, source: str, path: str, rules: RuleSet,
-                   translated: set[str] | None = None, sizes: bool = False) -> TranslationResult:
+                   translated: set[str] | None = None, sizes: bool = False, ranks: dict | None = None,
+                   passes: int = 1) -> TranslationResult:
     """One file; `translated`: the dotted modules of the same run (a tree), whose models the
     file may use: imports of them become relative, so the port uses their ports. `sizes`:
     bookkeep spatial sizes in `__init__` (a file whose code reads one there is translated
-    again with them)."""
+    again with them). `ranks`: the ranks of helpers' tensor arguments, as their calls give
+    them (FileFunctions.param_ranks; a file whose calls tell more is translated again)."""
     wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
     positions = _Positions(wrapper)
     module = wrapper.module
     files = FileFunctions(module, ImportTable(module), set(rules.layers), path)
     files.sizes = sizes
+    files.param_ranks = ranks or {}
     pieces: list[str] = []
     diagnostics = []
     models: list[ModelInfo] = []
@@ -114,8 +117,9 @@ def translate_code(module: cst.Module, source: str, path: str, rules: RuleSet,
             layers += sum(w.translated for w in inner)
             if _returns_model(files, fn):
                 models.append(ModelInfo(fn.name, fn.name, "functional"))
-    if files.wants_sizes and not sizes:
-        return translate_code(module, source, path, rules, translated, sizes=True)
+    learnt = _agreed_ranks(files.seen_ranks, files.param_ranks)
+    if (learnt != files.param_ranks or files.wants_sizes and not sizes) and passes < _PASSES:
+        return translate_code(module, source, path, rules, translated, sizes or files.wants_sizes, learnt, passes + 1)
     if not changed:
         return TranslationResult(path, "unchanged", source)
     add_support_functions(pieces, source)
@@ -135,6 +139,20 @@ class _Positions:
         if self.map is None:
             self.map = self.wrapper.resolve(PositionProvider)
         return self.map.get(node, default)
+
+
+_PASSES = 4  # a helper's rank learnt from its caller may tell the rank of a helper it calls, and so on
+
+
+def _agreed_ranks(seen: dict, given: dict) -> dict:
+    """`given`, and the ranks the calls agree on for a helper's tensor argument where that is
+    not an image's (4, what the writers take where they do not know)."""
+    out = {node: dict(params) for node, params in given.items()}
+    for node, params in seen.items():
+        for param, ranks in params.items():
+            if len(ranks) == 1 and next(iter(ranks)) not in (None, 4):
+                out.setdefault(node, {})[param] = next(iter(ranks))
+    return out
 
 
 def _prune_keras_imports(text: str, source: str) -> str:

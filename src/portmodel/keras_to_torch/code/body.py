@@ -40,6 +40,7 @@ from .layers import (
     GET_UID,
     KERAS_ONLY,
     LAYER_KEY,
+    SEVERAL_INPUTS,
     SUM_OF_INPUTS,
     UNKNOWN_CHANNELS,
     UNKNOWN_SIZE,
@@ -151,8 +152,9 @@ class ClassWriter:
     def write(self, indent: str = "") -> str:
         fn = self.fn
         self.pinned = {p: None for p in self._keras_tensor_params()}
+        ranks = self.files.param_ranks.get(fn.node, {})
         for p in fn.tensor_params:
-            self.tensors[p] = Tensor(None)
+            self.tensors[p] = Tensor(ranks.get(p))
         body = list(fn.node.body.body)
         doc = _docstring(body)
         if doc is not None:
@@ -659,20 +661,25 @@ class ClassWriter:
         if write is None:
             raise Untranslatable(f"layers.{cls} has no code writer yet")
         items = value.elements if isinstance(value, cst.List | cst.Tuple) else [value]
+        called = [a.value for a in node.args if not a.keyword and not a.star] if isinstance(node.func, cst.Call) else []
+        if len(called) > 1:  # `attention(query, value)`: a layer taking several tensors as arguments
+            if rule.lower not in SEVERAL_INPUTS:
+                raise Untranslatable(f"layers.{cls} called with more than its input")
+            items = called
         ins = [self.tensor(i.value if isinstance(i, cst.BaseElement) else i) for i in items]
         given, static, name = self.bind(ctor_args, rule.signature)
         first = ins[0]
-        args = Args(given, first.rank, first.channels, self.rules, static, self.sized_args, rule, cls)
+        args = Args(given, first.rank, first.channels, self.rules, static, self.sized_args, rule, cls, len(ins))
         applied: Applied = write(args)
         if applied.module is not None and any(t in applied.module for t in self.forward_only):
             raise Untranslatable(f"layers.{cls}: an argument computed from a tensor sizes its weights")
         init = [line for i in ins for line in i.init]
-        x = first.fwd
+        x = _atom(first.fwd) if re.search(r"\{x\}[.\[]", applied.call) else first.fwd  # `(x + y).movedim(...)`
         xs = first.fwd if first.listed and len(ins) == 1 else "[" + ", ".join(i.fwd for i in ins) + "]"
         if applied.module is not None:
             slot = self.key(name, _snake(cls))
             init.append(Line(slot.build(applied.module)))
-            call = applied.call.format(m=slot.ref, x=x, xs=xs)
+            call = applied.call.format(m=slot.ref, x=x, xs=xs, **{f"x{i}": t.fwd for i, t in enumerate(ins)})
         elif applied.join and first.listed and len(ins) == 1:  # `layers.Add()(branches)`
             raise Untranslatable(f"a merge ({applied.join.strip()}) of a list variable")
         elif applied.join:
@@ -818,6 +825,8 @@ class ClassWriter:
             is_tensor = param in tensor_params if helper else (i == 0 and self.is_tensor(arg.value))
             if is_tensor:
                 out = self.tensor(arg.value)
+                if helper is not None and param is not None:
+                    self.files.seen_ranks.setdefault(helper.node, {}).setdefault(param, set()).add(out.rank)
                 init += out.init
                 first = first or out
                 fwd_args.append(out.fwd)
@@ -1259,6 +1268,16 @@ def _appended(call) -> str | None:
             and isinstance(call.func.value, cst.Name) and len(call.args) == 1 and not call.args[0].keyword:
         return call.func.value.value
     return None
+
+
+def _atom(text: str) -> str:
+    """The expression as the operand of an attribute or subscript: parenthesized unless it is
+    a name, call, attribute, subscript or constant already."""
+    try:
+        node = ast.parse(text, mode="eval").body
+    except SyntaxError:
+        return f"({text})"
+    return text if isinstance(node, ast.Name | ast.Call | ast.Attribute | ast.Subscript | ast.Constant) else f"({text})"
 
 
 def _paren(text: str) -> str:

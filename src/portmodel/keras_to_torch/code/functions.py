@@ -82,6 +82,11 @@ class FileFunctions:
         # (`wants_sizes`, found while writing), which translates the file again with them
         self.sizes = False
         self.wants_sizes = False
+        # the ranks of helpers' tensor arguments: given (a helper's node -> param -> rank, where its
+        # callers agree on one other than an image's), and seen at the calls while writing, which
+        # translates the file again where they tell more (a sequence's helper: Dense moves its axes)
+        self.param_ranks: dict = {}
+        self.seen_ranks: dict = {}
         self.top: dict[str, Function] = {}
         self.all: list[Function] = []
         # modules of the same package this file calls into (`resnet.stack_residual_blocks_v2`)

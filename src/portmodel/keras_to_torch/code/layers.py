@@ -27,6 +27,7 @@ from ..hooks.core import CROP_DEFAULTS, crop_pairs, crop_slice
 from ..hooks.norm import NORMALIZATION
 from ..hooks.registry import support_function
 
+SEVERAL_INPUTS = frozenset({"multi_head_attention"})  # writers of layers called with several tensors ({x0}, {x1})
 UNKNOWN_CHANNELS = ""  # the channel count is only known when the module first runs (LazyLinear)
 SUM_OF_INPUTS = "+"  # a concatenation over channels: the inputs' counts added
 UNKNOWN_SIZE = ""  # the spatial size is not known to `__init__` (a reshape to -1, say)
@@ -47,6 +48,7 @@ class Args:
     sized: dict = field(default_factory=dict)
     rule: object = None  # the LayerRule (its torch class and argument names, for the generic writers)
     cls: str = ""  # the Keras class written (`Conv1D`: a sequence, where the input's rank is not known)
+    inputs: int = 1  # the tensors the layer is called with (`attention(query, value)`: 2)
 
     def text(self, name: str, default: str | None = None) -> str | None:
         return self.given.get(name, default)
@@ -950,3 +952,29 @@ def _wrapped(args: Args):
 
 def _paren_text(text: str) -> str:
     return text if text.isidentifier() or text.isdigit() else f"({text})"
+
+
+@writer("multi_head_attention")
+def multi_head_attention(args: Args) -> Applied:
+    """nn.MultiheadAttention, batch first, over sequences (channels first in the port: moved
+    last and back). Keras calls (query, value[, key]), torch (query, key, value). The packed
+    projections only hold Keras' when num_heads * key_dim is the width and the three inputs
+    have it too (the checkpoint says otherwise where not: its weights do not fit)."""
+    if args.inputs not in (2, 3):
+        raise Untranslatable("MultiHeadAttention called with other than (query, value[, key])")
+    if args.rank not in (3, None):
+        raise Untranslatable("MultiHeadAttention over other than sequences (attention_axes)")
+    for name in ("value_dim", "output_shape", "attention_axes"):
+        if args.text(name) not in (None, "None"):
+            raise Untranslatable(f"MultiHeadAttention({name}=...) has no torch form")
+    heads, key_dim = args.value("num_heads"), args.value("key_dim")
+    if isinstance(heads, int) and isinstance(key_dim, int) and args.channels.isdigit() \
+            and heads * key_dim != int(args.channels):
+        raise Untranslatable("MultiHeadAttention with num_heads * key_dim != the model width has no torch form")
+    parts = [args.channels, args.text("num_heads"), "batch_first=True"]
+    _kw(parts, "dropout", args.text("dropout"), 0.0)
+    _kw(parts, "bias", args.text("use_bias"), True)
+    key = "{x2}" if args.inputs == 3 else "{x1}"
+    last = "{}.transpose(1, 2)"
+    call = "{m}(" + ", ".join(last.format(t) for t in ("{x0}", key, "{x1}")) + ", need_weights=False)[0].transpose(1, 2)"
+    return Applied(f"nn.MultiheadAttention({', '.join(parts)})", call, None, 3)
