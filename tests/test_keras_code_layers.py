@@ -389,3 +389,38 @@ def test_a_transformer_encoder_builder(tmp_path, kwargs):
     torch_model.load_state_dict(transfer(keras_model, torch_model), strict=True)
     (ref,), (got,) = run_keras(keras_model, [tokens]), run_torch(torch_model, [tokens])
     assert ref.shape == got.shape and np.abs(ref - got).max() <= 1e-5 * max(1.0, float(np.abs(ref).max()))
+
+
+UNNAMED = """
+def build(input_shape, num_classes, widths=(16, 32)):
+    inputs = keras.Input(shape=input_shape)
+    x = layers.Rescaling(1.0 / 255)(inputs)
+    x = layers.Conv2D(8, 3, strides=2, padding="same")(x)
+    x = layers.BatchNormalization()(x)
+    previous = x
+    for size in widths:
+        x = layers.Activation("relu")(x)
+        x = layers.SeparableConv2D(size, 3, padding="same")(x)
+        x = layers.BatchNormalization()(x)
+        x = layers.MaxPooling2D(3, strides=2, padding="same")(x)
+        residual = layers.Conv2D(size, 1, strides=2, padding="same")(previous)
+        x = layers.add([x, residual])
+        previous = x
+    x = layers.SeparableConv2D(24, 3, padding="same")(x)
+    x = layers.BatchNormalization()(x)
+    x = layers.GlobalAveragePooling2D()(x)
+    units = 1 if num_classes == 2 else num_classes
+    return keras.Model(inputs, layers.Dense(units)(x))
+"""
+
+
+@pytest.mark.parametrize("kwargs", [{"input_shape": (32, 32, 3), "num_classes": 5},
+                                    {"input_shape": (40, 24, 1), "num_classes": 2, "widths": (8, 12, 6)}],
+                         ids=["five", "binary"])
+def test_unnamed_layers_in_a_loop_and_after_it(tmp_path, kwargs):
+    """Layers without names: Keras numbers them over the whole model (`separable_conv2d_1` is the
+    loop's second), the port keeps the loop's in one ModuleList and numbers the ones after it
+    (`self.separable_conv2d_1`). `portmodel weights` pairs made-up names by order, not by name."""
+    result, keras_build, torch_build = _port(tmp_path, UNNAMED)
+    assert "self.separable_conv2d = nn.ModuleList()" in result.code and "self.separable_conv2d_1 = " in result.code
+    _check(keras_build(**kwargs), torch_build(**kwargs), kwargs["input_shape"])

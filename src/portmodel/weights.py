@@ -11,12 +11,14 @@ the right shape.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
 
 from .core.errors import PortmodelError
+from .core.identifiers import keras_snake
 from .core.rules import RuleSet, WeightMap
 from .keras_to_torch.hooks import AXIS_ORDERS, INVERSES, TRANSFORMS
 from .keras_to_torch.hooks.rnn import bidirectional_weights
@@ -187,6 +189,9 @@ def by_name(units: list[Unit], leaves: list) -> list:
     counts = Counter(unit_names)
     picked = []
     for u, name in zip(units, unit_names):  # a name both sides use once (a helper's `conv2d` in each block is none)
+        if re.fullmatch(rf"{keras_snake(type(u.layer).__name__)}(_\d+)?", name):
+            picked.append(None)  # a name Keras made up (`conv2d_3`): its number counts layers the port may
+            continue             # hold elsewhere (built in a loop, in a list), so it pairs nothing
         group = named.get(name, [])
         once = counts[name] == 1 and len({_owner(path) for path, _ in group}) == 1
         picked.append(group if once and len(group) == max(u.rule.torch_units, 1) else None)

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 import libcst as cst
 
 from ...core.errors import Diagnostic
+from ...core.identifiers import keras_snake
 from ..hooks import Untranslatable
 from ..values import code
 from .functions import FileFunctions, Function, own_nodes
@@ -677,7 +678,7 @@ class ClassWriter:
         x = _atom(first.fwd) if re.search(r"\{x\}[.\[]", applied.call) else first.fwd  # `(x + y).movedim(...)`
         xs = first.fwd if first.listed and len(ins) == 1 else "[" + ", ".join(i.fwd for i in ins) + "]"
         if applied.module is not None:
-            slot = self.key(name, _snake(cls))
+            slot = self.key(name, keras_snake(cls))
             init.append(Line(slot.build(applied.module)))
             call = applied.call.format(m=slot.ref, x=x, xs=xs, **{f"x{i}": t.fwd for i, t in enumerate(ins)})
         elif applied.join and first.listed and len(ins) == 1:  # `layers.Add()(branches)`
@@ -717,7 +718,7 @@ class ClassWriter:
         items = value.elements if isinstance(value, cst.List | cst.Tuple) else [value]
         ins = [self.tensor(i.value if isinstance(i, cst.BaseElement) else i) for i in items]
         module, name, channels = self._custom(node.func, ins[0].channels)
-        slot = self.key(name, _snake(node.func.func.value))
+        slot = self.key(name, keras_snake(node.func.func.value))
         x = ins[0].fwd if len(items) == 1 and not isinstance(value, cst.List | cst.Tuple) else \
             ("[" + ", ".join(i.fwd for i in ins) + "]")
         self.translated += 1
@@ -736,7 +737,7 @@ class ClassWriter:
         if cls is None:
             module, layer_name, channels = self._custom(call)
             call_text, rank, size = "{m}({x})", None, UNKNOWN_SIZE
-            base = _snake(call.func.value)
+            base = keras_snake(call.func.value)
         else:
             rule = self.rules.layers[cls]
             write = WRITERS.get(rule.lower)
@@ -748,7 +749,7 @@ class ClassWriter:
                 raise Untranslatable(f"layers.{cls}: a merge built before its inputs")
             if applied.module is not None and OPEN in applied.module:  # sized by its input: built where applied
                 return self.maker(name, call, [call])
-            module, call_text, rank, base = applied.module, applied.call, applied.rank, _snake(cls)
+            module, call_text, rank, base = applied.module, applied.call, applied.rank, keras_snake(cls)
             size = applied.size
             if rule.activation and given.get("activation") is not None:
                 call_text = activation(self.rules, given["activation"], call_text, None)
@@ -1195,13 +1196,6 @@ def _never_none(name: str) -> bool:
             return True
         node = node.left
     return isinstance(node, cst.SimpleString | cst.FormattedString | cst.ConcatenatedString)
-
-
-def _snake(cls: str) -> str:
-    """Keras' own name for an unnamed layer: `Conv2D` -> conv2d, `BatchNormalization` ->
-    batch_normalization (so the port's attributes read like the Keras model's layers)."""
-    text = re.sub(r"(.)([A-Z][a-z0-9]+)", r"\1_\2", cls)
-    return re.sub(r"([a-z])([A-Z])", r"\1_\2", text).lower()
 
 
 def _builds(nodes: list) -> bool:
