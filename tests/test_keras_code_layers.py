@@ -424,3 +424,31 @@ def test_unnamed_layers_in_a_loop_and_after_it(tmp_path, kwargs):
     result, keras_build, torch_build = _port(tmp_path, UNNAMED)
     assert "self.separable_conv2d = nn.ModuleList()" in result.code and "self.separable_conv2d_1 = " in result.code
     _check(keras_build(**kwargs), torch_build(**kwargs), kwargs["input_shape"])
+
+
+AUGMENTED = """
+augment = keras.Sequential([layers.RandomFlip("horizontal"), layers.RandomRotation(0.1)], name="augment")
+
+
+def build(input_shape=(16, 16, 3), classes=4, zoom=True):
+    inputs = keras.Input(shape=input_shape)
+    x = augment(inputs)
+    if zoom:
+        x = layers.RandomZoom(0.1)(x)
+    x = layers.Rescaling(1.0 / 255)(x)
+    x = layers.Conv2D(8, 3, strides=2, padding="same", activation="relu")(x)
+    x = layers.GlobalAveragePooling2D()(x)
+    return keras.Model(inputs, layers.Dense(classes)(x))
+"""
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"input_shape": (20, 12, 1), "classes": 2, "zoom": False}], ids=["rgb", "gray"])
+def test_augmentation_is_the_identity_at_inference(tmp_path, kwargs):
+    """Random augmentation layers, inline and in a module-level Sequential the builder applies: the
+    port leaves them out with a note (the Sequential stays Keras for the data pipeline, and becomes
+    a module class where the builder applies it)."""
+    result, keras_build, torch_build = _port(tmp_path, AUGMENTED)
+    assert 'augment = keras.Sequential([layers.RandomFlip("horizontal")' in result.code
+    assert "self.augment = augment(inputs_channels)" in result.code and "x = x\\n" not in result.code
+    assert sum("random augmentation" in d.message for d in result.diagnostics) == 3
+    _check(keras_build(**kwargs), torch_build(**kwargs), kwargs.get("input_shape", (16, 16, 3)))

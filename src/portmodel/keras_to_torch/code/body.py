@@ -389,7 +389,7 @@ class ClassWriter:
                 init.append(Line(f"{name}_channels = {out.channels or 'None'}", pure=True))
             if self.files.sizes and out.size != f"{name}_size":
                 init.append(Line(f"{name}_size = {out.size or 'None'}", pure=True))
-            return init, [Line(f"{name} = {out.fwd}", pure=True)]
+            return init, [Line(f"{name} = {out.fwd}", pure=True)] if out.fwd != name else []  # not `x = x`
         if self._mentions_model(value):
             raise Untranslatable(f"`{code(value)}`: a value the code engine does not follow")
         init_value, fwd_value = self.sides(value)
@@ -615,6 +615,13 @@ class ClassWriter:
         applied = self.files.applied_layer(node)
         if applied is not None:
             return self.layer(node, *applied)
+        if isinstance(node, cst.Call) and isinstance(node.func, cst.Name) and len(node.args) == 1 \
+                and node.func.value in self.files.module_sequentials and node.func.value not in self.makers \
+                and node.func.value not in self.fn.params:  # a module-level Sequential, applied here
+            seq = self.files.module_sequentials[node.func.value]
+            made, _ = self.maker(node.func.value, seq, self.files.sequential(seq))
+            out = self.maker_call(node)
+            return Out(made + out.init, out.fwd, out.channels, out.rank)
         if isinstance(node, cst.Call) and len(node.args) == 1 and (
                 isinstance(node.func, cst.Name) and node.func.value in self.makers
                 or isinstance(node.func, cst.Subscript) and isinstance(node.func.value, cst.Name)
@@ -672,6 +679,8 @@ class ClassWriter:
         first = ins[0]
         args = Args(given, first.rank, first.channels, self.rules, static, self.sized_args, rule, cls, len(ins))
         applied: Applied = write(args)
+        if applied.note:
+            self.note(node, applied.note)
         if applied.module is not None and any(t in applied.module for t in self.forward_only):
             raise Untranslatable(f"layers.{cls}: an argument computed from a tensor sizes its weights")
         init = [line for i in ins for line in i.init]

@@ -101,6 +101,14 @@ class FileFunctions:
                 self.top[stmt.name.value] = self._collect(stmt, None)
             elif isinstance(stmt, cst.ClassDef) and any(is_layer_base(self.keras(b.value)) for b in stmt.bases):
                 self.layer_types.add(stmt.name.value)
+        # `data_augmentation = keras.Sequential([...])` at module level, applied in a builder: kept
+        # as Keras (the data pipeline may use it too), and a module class where applied
+        self.module_sequentials: dict[str, cst.Call] = {}
+        for stmt in module.body:
+            small = stmt.body[0] if isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1 else None
+            if isinstance(small, cst.Assign) and len(small.targets) == 1 and isinstance(small.targets[0].target, cst.Name) \
+                    and self.sequential(small.value) is not None:
+                self.module_sequentials[small.targets[0].target.value] = small.value
         for fn in self.all:
             fn.builder = self._builds_model(fn)
         while self._step():
@@ -326,7 +334,8 @@ class FileFunctions:
         if self.applied_layer(node) or self.is_input(node) or self.helper(fn, node) or self.made(fn, node):
             return True
         if isinstance(node, cst.Call) and isinstance(node.func, cst.Name) and (
-                node.func.value in fn.makers or node.func.value in fn.layer_values):
+                node.func.value in fn.makers or node.func.value in fn.layer_values
+                or node.func.value in self.module_sequentials and node.func.value not in fn.params):
             return True
         if isinstance(node, cst.Call) and isinstance(node.func, cst.Call) and self.unapplied_layer(node.func):
             return True  # one of the file's Layer subclasses applied: `CustomScaleLayer(scale)([x, up])`

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 from ..hooks import Untranslatable
 from ..hooks.conv import SAME_PAD
-from ..hooks.core import CROP_DEFAULTS, crop_pairs, crop_slice
+from ..hooks.core import AUGMENTATION_NOTE, CROP_DEFAULTS, crop_pairs, crop_slice
 from ..hooks.norm import NORMALIZATION
 from ..hooks.registry import support_function
 
@@ -89,6 +89,7 @@ class Applied:
     # the spatial size after, an `__init__` expression of `{s}` (the input's size tuple);
     # None: unchanged, UNKNOWN_SIZE: not known to `__init__`
     size: str | None = None
+    note: str | None = None  # a note for the report (what the port leaves out, and why)
 
 
 WRITERS: dict[str, Callable[[Args], Applied]] = {}
@@ -761,6 +762,12 @@ def dropout(args: Args) -> Applied:
     order = list(range(args.rank)) if args.rank < 3 else [0, args.rank - 1, *range(1, args.rank - 1)]
     dims = ", ".join(f"{{x}}.shape[{i}]" if noise[k] is None else str(noise[k]) for i, k in enumerate(order))
     return Applied(None, f"{{x}} * F.dropout({{x}}.new_ones(({dims})), {args.text('rate')}, self.training)")
+
+
+@writer("inference_identity")
+def inference_identity(args: Args) -> Applied:
+    """A layer that only acts in training (random augmentation): the identity in the port."""
+    return Applied(None, "{x}", note=AUGMENTATION_NOTE)
 
 
 @writer("conv_transpose")

@@ -47,6 +47,16 @@ def dropout(ctx: LayerCtx) -> Lowering:
     return Lowering(None, call, ctx.x)
 
 
+AUGMENTATION_NOTE = ("random augmentation, the identity at inference: left out of the port (augment in "
+                     "the PyTorch data pipeline to train it)")
+
+
+@lowering("inference_identity")
+def inference_identity(ctx: LayerCtx) -> Lowering:
+    """A layer that only acts in training (random augmentation): the identity in the port."""
+    return Lowering(None, "{x}", ctx.x, notes=[AUGMENTATION_NOTE])
+
+
 @lowering("rescaling")
 def rescaling(ctx: LayerCtx) -> Lowering:
     """x * scale + offset, for numbers (a per-channel list: the code engine)."""
