@@ -268,6 +268,14 @@ def test_an_output_named_like_a_count_is_kept_an_attribute():
     assert not result.todos and "self.out_channels = 4" in result.code and "def __init__(self):" in result.code
 
 
+def test_a_list_of_tensors_sliced_is_a_todo():
+    """A slice of a list of tensors is a list, not a tensor: not followed (the whole list and its items are)."""
+    result = _small_builder("", "inp = keras.Input(shape=(8, 8, 3))", "xs = []", "xs.append(layers.Conv2D(4, 1)(inp))",
+                            "xs.append(layers.Conv2D(2, 1)(inp))", "x = layers.Concatenate()(xs[::-1])",
+                            "return keras.Model(inp, x)")
+    assert any("sliced" in d.message for d in result.todos), [d.format() for d in result.todos]
+
+
 LAYER_VALUES = '''
 import keras
 from keras import layers

@@ -603,8 +603,8 @@ class ClassWriter:
 
     def tensor(self, node) -> Out:
         if isinstance(node, cst.Subscript) and isinstance(node.value, cst.Name) and node.value.value in self.stacks:
-            if self._mentions_tensor(node.slice[0]) if node.slice else False:
-                raise Untranslatable(f"`{code(node)}`: a list of tensors indexed by a tensor")
+            if any(isinstance(e.slice, cst.Slice) or self._mentions_tensor(e) for e in node.slice):
+                raise Untranslatable(f"`{code(node)}`: a list of tensors sliced, or indexed by a tensor")
             return Out([], code(node), code(node), self.stacks[node.value.value])  # `__init__`'s list: channels
         if isinstance(node, cst.Name) and node.value in self.stacks:  # the whole list (`Concatenate()(skips)`)
             return Out([], node.value, f"sum({node.value})", self.stacks[node.value], listed=True)
@@ -835,7 +835,7 @@ class ClassWriter:
             is_tensor = param in tensor_params if helper else (i == 0 and self.is_tensor(arg.value))
             if is_tensor:
                 out = self.tensor(arg.value)
-                if helper is not None and param is not None:
+                if param is not None and any(f is helper for f in self.files.all):  # a helper of this file
                     self.files.seen_ranks.setdefault(helper.node, {}).setdefault(param, set()).add(out.rank)
                 init += out.init
                 first = first or out
