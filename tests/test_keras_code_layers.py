@@ -99,6 +99,9 @@ def test_layer_normalization(tmp_path, kwargs):
     ("layers.LayerNormalization(axis=[1, 2, 3])", "only the last (channel) axis"),
     ("layers.LayerNormalization(rms_scaling=True)", "rms_scaling"),
     ("layers.Cropping2D(1, data_format='channels_first')", "channels_last"),
+    # found by bench/fuzz.py: a writer reached its template without an argument it needs
+    ("layers.DepthwiseConv2D(strides=2, padding='same')", "DepthwiseConv2D without kernel_size"),
+    ("layers.SeparableConv2D(8)", "SeparableConv2D without kernel_size"),
 ])
 def test_untranslatable_forms_say_why(layer, reason):
     src = HEAD + f"""

@@ -53,6 +53,12 @@ class Args:
     def text(self, name: str, default: str | None = None) -> str | None:
         return self.given.get(name, default)
 
+    def need(self, *names: str) -> None:
+        """Arguments the layer cannot be built without (Keras raises without them too)."""
+        missing = [n for n in names if n not in self.given]
+        if missing:
+            raise Untranslatable(f"{self.cls or 'a layer'} without {', '.join(missing)}")
+
     def size_text(self, name: str, default: str | None = None) -> str | None:
         """The argument as `__init__` reads it for the size bookkeeping (None: it cannot)."""
         return self.sized[name] if name in self.sized else self.given.get(name, default)
@@ -350,6 +356,7 @@ def _single(value):
 def depthwise_conv(args: Args) -> Applied:
     _need_image(args, "DepthwiseConv2D")
     _channels_last(args)
+    args.need("kernel_size")
     k = args.text("kernel_size")
     dm = args.text("depth_multiplier", "1")
     out = args.channels if dm == "1" else f"{args.channels} * {dm}"
@@ -388,6 +395,7 @@ def separable_conv(args: Args) -> Applied:
     """Depthwise then pointwise, as the rule's two-module nn.Sequential (its weights: 0, 1)."""
     _need_image(args, "SeparableConv2D")
     _channels_last(args)
+    args.need("filters", "kernel_size")
     filters, k = args.text("filters"), args.text("kernel_size")
     dm = args.text("depth_multiplier", "1")
     mid = args.channels if dm == "1" else f"{args.channels} * {dm}"
@@ -404,6 +412,7 @@ def separable_conv(args: Args) -> Applied:
 
 @writer("dense")
 def dense(args: Args) -> Applied:
+    args.need("units")
     units = args.text("units")
     bias = [f"bias={args.text('use_bias')}"] if args.text("use_bias") not in (None, "True") else []
     if args.channels:
@@ -753,6 +762,7 @@ def normalization(args: Args) -> Applied:
 
 @writer("dropout")
 def dropout(args: Args) -> Applied:
+    args.need("rate")
     noise = args.value("noise_shape")
     if noise is None:
         return Applied(None, f"F.dropout({{x}}, {args.text('rate')}, self.training)")
@@ -869,6 +879,7 @@ def embedding(args: Args) -> Applied:
         raise Untranslatable("Embedding(mask_zero=...): masking is not translated")
     rank = args.rank or 2
     call = "{m}({x}.long())" + (".movedim(-1, 1)" if rank >= 2 else "")
+    args.need("input_dim", "output_dim")
     module = f"nn.Embedding({args.text('input_dim')}, {args.text('output_dim')})"
     return Applied(module, call, args.text("output_dim"), rank + 1, size=UNKNOWN_SIZE)
 
@@ -911,6 +922,7 @@ def _recurrent(args: Args, extra: str = "") -> Applied:
         raise Untranslatable(f"{name}(return_sequences={args.text('return_sequences')}): only known at run time")
     if not args.channels:
         raise Untranslatable(f"{name} of a sequence whose feature count the code engine does not know")
+    args.need("units")
     units = args.text("units")
     parts = [args.channels, units, "batch_first=True"]
     _kw(parts, "bias", args.text("use_bias"), True)
@@ -969,6 +981,7 @@ def multi_head_attention(args: Args) -> Applied:
     have it too (the checkpoint says otherwise where not: its weights do not fit)."""
     if args.inputs not in (2, 3):
         raise Untranslatable("MultiHeadAttention called with other than (query, value[, key])")
+    args.need("num_heads", "key_dim")
     if args.rank not in (3, None):
         raise Untranslatable("MultiHeadAttention over other than sequences (attention_axes)")
     for name in ("value_dim", "output_shape", "attention_axes"):
