@@ -214,6 +214,15 @@ def test_fuzz_code_engine_never_crashes(source):
     compile(result.code, "fuzz_port.py", "exec")
 
 
+def test_a_sequential_with_too_many_positional_arguments_is_a_todo():
+    """Found by bench/fuzz.py: `keras.Sequential([...], a, b, c)` (a list's closing bracket moved)
+    indexed past Sequential's three positional parameters."""
+    source = ("import keras\nfrom keras import layers\n\n\ndef build():\n"
+              "    return keras.Sequential([layers.Dense(2)], False, 'm', layers.Dense(3))\n")
+    result = translate_source(source, "m.py", input_shape=(4,), engine="first")
+    assert any("at most 3 positional" in d.message for d in result.todos)
+
+
 BACKSLASH_LAST = """
 from torch import nn
 

@@ -302,8 +302,11 @@ class BuilderTranslator:
     # -- Sequential ----------------------------------------------------------------------
     def sequential(self, call: cst.Call, target: str) -> None:
         self.style, self.seq, self.model_var = "sequential", [], target
+        positional = ("layers", "trainable", "name")  # keras.Sequential's signature
+        if sum(not a.keyword for a in call.args) > len(positional):
+            raise Untranslatable(f"keras.Sequential takes at most {len(positional)} positional arguments")
         for i, arg in enumerate(call.args):
-            key = arg.keyword.value if arg.keyword else ("layers", "trainable", "name")[i]
+            key = arg.keyword.value if arg.keyword else positional[i]
             if key == "name":
                 name = self.interp.static(arg.value)
                 self.model_name = name if isinstance(name, str) else None
