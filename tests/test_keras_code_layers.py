@@ -56,6 +56,18 @@ def _check(keras_model, torch_model, shape) -> None:
     assert compared, rows
     failed = [r for r in compared if not r["passed"]]
     assert not failed, failed[:3]
+    _same_outputs(keras_model, torch_model, x)
+
+
+def _check_tokens(keras_model, torch_model, vocab: int, steps: int) -> None:
+    """A model of token ids: weights carried, outputs compared (no per-layer rows: the ids are no floats)."""
+    tokens = np.random.default_rng(0).integers(0, vocab, (2, steps)).astype("int32")
+    randomize(keras_model)
+    torch_model.load_state_dict(transfer(keras_model, torch_model), strict=True)
+    _same_outputs(keras_model, torch_model, tokens)
+
+
+def _same_outputs(keras_model, torch_model, x) -> None:
     (ref,), (got,) = run_keras(keras_model, [x]), run_torch(torch_model, [x])
     assert ref.shape == got.shape
     assert np.abs(ref - got).max() <= 1e-5 * max(1.0, float(np.abs(ref).max()))
@@ -260,13 +272,7 @@ def test_a_sequence_builder(tmp_path, kwargs):
     UpSampling1D, LayerNormalization and Dense per step, 1-D pooling."""
     result, keras_build, torch_build = _port(tmp_path, SEQUENCE)
     assert "nn.Embedding(vocab, dim)" in result.code and "F.pad(" in result.code
-    keras_model, torch_model = keras_build(**kwargs), torch_build(**kwargs)
-    steps = kwargs.get("steps", 12)
-    tokens = np.random.default_rng(0).integers(0, 30, (2, steps)).astype("int32")
-    randomize(keras_model)
-    torch_model.load_state_dict(transfer(keras_model, torch_model), strict=True)
-    (ref,), (got,) = run_keras(keras_model, [tokens]), run_torch(torch_model, [tokens])
-    assert ref.shape == got.shape and np.abs(ref - got).max() <= 1e-5 * max(1.0, float(np.abs(ref).max()))
+    _check_tokens(keras_build(**kwargs), torch_build(**kwargs), 30, kwargs.get("steps", 12))
 
 
 def test_a_sequence_output_goes_out_as_keras_gives_it(tmp_path):
@@ -386,12 +392,7 @@ def test_a_transformer_encoder_builder(tmp_path, kwargs):
     arguments: nn.MultiheadAttention batch first, Keras' per-head projections packed by `portmodel weights`."""
     result, keras_build, torch_build = _port(tmp_path, ENCODER)
     assert "nn.MultiheadAttention(x_channels, heads, batch_first=True)" in result.code
-    keras_model, torch_model = keras_build(**kwargs), torch_build(**kwargs)
-    tokens = np.random.default_rng(0).integers(0, 20, (2, kwargs.get("steps", 6))).astype("int32")
-    randomize(keras_model)
-    torch_model.load_state_dict(transfer(keras_model, torch_model), strict=True)
-    (ref,), (got,) = run_keras(keras_model, [tokens]), run_torch(torch_model, [tokens])
-    assert ref.shape == got.shape and np.abs(ref - got).max() <= 1e-5 * max(1.0, float(np.abs(ref).max()))
+    _check_tokens(keras_build(**kwargs), torch_build(**kwargs), 20, kwargs.get("steps", 6))
 
 
 UNNAMED = """

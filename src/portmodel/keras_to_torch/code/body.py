@@ -50,6 +50,7 @@ from .layers import (
     Args,
     Sequence,
     activation,
+    paren,
 )
 
 TODO = "# portmodel: TODO"
@@ -331,7 +332,8 @@ class ClassWriter:
                 name = f"{value.func.value.value}_item"
                 init, _ = self.maker(name, value.args[0].value, self.files.sequential(value.args[0].value))
                 return init + [Line(f"{code(value.func)}({name})")], []
-            if _appended(value) in self.stacks or _appended(value) and self.is_tensor(value.args[0].value):
+            appended = _appended(value)
+            if appended in self.stacks or appended and self.is_tensor(value.args[0].value):
                 return self.push(value)
             if self._model_method(node.value) or self._downloads(node.value):
                 self.note(stmt, "loading pretrained Keras weights: a clear error in the port (use `portmodel weights`)")
@@ -471,7 +473,7 @@ class ClassWriter:
         if out.rank == 3:  # a sequence goes out as Keras gives it, (batch, steps, channels)
             if out.listed or isinstance(outputs, cst.List | cst.Tuple):
                 raise Untranslatable("a model with several outputs, sequences among them")
-            fwd = f"{_paren(fwd)}.transpose(1, 2)"
+            fwd = f"{_atom(fwd)}.transpose(1, 2)"
         return out.init + self._outs(out.channels or "None", out.size), [Line(f"return {fwd}")]
 
     def _outs(self, channels: str, size: str) -> list:
@@ -693,7 +695,7 @@ class ClassWriter:
         elif applied.join and first.listed and len(ins) == 1:  # `layers.Add()(branches)`
             raise Untranslatable(f"a merge ({applied.join.strip()}) of a list variable")
         elif applied.join:
-            call = applied.join.join(_paren(i.fwd) for i in ins)
+            call = applied.join.join(paren(i.fwd) for i in ins)
         else:
             call = applied.call.format(x=x, xs=xs)
         rank = applied.rank or first.rank
@@ -1281,10 +1283,6 @@ def _atom(text: str) -> str:
     except SyntaxError:
         return f"({text})"
     return text if isinstance(node, ast.Name | ast.Call | ast.Attribute | ast.Subscript | ast.Constant) else f"({text})"
-
-
-def _paren(text: str) -> str:
-    return text if text.isidentifier() else f"({text})"
 
 
 def _binary(op) -> cst.BaseBinaryOp:

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..hooks import Untranslatable
-from ..hooks.conv import SAME_PAD
+from ..hooks.conv import SAME_PAD, transpose_padding
 from ..hooks.core import AUGMENTATION_NOTE, CROP_DEFAULTS, crop_pairs, crop_slice
 from ..hooks.norm import NORMALIZATION
 from ..hooks.registry import support_function
@@ -108,6 +108,11 @@ KERAS_ONLY = frozenset({
     "gamma_regularizer", "beta_regularizer", "kernel_constraint", "bias_constraint", "dtype", "trainable",
     "synchronized", "input_shape",
 })
+
+
+def paren(text: str) -> str:
+    """An expression as an operand of `*`, `+` ...: parenthesized unless a name or a number."""
+    return text if text.isidentifier() or text.isdigit() else f"({text})"
 
 
 def writer(name: str):
@@ -463,18 +468,25 @@ def layer_norm(args: Args) -> Applied:
     if not args.channels:
         raise Untranslatable("LayerNormalization of a tensor whose channel count the code engine does not know")
     norm = f"nn.LayerNorm({args.channels}, eps={args.text('epsilon', '0.001')}"
-    center, scale = args.value("center", True), args.value("scale", True)
-    if center is True and scale is True:
-        module = norm + ")"
-    elif center is False and scale is False:
-        module = norm + ", elementwise_affine=False)"
-    elif center is False and scale is True:
-        module = norm + ", bias=False)"
-    else:  # scale=False, or either only known at run time: the missing weight a constant
-        flags = "".join(f", {n}={args.text(n)}" for n in ("scale", "center") if args.text(n) not in (None, "True"))
-        module = f"{FIXED_AFFINE}({norm}){flags})"
+    module = _affine(args, norm, "elementwise_affine=False", "bias=False")
     call = "{m}({x})" if rank == 2 else "{m}({x}.movedim(1, -1)).movedim(-1, 1)"
     return Applied(module, call)
+
+
+def _affine(args: Args, norm: str, neither: str, no_bias: str | None = None) -> str:
+    """The torch normalisation `norm` (its constructor, not closed) as Keras' center and scale
+    ask: both, as it is; neither, with torch's flag `neither`; no center, with `no_bias` where
+    torch has one; else (scale=False, or either only known at run time) the missing weight a
+    constant (`keras_fixed_affine`)."""
+    center, scale = args.value("center", True), args.value("scale", True)
+    if center is True and scale is True:
+        return norm + ")"
+    if center is False and scale is False:
+        return norm + f", {neither})"
+    if no_bias and center is False and scale is True:
+        return norm + f", {no_bias})"
+    flags = "".join(f", {n}={args.text(n)}" for n in ("scale", "center") if args.text(n) not in (None, "True"))
+    return f"{FIXED_AFFINE}({norm}){flags})"
 
 
 @writer("activation")
@@ -782,10 +794,8 @@ def inference_identity(args: Args) -> Applied:
 
 @writer("conv_transpose")
 def conv_transpose(args: Args) -> Applied:
-    """nn.ConvTranspose2d, its padding from the window and stride: TensorFlow crops 'same'
-    unevenly (the odd element at the end), so torch crops the even part and the port slices
-    the rest; where the window is smaller than the stride, torch adds the tail Keras keeps
-    through `output_padding`."""
+    """nn.ConvTranspose2d, its padding from the window and stride (`transpose_padding`, which
+    the first engine shares)."""
     _need_image(args, "Conv2DTranspose")
     _channels_last(args)
     filters = args.text("filters")
@@ -799,13 +809,7 @@ def conv_transpose(args: Args) -> Applied:
     if not args.channels:
         raise Untranslatable("the transposed convolution's input channels are not known to the code engine")
     k, s = [(v, v) if isinstance(v, int) else tuple(v) for v in (k, s)]
-    pad, out_pad, crop = [], [], []
-    for ki, si in zip(k, s):
-        excess = ki - si if _same(args) else 0
-        if excess < 0 or ki < si:  # the output is n * s: the missing tail through output_padding
-            pad.append(0), out_pad.append(si - ki), crop.append(0)
-        else:
-            pad.append(excess // 2), out_pad.append(0), crop.append(excess % 2)
+    pad, out_pad, sliced = transpose_padding(k, s, _same(args))
     parts = [args.channels, filters, args.text("kernel_size")]
     _kw(parts, "stride", args.text("strides"), 1)
     if any(pad):
@@ -813,10 +817,7 @@ def conv_transpose(args: Args) -> Applied:
     if any(out_pad):
         parts.append(f"output_padding={tuple(out_pad)}")
     _kw(parts, "bias", args.text("use_bias"), True)
-    call = "{m}({x})"
-    if any(crop):
-        call += "[:, :, " + ", ".join(":-1" if c else ":" for c in crop) + "]"
-    return Applied(f"nn.ConvTranspose2d({', '.join(parts)})", call, filters, 4, size=UNKNOWN_SIZE)
+    return Applied(f"nn.ConvTranspose2d({', '.join(parts)})", "{m}({x})" + sliced, filters, 4, size=UNKNOWN_SIZE)
 
 
 @writer("upsampling")
@@ -863,13 +864,7 @@ def group_norm(args: Args) -> Applied:
     if not args.channels:
         raise Untranslatable("GroupNormalization of a tensor whose channel count the code engine does not know")
     norm = f"nn.GroupNorm({args.text('groups', '32')}, {args.channels}, eps={args.text('epsilon', '0.001')}"
-    center, scale = args.value("center", True), args.value("scale", True)
-    if center is True and scale is True:
-        return Applied(norm + ")", "{m}({x})")
-    if center is False and scale is False:
-        return Applied(norm + ", affine=False)", "{m}({x})")
-    flags = "".join(f", {n}={args.text(n)}" for n in ("scale", "center") if args.text(n) not in (None, "True"))
-    return Applied(f"{FIXED_AFFINE}({norm}){flags})", "{m}({x})")
+    return Applied(_affine(args, norm, "affine=False"), "{m}({x})")
 
 
 @writer("embedding")
@@ -941,7 +936,7 @@ def bidirectional(args: Args) -> Applied:
     inner, rule = _wrapped(args)
     applied = WRITERS[rule.lower](inner)
     module = applied.module[:-1] + ", bidirectional=True)"
-    units = f"2 * {_paren_text(applied.channels)}"
+    units = f"2 * {paren(applied.channels)}"
     if applied.rank == 3:  # every step: the two directions' features side by side already
         return Applied(module, applied.call, units, 3)
     final = "[1][0]" if rule.lower == "lstm" else "[1]"  # h_n (LSTM: of (h_n, c_n)), one row per direction
@@ -967,10 +962,6 @@ def _wrapped(args: Args):
     given.update({k.arg: ast.unparse(k.value) for k in call.keywords})
     given = {k: v for k, v in given.items() if k not in KERAS_ONLY}
     return Args(given, args.rank, args.channels, args.rules, rule=rule, cls=cls), rule
-
-
-def _paren_text(text: str) -> str:
-    return text if text.isidentifier() or text.isdigit() else f"({text})"
 
 
 @writer("multi_head_attention")

@@ -174,6 +174,23 @@ def separable_conv(ctx: LayerCtx) -> Lowering:
     return _finish(ctx, module, _call(pads, symmetric, k, s, d), (*out, ctx.get("filters")))
 
 
+def transpose_padding(k, s, same: bool) -> tuple[list[int], list[int], str]:
+    """Keras' Conv*Transpose with windows `k` and strides `s` as torch's: (padding,
+    output_padding, the crop `forward` applies after it). TensorFlow crops 'same' output
+    unevenly (the odd element at the end) where torch's padding crops both ends, so the port
+    slices the odd one off; a window smaller than its stride leaves Keras' output n * s, whose
+    missing tail torch adds through output_padding."""
+    pad, out_pad, crop = [], [], []
+    for ki, si in zip(k, s):
+        if ki < si:
+            pad.append(0), out_pad.append(si - ki), crop.append(0)
+        else:
+            excess = ki - si if same else 0
+            pad.append(excess // 2), out_pad.append(0), crop.append(excess % 2)
+    sliced = "[:, :, " + ", ".join(":-1" if c else ":" for c in crop) + "]" if any(crop) else ""
+    return pad, out_pad, sliced
+
+
 @lowering("conv_transpose")
 def conv_transpose(ctx: LayerCtx) -> Lowering:
     ctx.check_channels_last()
@@ -184,32 +201,17 @@ def conv_transpose(ctx: LayerCtx) -> Lowering:
         raise Untranslatable("dilated transposed convolutions are not supported yet")
     if ctx.get("output_padding", None) is not None:
         raise Untranslatable("output_padding is not supported yet")
-    mode = str(ctx.get("padding", "valid")).lower()
-    pad, out_pad, crop, out = [], [], [], []
-    for n, ki, si in zip(ctx.x.shape[:-1], k, s):
-        full = None if n is None else (n - 1) * si + ki
-        excess = ki - si if mode == "same" else 0
-        if excess < 0 or (mode == "valid" and ki < si):
-            # output is n*s: torch adds the missing tail through output_padding
-            pad.append(0), out_pad.append(si - ki), crop.append(0)
-        else:
-            before = excess // 2
-            pad.append(before), out_pad.append(0), crop.append(excess - 2 * before)
-        if full is None:
-            out.append(None)
-        else:
-            out.append(n * si if mode == "same" else max(full, n * si))
+    same = str(ctx.get("padding", "valid")).lower() == "same"
+    pad, out_pad, sliced = transpose_padding(k, s, same)
+    out = [None if n is None else n * si if same else max((n - 1) * si + ki, n * si)
+           for n, ki, si in zip(ctx.x.shape[:-1], k, s)]
     extra = {}
     if any(pad):
         extra["padding"] = ints_code(pad)
     if any(out_pad):
         extra["output_padding"] = ints_code(out_pad)
     module = ctx.ctor([ctx.channels_code(), ctx.code("filters")], extra, f"nn.ConvTranspose{nd}d")
-    call = "{m}({x})"
-    if any(crop):
-        # TensorFlow crops the odd extra element at the end, torch's padding crops both ends
-        call += "[:, :, " + ", ".join(":-1" if c else ":" for c in crop) + "]"
-    return _finish(ctx, module, call, (*out, ctx.get("filters")))
+    return _finish(ctx, module, "{m}({x})" + sliced, (*out, ctx.get("filters")))
 
 
 # -- PyTorch -> Keras ----------------------------------------------------------------------
